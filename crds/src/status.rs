@@ -1,0 +1,207 @@
+//! `FlinkJob.status`: what the operator observed and did. Written only by the operator.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::spec::AutoscalerMode;
+
+/// What the operator observed and did. Written only by the operator, through the status
+/// subresource.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct FlinkJobStatus {
+    /// Where the job is in its lifecycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_state: Option<LifecycleState>,
+
+    /// The state the engine reports for the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_state: Option<JobState>,
+
+    /// The `metadata.generation` whose spec the operator last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Standard conditions: `Ready` (running and checkpointing), `Progressing` (a deploy,
+    /// upgrade, rescale or rollback is under way), `Degraded` (the spec is invalid or the job
+    /// is failing), each with a reason and a message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+
+    /// The parallelism the job runs at now (the scale subresource's replica count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<i32>,
+
+    /// Label selector of the job's engine pods (the scale subresource's selector).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+
+    /// The spec the operator is deploying or last deployed. Written before the deployment
+    /// starts, so a restarted operator resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconciled_spec: Option<ReconciledSpec>,
+
+    /// The last spec that ran healthily; a rollback returns to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_stable_spec: Option<ReconciledSpec>,
+
+    /// The latest completed checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint: Option<CheckpointInfo>,
+
+    /// The latest completed savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_savepoint: Option<SavepointInfo>,
+
+    /// Savepoints taken for this job, oldest first, including pending and failed ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub savepoints: Vec<SavepointInfo>,
+
+    /// The autoscaler's latest decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<AutoscalerSummary>,
+
+    /// The latest error, from the engine or the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<ErrorInfo>,
+}
+
+/// Lifecycle of a FlinkJob as the operator drives it.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LifecycleState {
+    /// Accepted; nothing deployed yet.
+    Created,
+    /// The engine is being deployed.
+    Deploying,
+    /// The job runs the desired spec.
+    Running,
+    /// A spec change is being applied (savepoint, redeploy, restore).
+    Upgrading,
+    /// The job is stopped on request; its pods are gone.
+    Suspended,
+    /// An upgrade did not become healthy; the last stable spec is being restored.
+    RollingBack,
+    /// The job failed and will not be retried until the spec changes.
+    Failed,
+    /// The job is being stopped and its resources removed.
+    Deleting,
+}
+
+/// The job's state as the engine reports it.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Accepted by the engine, not yet running.
+    Created,
+    /// Processing records.
+    Running,
+    /// Failing; the engine is restarting tasks.
+    Failing,
+    /// Failed terminally.
+    Failed,
+    /// A bounded job that finished.
+    Finished,
+    /// Stopped on request.
+    Canceled,
+}
+
+/// A spec the operator deployed.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciledSpec {
+    /// `metadata.generation` of the spec.
+    pub generation: i64,
+    /// Hash of the spec, to tell changes apart at a glance.
+    pub hash: String,
+    /// The spec itself, as JSON.
+    pub spec: String,
+    /// When it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+}
+
+/// A completed checkpoint.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointInfo {
+    /// Checkpoint id, increasing within a job.
+    pub id: i64,
+    /// When it completed.
+    pub time: Time,
+    /// Where it is stored.
+    pub location: String,
+}
+
+/// A savepoint the operator triggered or recorded.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SavepointInfo {
+    /// Savepoint id (unique within the job).
+    pub id: String,
+    /// Where it is stored, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Why it was taken.
+    pub trigger: SavepointTrigger,
+    /// When it was triggered or completed.
+    pub time: Time,
+    /// Its state.
+    pub state: SavepointState,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Why a savepoint was taken.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SavepointTrigger {
+    /// `spec.savepoints.triggerNonce` changed.
+    Manual,
+    /// `spec.savepoints.periodicInterval` elapsed.
+    Periodic,
+    /// Before an upgrade or rescale.
+    Upgrade,
+    /// Before the job was suspended or deleted.
+    Suspend,
+}
+
+/// State of a savepoint.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavepointState {
+    /// Being written.
+    Pending,
+    /// Complete and restorable.
+    Completed,
+    /// Could not be written.
+    Failed,
+    /// Deleted by retention or by request.
+    Disposed,
+}
+
+/// The autoscaler's latest decision.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerSummary {
+    /// The mode it ran in.
+    pub mode: AutoscalerMode,
+    /// The decision, e.g. `scale 2 -> 6` or `no change`.
+    pub last_decision: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The parallelism it recommended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended_parallelism: Option<i32>,
+    /// When it decided.
+    pub time: Time,
+}
+
+/// An error worth showing the user.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorInfo {
+    /// What went wrong, written for the person reading `kubectl describe`.
+    pub message: String,
+    /// When it happened.
+    pub time: Time,
+}

@@ -1,0 +1,514 @@
+//! The Rust side of FlinkJob validation. It enforces the same rules as the CRD schema and its
+//! CEL rules (a test runs both over every example and every bad manifest), and reports every
+//! violation with its field path and a reason written for the person who made the mistake.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::spec::{AutoscalerMode, MAX_NAME_LEN, UpgradeMode};
+use crate::{Duration, FlinkJob, FlinkJobSpec, StorageUrl};
+
+/// One broken rule: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Field path from the object's root, e.g. `spec.autoscaler.minParallelism` or
+    /// `spec.podTemplate.env[2].name`.
+    pub path: String,
+    /// What is wrong and what is expected.
+    pub reason: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
+/// Every rule a FlinkJob breaks. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Violations(pub Vec<Violation>);
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Violations {
+    fn single(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Violations(vec![Violation {
+            path: path.into(),
+            reason: reason.into(),
+        }])
+    }
+}
+
+/// Reads a FlinkJob from a YAML (or JSON) manifest and validates it: wrong types, unknown
+/// fields and every rule of [`FlinkJob::validate`] are reported with their field paths.
+pub fn from_yaml(text: &str) -> Result<FlinkJob, Violations> {
+    let value: Value = serde_yaml_ng::from_str(text)
+        .map_err(|e| Violations::single("<document>", format!("is not valid YAML: {e}")))?;
+    from_value(value)
+}
+
+/// Reads a FlinkJob from a JSON value and validates it; see [`from_yaml`].
+pub fn from_value(value: Value) -> Result<FlinkJob, Violations> {
+    check_type_meta(&value)?;
+    let mut unknown = Vec::new();
+    let job: FlinkJob = {
+        let mut record = |path: serde_ignored::Path<'_>| {
+            // The type meta is checked above; the derived type does not keep it.
+            if let serde_ignored::Path::Map { parent, key } = &path
+                && matches!(**parent, serde_ignored::Path::Root)
+                && matches!(key.as_str(), "apiVersion" | "kind")
+            {
+                return;
+            }
+            unknown.push(Violation {
+                path: ignored_path(&path),
+                reason: "unknown field (check its spelling and indentation)".into(),
+            })
+        };
+        let ignored = serde_ignored::Deserializer::new(&value, &mut record);
+        serde_path_to_error::deserialize(ignored).map_err(|e| type_error(&e))?
+    };
+    let mut violations = unknown;
+    if let Err(Violations(more)) = job.validate() {
+        violations.extend(more);
+    }
+    if violations.is_empty() {
+        Ok(job)
+    } else {
+        Err(Violations(violations))
+    }
+}
+
+fn check_type_meta(value: &Value) -> Result<(), Violations> {
+    let Some(object) = value.as_object() else {
+        return Err(Violations::single(
+            "<document>",
+            "must be a mapping (a Kubernetes object)",
+        ));
+    };
+    let expected_api = "strom.dev/v1alpha1";
+    match object.get("apiVersion").and_then(Value::as_str) {
+        Some(v) if v == expected_api => {}
+        Some(v) => {
+            return Err(Violations::single(
+                "apiVersion",
+                format!("is {v:?}, expected {expected_api:?}"),
+            ));
+        }
+        None => {
+            return Err(Violations::single(
+                "apiVersion",
+                format!("is required ({expected_api:?})"),
+            ));
+        }
+    }
+    match object.get("kind").and_then(Value::as_str) {
+        Some("FlinkJob") => Ok(()),
+        Some(k) => Err(Violations::single(
+            "kind",
+            format!("is {k:?}, expected \"FlinkJob\""),
+        )),
+        None => Err(Violations::single("kind", "is required (\"FlinkJob\")")),
+    }
+}
+
+fn type_error(err: &serde_path_to_error::Error<serde_json::Error>) -> Violations {
+    let mut path = err.path().to_string();
+    let mut reason = err.inner().to_string();
+    // serde reports a missing field at its parent; name the field itself.
+    if let Some(field) = reason
+        .strip_prefix("missing field `")
+        .and_then(|r| r.strip_suffix('`'))
+    {
+        path = if path == "." {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        };
+        reason = "is required".into();
+    }
+    Violations::single(path, reason)
+}
+
+fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = ignored_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => ignored_path(parent),
+    }
+}
+
+impl FlinkJob {
+    /// Checks the name and the spec. Returns every violation.
+    pub fn validate(&self) -> Result<(), Violations> {
+        let mut check = Check::default();
+        if let Some(name) = &self.metadata.name {
+            check.name(name);
+        }
+        self.spec.check(&mut check);
+        check.finish()
+    }
+}
+
+impl FlinkJobSpec {
+    /// Checks the spec against the same rules as the CRD schema and its CEL rules. Returns
+    /// every violation, with paths starting at `spec.`.
+    pub fn validate(&self) -> Result<(), Violations> {
+        let mut check = Check::default();
+        self.check(&mut check);
+        check.finish()
+    }
+
+    fn check(&self, c: &mut Check) {
+        if self.image.is_empty() {
+            c.fail(
+                "spec.image",
+                "must not be empty (e.g. \"strom/engine:0.1.0\")",
+            );
+        }
+        match (&self.job, &self.job_uri) {
+            (Some(_), Some(_)) | (None, None) => c.fail(
+                "spec.job",
+                "exactly one of spec.job (the pipeline inline) and spec.jobUri (a pipeline file in object storage) must be set",
+            ),
+            _ => {}
+        }
+        if let Some(job) = &self.job
+            && !job.is_object()
+        {
+            c.fail(
+                "spec.job",
+                "must be an object (the pipeline: sources, transforms, sinks)",
+            );
+        }
+        if let Some(uri) = &self.job_uri {
+            c.url("spec.jobUri", uri);
+        }
+        c.range("spec.parallelism", self.parallelism, 1, 10_000);
+        if let Some(max) = self.max_parallelism {
+            c.range("spec.maxParallelism", max, 1, 10_000);
+            if self.parallelism > max {
+                c.fail(
+                    "spec.parallelism",
+                    format!(
+                        "must not exceed spec.maxParallelism ({} > {max})",
+                        self.parallelism
+                    ),
+                );
+            }
+        }
+        c.range("spec.slotsPerWorker", self.slots_per_worker, 1, 256);
+        if let Err(reason) = self.resources.cpu.check() {
+            c.fail("spec.resources.cpu", reason);
+        }
+        if let Err(reason) = self.resources.memory.check() {
+            c.fail("spec.resources.memory", reason);
+        }
+
+        let savepoint_storage = self.savepoints.as_ref().and_then(|s| s.storage.as_ref());
+        if self.upgrade_mode == UpgradeMode::Savepoint && savepoint_storage.is_none() {
+            c.fail("spec.savepoints.storage", "is required when spec.upgradeMode is savepoint: upgrades stop the job with a savepoint written there");
+        }
+        if self.upgrade_mode == UpgradeMode::LastState && self.checkpoints.is_none() {
+            c.fail("spec.checkpoints", "is required when spec.upgradeMode is last-state: upgrades restore the latest checkpoint kept there");
+        }
+
+        if let Some(cp) = &self.checkpoints {
+            c.duration("spec.checkpoints.interval", &cp.interval, true);
+            c.url("spec.checkpoints.storage", &cp.storage);
+            c.range("spec.checkpoints.retained", cp.retained, 1, 100);
+            c.duration("spec.checkpoints.timeout", &cp.timeout, true);
+        }
+        if let Some(sp) = &self.savepoints {
+            if let Some(storage) = &sp.storage {
+                c.url("spec.savepoints.storage", storage);
+            }
+            if let Some(every) = &sp.periodic_interval {
+                c.duration("spec.savepoints.periodicInterval", every, true);
+            }
+            c.range(
+                "spec.savepoints.history.maxCount",
+                sp.history.max_count,
+                1,
+                1000,
+            );
+            if let Some(age) = &sp.history.max_age {
+                c.duration("spec.savepoints.history.maxAge", age, true);
+            }
+        }
+        if let Some(initial) = self
+            .restore
+            .as_ref()
+            .and_then(|r| r.initial_savepoint.as_ref())
+        {
+            c.url("spec.restore.initialSavepoint", initial);
+        }
+
+        if let Some(a) = &self.autoscaler {
+            c.range(
+                "spec.autoscaler.minParallelism",
+                a.min_parallelism,
+                1,
+                10_000,
+            );
+            if let Some(max) = a.max_parallelism {
+                c.range("spec.autoscaler.maxParallelism", max, 1, 10_000);
+                if a.min_parallelism > max {
+                    c.fail(
+                        "spec.autoscaler.minParallelism",
+                        format!(
+                            "must not exceed autoscaler.maxParallelism ({} > {max})",
+                            a.min_parallelism
+                        ),
+                    );
+                }
+                if let Some(job_max) = self.max_parallelism
+                    && max > job_max
+                {
+                    c.fail(
+                        "spec.autoscaler.maxParallelism",
+                        format!("must not exceed spec.maxParallelism ({max} > {job_max})"),
+                    );
+                }
+            }
+            c.range_f64(
+                "spec.autoscaler.targetUtilization",
+                a.target_utilization,
+                0.01,
+                1.0,
+            );
+            c.range_f64(
+                "spec.autoscaler.utilizationBand",
+                a.utilization_band,
+                0.0,
+                0.99,
+            );
+            // The same arithmetic as the CEL rule, so both agree at the edges.
+            if !(a.target_utilization - a.utilization_band > 0.0
+                && a.target_utilization + a.utilization_band <= 1.0)
+            {
+                c.fail(
+                    "spec.autoscaler.utilizationBand",
+                    format!(
+                        "targetUtilization ± utilizationBand must stay within (0, 1] (got {} ± {})",
+                        a.target_utilization, a.utilization_band
+                    ),
+                );
+            }
+            c.duration("spec.autoscaler.metricsWindow", &a.metrics_window, true);
+            c.duration(
+                "spec.autoscaler.stabilizationInterval",
+                &a.stabilization_interval,
+                false,
+            );
+            c.duration("spec.autoscaler.scaleDownDelay", &a.scale_down_delay, false);
+            c.duration(
+                "spec.autoscaler.catchUpDuration",
+                &a.catch_up_duration,
+                true,
+            );
+            c.duration("spec.autoscaler.restartTime", &a.restart_time, false);
+            if a.mode == AutoscalerMode::Active && savepoint_storage.is_none() {
+                c.fail("spec.savepoints.storage", "is required when spec.autoscaler.mode is active: every rescale restores from a savepoint written there");
+            }
+        }
+        if let Some(r) = &self.rollback {
+            c.duration("spec.rollback.readinessTimeout", &r.readiness_timeout, true);
+            if r.enabled && savepoint_storage.is_none() {
+                c.fail("spec.savepoints.storage", "is required when spec.rollback.enabled is true: a rollback restores the savepoint taken before the upgrade");
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Check {
+    violations: Vec<Violation>,
+}
+
+impl Check {
+    fn fail(&mut self, path: &str, reason: impl Into<String>) {
+        self.violations.push(Violation {
+            path: path.to_owned(),
+            reason: reason.into(),
+        });
+    }
+
+    fn finish(self) -> Result<(), Violations> {
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Violations(self.violations))
+        }
+    }
+
+    fn name(&mut self, name: &str) {
+        let label = name.len() <= MAX_NAME_LEN
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && !name.ends_with('-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !label {
+            self.fail(
+                "metadata.name",
+                format!("{name:?} must be a lower-case DNS label (letters, digits, '-'; starting with a letter) of at most {MAX_NAME_LEN} characters, so that the names of the job's pods and Services stay valid"),
+            );
+        }
+    }
+
+    fn range(&mut self, path: &str, value: i32, min: i32, max: i32) {
+        if !(min..=max).contains(&value) {
+            self.fail(
+                path,
+                format!("must be between {min} and {max} (got {value})"),
+            );
+        }
+    }
+
+    fn range_f64(&mut self, path: &str, value: f64, min: f64, max: f64) {
+        if !(min..=max).contains(&value) {
+            self.fail(
+                path,
+                format!("must be between {min} and {max} (got {value})"),
+            );
+        }
+    }
+
+    fn duration(&mut self, path: &str, value: &Duration, positive: bool) {
+        match value.to_std() {
+            Err(e) => self.fail(path, e.to_string()),
+            Ok(d) if positive && d.is_zero() => self.fail(path, "must be greater than zero"),
+            Ok(_) => {}
+        }
+    }
+
+    fn url(&mut self, path: &str, value: &StorageUrl) {
+        if let Err(reason) = value.check() {
+            self.fail(path, reason);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "apiVersion: strom.dev/v1alpha1\nkind: FlinkJob\nmetadata:\n  name: t\n";
+
+    fn parse(spec: &str) -> Result<FlinkJob, Violations> {
+        from_yaml(&format!("{HEADER}spec:\n{spec}"))
+    }
+
+    fn paths(result: Result<FlinkJob, Violations>) -> Vec<String> {
+        result.unwrap_err().0.into_iter().map(|v| v.path).collect()
+    }
+
+    #[test]
+    fn a_valid_manifest_gets_the_documented_defaults() {
+        let job = parse("  image: strom/engine:0.1.0\n  jobUri: s3://b/job.yaml\n").unwrap();
+        assert_eq!(job.spec.parallelism, 1);
+        assert_eq!(job.spec.slots_per_worker, 1);
+        assert_eq!(job.spec.upgrade_mode, UpgradeMode::Stateless);
+        assert_eq!(
+            job.spec.resources.memory,
+            crate::spec::Quantity::Text("1Gi".into())
+        );
+    }
+
+    #[test]
+    fn every_violation_is_reported_at_once() {
+        let spec = "  image: ''\n  parallelism: 0\n  upgradeMode: savepoint\n  bogus: 1\n  checkpoints:\n    interval: 1x\n    storage: ftp://x\n";
+        assert_eq!(
+            paths(parse(spec)),
+            [
+                "spec.bogus",
+                "spec.image",
+                "spec.job",
+                "spec.parallelism",
+                "spec.savepoints.storage",
+                "spec.checkpoints.interval",
+                "spec.checkpoints.storage",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_found_inside_kubernetes_types_too() {
+        let spec = "  image: i\n  jobUri: s3://b/j\n  podTemplate:\n    env:\n      - name: A\n        valeu: x\n  metadata: {}\n";
+        assert_eq!(
+            paths(parse(spec)),
+            ["spec.metadata", "spec.podTemplate.env[0].valeu"]
+        );
+    }
+
+    #[test]
+    fn wrong_kind_or_api_version_is_named() {
+        let err = from_yaml("apiVersion: v1\nkind: FlinkJob\nspec: {}\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "apiVersion: is \"v1\", expected \"strom.dev/v1alpha1\""
+        );
+        let err = from_yaml("apiVersion: strom.dev/v1alpha1\nkind: Job\n").unwrap_err();
+        assert_eq!(err.to_string(), "kind: is \"Job\", expected \"FlinkJob\"");
+        let err = from_yaml("- a\n- b\n").unwrap_err();
+        assert!(err.to_string().starts_with("<document>: must be a mapping"));
+    }
+
+    #[test]
+    fn utilization_band_edges_follow_the_cel_rule() {
+        let with = |t: f64, b: f64| {
+            parse(&format!(
+                "  image: i\n  jobUri: s3://b/j\n  autoscaler:\n    targetUtilization: {t}\n    utilizationBand: {b}\n"
+            ))
+        };
+        assert!(with(0.7, 0.3).is_ok());
+        assert!(with(0.5, 0.4).is_ok());
+        assert_eq!(paths(with(0.5, 0.5)), ["spec.autoscaler.utilizationBand"]);
+        assert_eq!(paths(with(0.3, 0.3)), ["spec.autoscaler.utilizationBand"]);
+        assert_eq!(paths(with(0.8, 0.3)), ["spec.autoscaler.utilizationBand"]);
+    }
+
+    #[test]
+    fn names_must_be_short_dns_labels() {
+        let named = |n: &str| {
+            from_yaml(&format!(
+                "apiVersion: strom.dev/v1alpha1\nkind: FlinkJob\nmetadata:\n  name: {n}\nspec:\n  image: i\n  jobUri: s3://b/j\n"
+            ))
+        };
+        assert!(named("fraud-detection-2").is_ok());
+        for bad in [
+            "Fraud",
+            "fraud_detection",
+            "-x",
+            "x-",
+            "9lives",
+            &"a".repeat(46),
+        ] {
+            assert_eq!(paths(named(bad)), ["metadata.name"], "{bad}");
+        }
+        assert!(named(&"a".repeat(45)).is_ok());
+    }
+}

@@ -1,0 +1,3 @@
+//! The FlinkJob controller: turns FlinkJobs into running engines and keeps them there.
+//!
+//! Not built yet; see `docs/architecture.md`.
