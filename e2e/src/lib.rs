@@ -7,3 +7,7 @@
 //! come next (see `docs/architecture.md`).
 
 pub mod admission;
+pub mod apiserver;
+pub mod cluster;
+pub mod controllers;
+pub mod kubelet;

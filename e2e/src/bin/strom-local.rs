@@ -1,9 +1,11 @@
 //! `strom-local`: Strom on this machine, without a Kubernetes cluster.
 //!
-//! `strom-local check FILE…` validates FlinkJob manifests exactly as the cluster will: the
-//! API server's checks from the committed CRD (schema, unknown fields, CEL rules) and the
-//! operator's own validation.
+//! - `strom-local up` runs a local cluster in the foreground: an in-memory Kubernetes API
+//!   server, the workload controllers and a kubelet that runs pods as local processes, with
+//!   the FlinkJob CRD installed. `kubectl --kubeconfig .strom/kubeconfig …` talks to it.
+//! - `strom-local check FILE…` validates FlinkJob manifests exactly as the cluster will.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,6 +13,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 use strom_e2e::admission::SchemaValidator;
+use strom_e2e::cluster::{Cluster, Config};
 
 #[derive(Parser)]
 #[command(version, about = "Strom on this machine, without a Kubernetes cluster")]
@@ -21,6 +24,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a local cluster in the foreground until Ctrl-C.
+    Up {
+        /// Where the kubeconfig, pod directories and logs go.
+        #[arg(long, default_value = ".strom")]
+        dir: PathBuf,
+        /// Address of the API server (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Map an image to a local executable, e.g. `--image 'strom/engine:*=target/debug/strom-engine'`.
+        /// Containers that set `command` run that command (found on PATH) instead.
+        #[arg(long = "image", value_parser = parse_image)]
+        images: Vec<(String, PathBuf)>,
+    },
     /// Validate FlinkJob manifests as the API server and the operator will.
     Check {
         /// YAML files; each may hold several documents separated by `---`.
@@ -29,9 +45,28 @@ enum Command {
     },
 }
 
+fn parse_image(text: &str) -> Result<(String, PathBuf), String> {
+    let (pattern, exe) = text.split_once('=').ok_or("expected PATTERN=EXECUTABLE")?;
+    Ok((pattern.to_owned(), PathBuf::from(exe)))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Up { dir, listen, images } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+                .with_writer(std::io::stderr)
+                .init();
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(up(dir, listen, images)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Check { files } => match check(&files) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
@@ -43,13 +78,49 @@ fn main() -> ExitCode {
     }
 }
 
+/// The default image mappings: the shell image for quick experiments, plus what the user adds.
+fn default_images(mut images: Vec<(String, PathBuf)>) -> Vec<(String, PathBuf)> {
+    images.push(("strom/shell:*".into(), PathBuf::from("/bin/sh")));
+    images
+}
+
+async fn up(dir: PathBuf, listen: SocketAddr, images: Vec<(String, PathBuf)>) -> anyhow::Result<()> {
+    let config = Config { dir: dir.clone(), listen, images: default_images(images) };
+    let kubeconfig = dir.join("kubeconfig");
+    let _ = std::fs::remove_file(&kubeconfig);
+    let cluster = Cluster::start(config).await.context("starting the local cluster")?;
+    let crd = strom_crds::crd();
+    let rt = cluster.server.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions").expect("built in");
+    cluster
+        .server
+        .create(&rt, None, serde_json::to_value(&crd)?, &Default::default())
+        .map_err(|e| anyhow::anyhow!("installing the FlinkJob CRD: {}", e.message))?;
+    println!("Strom local cluster is up at {}", cluster.url());
+    println!("  kubeconfig: {}", cluster.kubeconfig.display());
+    println!("  try:        kubectl --kubeconfig {} get nodes", cluster.kubeconfig.display());
+    println!("              kubectl --kubeconfig {} apply -f examples/minimal.yaml", cluster.kubeconfig.display());
+    println!("Press Ctrl-C to stop; every process it started stops with it.");
+    shutdown_signal().await;
+    println!("stopping…");
+    let _ = std::fs::remove_file(&cluster.kubeconfig);
+    cluster.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
 /// Prints a verdict per document; returns whether all were accepted.
 fn check(files: &[PathBuf]) -> anyhow::Result<bool> {
     let validator = SchemaValidator::new(&strom_crds::crd(), "v1alpha1")?;
     let mut all_ok = true;
     for file in files {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
         for (i, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
             let label = format!("{}#{}", file.display(), i + 1);
             let value: Value = match serde::Deserialize::deserialize(document) {
@@ -60,11 +131,7 @@ fn check(files: &[PathBuf]) -> anyhow::Result<bool> {
                     continue;
                 }
             };
-            let mut problems: Vec<String> = validator
-                .validate(&value)
-                .iter()
-                .map(|e| format!("api server: {e}"))
-                .collect();
+            let mut problems: Vec<String> = validator.validate(&value).iter().map(|e| format!("api server: {e}")).collect();
             let job = match strom_crds::validate::from_value(value) {
                 Ok(job) => Some(job),
                 Err(violations) => {
