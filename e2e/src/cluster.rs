@@ -51,7 +51,9 @@ impl Cluster {
             let server = server.clone();
             let stop = cancel.clone();
             tasks.spawn(async move {
-                if let Err(e) = http::serve(server, listener, async move { stop.cancelled().await }).await {
+                if let Err(e) =
+                    http::serve(server, listener, async move { stop.cancelled().await }).await
+                {
                     tracing::error!(error = %e, "API server stopped");
                 }
             });
@@ -70,7 +72,14 @@ impl Cluster {
         let kubelet = crate::kubelet::spawn(&server, &config, &cancel, &mut tasks)?;
         let kubeconfig = config.dir.join("kubeconfig");
         write_kubeconfig(&kubeconfig, addr)?;
-        Ok(Cluster { server, kubelet, addr, kubeconfig, cancel, tasks })
+        Ok(Cluster {
+            server,
+            kubelet,
+            addr,
+            kubeconfig,
+            cancel,
+            tasks,
+        })
     }
 
     /// The API server's URL.

@@ -40,7 +40,10 @@ impl FieldSet {
                         let mut meta = FieldSet::default();
                         for field in ["labels", "annotations", "finalizers"] {
                             if let Some(v) = v.get(field) {
-                                meta.0.insert(format!("f:{field}"), walk(&["f:metadata".into()], field, v, keys));
+                                meta.0.insert(
+                                    format!("f:{field}"),
+                                    walk(&["f:metadata".into()], field, v, keys),
+                                );
                             }
                         }
                         if !meta.0.is_empty() {
@@ -60,14 +63,23 @@ impl FieldSet {
     pub fn from_json(v: &Value) -> FieldSet {
         FieldSet(
             v.as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), FieldSet::from_json(v))).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), FieldSet::from_json(v)))
+                        .collect()
+                })
                 .unwrap_or_default(),
         )
     }
 
     /// As `fieldsV1`.
     pub fn to_json(&self) -> Value {
-        Value::Object(self.0.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+        Value::Object(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+        )
     }
 
     /// Every leaf (a field owned as a whole).
@@ -97,8 +109,8 @@ impl FieldSet {
         for (i, p) in path.iter().enumerate() {
             match node.0.get(p) {
                 Some(child) => {
-                    if child.0.keys().all(|c| c == ".") && i + 1 < path.len() {
-                        return true; // owns an ancestor as a whole
+                    if child.0.is_empty() && i + 1 < path.len() {
+                        return true; // owns an ancestor as a whole (an atomic value)
                     }
                     node = child;
                 }
@@ -119,7 +131,9 @@ impl FieldSet {
     /// Removes a leaf path (and parents left empty).
     pub fn remove(&mut self, path: &[String]) {
         fn go(node: &mut FieldSet, path: &[String]) -> bool {
-            let Some((first, rest)) = path.split_first() else { return true };
+            let Some((first, rest)) = path.split_first() else {
+                return true;
+            };
             if rest.is_empty() {
                 node.0.remove(first);
             } else if let Some(child) = node.0.get_mut(first)
@@ -143,7 +157,7 @@ fn walk(parent: &[String], field: &str, value: &Value, keys: ListKeys<'_>) -> Fi
     let mut here: Vec<String> = parent.to_vec();
     here.push(format!("f:{field}"));
     match value {
-        Value::Object(map) if !map.is_empty() => {
+        Value::Object(map) => {
             let mut set = FieldSet::default();
             set.0.insert(".".into(), FieldSet::default());
             for (k, v) in map {
@@ -174,8 +188,10 @@ fn walk(parent: &[String], field: &str, value: &Value, keys: ListKeys<'_>) -> Fi
 }
 
 fn item_key(item: &Value, key_fields: &[String]) -> String {
-    let key: Map<String, Value> =
-        key_fields.iter().filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone()))).collect();
+    let key: Map<String, Value> = key_fields
+        .iter()
+        .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
+        .collect();
     format!("k:{}", Value::Object(key))
 }
 
@@ -200,16 +216,21 @@ pub fn value_at<'a>(object: &'a Value, path: &[String]) -> Option<&'a Value> {
 
 /// Removes the field at a FieldsV1 path, if present.
 pub fn remove_at(object: &mut Value, path: &[String]) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut current = object;
     for p in parents {
         let next = if let Some(field) = p.strip_prefix("f:") {
             current.get_mut(field)
         } else if let Some(key) = p.strip_prefix("k:") {
-            let Ok(key) = serde_json::from_str::<Map<String, Value>>(key) else { return };
-            current
-                .as_array_mut()
-                .and_then(|a| a.iter_mut().find(|item| key.iter().all(|(k, v)| item.get(k) == Some(v))))
+            let Ok(key) = serde_json::from_str::<Map<String, Value>>(key) else {
+                return;
+            };
+            current.as_array_mut().and_then(|a| {
+                a.iter_mut()
+                    .find(|item| key.iter().all(|(k, v)| item.get(k) == Some(v)))
+            })
         } else {
             None
         };
@@ -244,9 +265,15 @@ pub fn merge_config(live: &Value, config: &Value, path: &[String], keys: ListKey
                         (Value::Array(litems), Some(key_fields)) => {
                             let mut out_items = litems.clone();
                             for item in items {
-                                let id: Vec<Option<&Value>> = key_fields.iter().map(|f| item.get(f)).collect();
-                                match out_items.iter().position(|li| key_fields.iter().map(|f| li.get(f)).collect::<Vec<_>>() == id) {
-                                    Some(i) => out_items[i] = merge_config(&out_items[i], item, &child, keys),
+                                let id: Vec<Option<&Value>> =
+                                    key_fields.iter().map(|f| item.get(f)).collect();
+                                match out_items.iter().position(|li| {
+                                    key_fields.iter().map(|f| li.get(f)).collect::<Vec<_>>() == id
+                                }) {
+                                    Some(i) => {
+                                        out_items[i] =
+                                            merge_config(&out_items[i], item, &child, keys)
+                                    }
                                     None => out_items.push(item.clone()),
                                 }
                             }
@@ -266,7 +293,14 @@ pub fn merge_config(live: &Value, config: &Value, path: &[String], keys: ListKey
 }
 
 /// One entry of `metadata.managedFields`.
-pub fn managed_entry(manager: &str, operation: &str, api_version: &str, fields: &FieldSet, subresource: Option<&str>, time: &str) -> Value {
+pub fn managed_entry(
+    manager: &str,
+    operation: &str,
+    api_version: &str,
+    fields: &FieldSet,
+    subresource: Option<&str>,
+    time: &str,
+) -> Value {
     let mut entry = json!({
         "manager": manager,
         "operation": operation,
@@ -309,11 +343,19 @@ mod tests {
         });
         let set = FieldSet::of(&config, &keys);
         let leaves = set.leaves();
-        assert!(leaves.contains(&vec!["f:metadata".into(), "f:labels".into(), "f:app".into()]));
+        assert!(leaves.contains(&vec![
+            "f:metadata".into(),
+            "f:labels".into(),
+            "f:app".into()
+        ]));
         assert!(leaves.contains(&vec!["f:spec".into(), "f:replicas".into()]));
         assert!(leaves.contains(&vec![
-            "f:spec".into(), "f:template".into(), "f:spec".into(), "f:containers".into(),
-            "k:{\"name\":\"c\"}".into(), "f:image".into()
+            "f:spec".into(),
+            "f:template".into(),
+            "f:spec".into(),
+            "f:containers".into(),
+            "k:{\"name\":\"c\"}".into(),
+            "f:image".into()
         ]));
         assert_eq!(FieldSet::from_json(&set.to_json()), set);
     }
@@ -321,7 +363,12 @@ mod tests {
     #[test]
     fn values_are_found_and_removed_by_path() {
         let mut obj = json!({"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]}});
-        let path: FieldPath = vec!["f:spec".into(), "f:containers".into(), "k:{\"name\":\"b\"}".into(), "f:image".into()];
+        let path: FieldPath = vec![
+            "f:spec".into(),
+            "f:containers".into(),
+            "k:{\"name\":\"b\"}".into(),
+            "f:image".into(),
+        ];
         assert_eq!(value_at(&obj, &path), Some(&json!("2")));
         remove_at(&mut obj, &path[..3]);
         assert_eq!(obj["spec"]["containers"].as_array().unwrap().len(), 1);

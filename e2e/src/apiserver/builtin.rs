@@ -8,26 +8,40 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::ApiServer;
 use super::meta::{self, metadata_mut};
 use super::registry::{PrinterColumn, ResourceType, ScalePaths};
 use super::selector::LabelSelector;
 use super::status::{ApiError, Cause};
-use super::ApiServer;
 use crate::admission::SchemaValidator;
 
 /// Names must be DNS subdomains (namespaces and Services: DNS labels).
 pub fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
     let label = matches!(rt.plural.as_str(), "namespaces" | "services") && rt.group.is_empty();
-    let ok = if label { meta::is_dns_subdomain(name) && !name.contains('.') && name.len() <= 63 } else { meta::is_dns_subdomain(name) };
+    let ok = if label {
+        meta::is_dns_subdomain(name) && !name.contains('.') && name.len() <= 63
+    } else {
+        meta::is_dns_subdomain(name)
+    };
     if ok || (rt.plural == "customresourcedefinitions") {
         return Ok(());
     }
-    let what = if label { "a lowercase RFC 1123 label" } else { "a lowercase RFC 1123 subdomain" };
-    Err(ApiError::invalid(rt, name, vec![Cause {
-        field: "metadata.name".into(),
-        kind: "FieldValueInvalid",
-        message: format!("Invalid value: \"{name}\": must be {what}: lower-case alphanumeric characters, '-' or '.', starting and ending with an alphanumeric character"),
-    }]))
+    let what = if label {
+        "a lowercase RFC 1123 label"
+    } else {
+        "a lowercase RFC 1123 subdomain"
+    };
+    Err(ApiError::invalid(
+        rt,
+        name,
+        vec![Cause {
+            field: "metadata.name".into(),
+            kind: "FieldValueInvalid",
+            message: format!(
+                "Invalid value: \"{name}\": must be {what}: lower-case alphanumeric characters, '-' or '.', starting and ending with an alphanumeric character"
+            ),
+        }],
+    ))
 }
 
 /// Removes fields a CRD schema does not declare (as the API server prunes), returning their
@@ -41,7 +55,12 @@ pub fn prune_unknown(schema: &Value, object: &mut Value) -> Vec<String> {
                 continue;
             }
             match schema.get("properties").and_then(|p| p.get(&key)) {
-                Some(sub) => prune(sub, fields.get_mut(&key).expect("present"), &key, &mut found),
+                Some(sub) => prune(
+                    sub,
+                    fields.get_mut(&key).expect("present"),
+                    &key,
+                    &mut found,
+                ),
                 None => {
                     fields.remove(&key);
                     found.push(key);
@@ -67,7 +86,9 @@ fn prune(schema: &Value, value: &mut Value, path: &str, found: &mut Vec<String>)
             for key in keys {
                 let child = format!("{path}.{key}");
                 match (props.and_then(|p| p.get(&key)), additional) {
-                    (Some(sub), _) | (None, Some(sub)) => prune(sub, fields.get_mut(&key).expect("present"), &child, found),
+                    (Some(sub), _) | (None, Some(sub)) => {
+                        prune(sub, fields.get_mut(&key).expect("present"), &child, found)
+                    }
                     (None, None) => {
                         fields.remove(&key);
                         found.push(child);
@@ -116,8 +137,22 @@ pub fn unknown_builtin_fields(rt: &ResourceType, object: &Value) -> Vec<String> 
     }
 }
 
-fn invalid(rt: &ResourceType, object: &Value, field: &str, kind: &'static str, message: String) -> ApiError {
-    ApiError::invalid(rt, meta::name_of(object), vec![Cause { field: field.into(), kind, message }])
+fn invalid(
+    rt: &ResourceType,
+    object: &Value,
+    field: &str,
+    kind: &'static str,
+    message: String,
+) -> ApiError {
+    ApiError::invalid(
+        rt,
+        meta::name_of(object),
+        vec![Cause {
+            field: field.into(),
+            kind,
+            message,
+        }],
+    )
 }
 
 fn default(object: &mut Value, pointer: &str, value: Value) {
@@ -129,10 +164,23 @@ fn default(object: &mut Value, pointer: &str, value: Value) {
 
 fn check_selector(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
     let Some(selector) = object.pointer("/spec/selector") else {
-        return Err(invalid(rt, object, "spec.selector", "FieldValueRequired", "Required value".into()));
+        return Err(invalid(
+            rt,
+            object,
+            "spec.selector",
+            "FieldValueRequired",
+            "Required value".into(),
+        ));
     };
-    let selector = LabelSelector::from_object(selector)
-        .map_err(|e| invalid(rt, object, "spec.selector", "FieldValueInvalid", format!("Invalid value: {e}")))?;
+    let selector = LabelSelector::from_object(selector).map_err(|e| {
+        invalid(
+            rt,
+            object,
+            "spec.selector",
+            "FieldValueInvalid",
+            format!("Invalid value: {e}"),
+        )
+    })?;
     let template = json!({"metadata": {"labels": object.pointer("/spec/template/metadata/labels").cloned().unwrap_or(json!({}))}});
     if selector.is_empty() || !selector.matches(&template) {
         return Err(invalid(
@@ -162,10 +210,17 @@ fn default_pod_spec(spec: &mut Value) {
     for list in ["containers", "initContainers"] {
         if let Some(Value::Array(containers)) = spec.get_mut(list) {
             for c in containers {
-                let image = c.get("image").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let image = c
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 let latest = !image.contains(':') || image.ends_with(":latest");
                 for (k, v) in [
-                    ("imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" })),
+                    (
+                        "imagePullPolicy",
+                        json!(if latest { "Always" } else { "IfNotPresent" }),
+                    ),
                     ("terminationMessagePath", json!("/dev/termination-log")),
                     ("terminationMessagePolicy", json!("File")),
                     ("resources", json!({})),
@@ -186,24 +241,58 @@ fn default_pod_spec(spec: &mut Value) {
     }
 }
 
-fn check_pod_spec(rt: &ResourceType, object: &Value, spec: &Value, at: &str) -> Result<(), ApiError> {
+fn check_pod_spec(
+    rt: &ResourceType,
+    object: &Value,
+    spec: &Value,
+    at: &str,
+) -> Result<(), ApiError> {
     let containers = spec.get("containers").and_then(Value::as_array);
     if containers.is_none_or(|c| c.is_empty()) {
-        return Err(invalid(rt, object, &format!("{at}.containers"), "FieldValueRequired", "Required value".into()));
+        return Err(invalid(
+            rt,
+            object,
+            &format!("{at}.containers"),
+            "FieldValueRequired",
+            "Required value".into(),
+        ));
     }
     for (i, c) in containers.into_iter().flatten().enumerate() {
-        if c.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
-            return Err(invalid(rt, object, &format!("{at}.containers[{i}].name"), "FieldValueRequired", "Required value".into()));
+        if c.get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(invalid(
+                rt,
+                object,
+                &format!("{at}.containers[{i}].name"),
+                "FieldValueRequired",
+                "Required value".into(),
+            ));
         }
-        if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
-            return Err(invalid(rt, object, &format!("{at}.containers[{i}].image"), "FieldValueRequired", "Required value".into()));
+        if c.get("image")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(invalid(
+                rt,
+                object,
+                &format!("{at}.containers[{i}].image"),
+                "FieldValueRequired",
+                "Required value".into(),
+            ));
         }
     }
     Ok(())
 }
 
 /// Defaults and checks of the built-in kinds, on create (`old` None) and update.
-pub fn default_and_validate(server: &ApiServer, rt: &ResourceType, object: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+pub fn default_and_validate(
+    server: &ApiServer,
+    rt: &ResourceType,
+    object: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Pod") => {
             let mut spec = object.get("spec").cloned().unwrap_or(json!({}));
@@ -221,20 +310,41 @@ pub fn default_and_validate(server: &ApiServer, rt: &ResourceType, object: &mut 
             default(object, "/spec/replicas", json!(1));
             default(object, "/spec/revisionHistoryLimit", json!(10));
             check_selector(rt, object)?;
-            let mut template = object.pointer("/spec/template/spec").cloned().unwrap_or(json!({}));
+            let mut template = object
+                .pointer("/spec/template/spec")
+                .cloned()
+                .unwrap_or(json!({}));
             check_pod_spec(rt, object, &template, "spec.template.spec")?;
             default_pod_spec(&mut template);
             object["spec"]["template"]["spec"] = template;
             if rt.kind == "Deployment" {
-                default(object, "/spec/strategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}));
+                default(
+                    object,
+                    "/spec/strategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
+                );
                 default(object, "/spec/progressDeadlineSeconds", json!(600));
             }
             if rt.kind == "StatefulSet" {
                 default(object, "/spec/podManagementPolicy", json!("OrderedReady"));
-                default(object, "/spec/updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+                default(
+                    object,
+                    "/spec/updateStrategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                );
             }
-            if object.pointer("/spec/replicas").and_then(Value::as_i64).is_some_and(|r| r < 0) {
-                return Err(invalid(rt, object, "spec.replicas", "FieldValueInvalid", "Invalid value: must be greater than or equal to 0".into()));
+            if object
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .is_some_and(|r| r < 0)
+            {
+                return Err(invalid(
+                    rt,
+                    object,
+                    "spec.replicas",
+                    "FieldValueInvalid",
+                    "Invalid value: must be greater than or equal to 0".into(),
+                ));
             }
         }
         ("", "Service") => {
@@ -274,8 +384,14 @@ pub fn default_and_validate(server: &ApiServer, rt: &ResourceType, object: &mut 
         }
         ("", "Secret") => {
             default(object, "/type", json!("Opaque"));
-            if let Some(Value::Object(strings)) = object.as_object_mut().and_then(|m| m.remove("stringData")) {
-                let data = object.as_object_mut().expect("object").entry("data").or_insert(json!({}));
+            if let Some(Value::Object(strings)) =
+                object.as_object_mut().and_then(|m| m.remove("stringData"))
+            {
+                let data = object
+                    .as_object_mut()
+                    .expect("object")
+                    .entry("data")
+                    .or_insert(json!({}));
                 for (k, v) in strings {
                     let text = v.as_str().unwrap_or_default();
                     data[k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
@@ -285,27 +401,60 @@ pub fn default_and_validate(server: &ApiServer, rt: &ResourceType, object: &mut 
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let spec = object.get("spec").cloned().unwrap_or(json!({}));
             let group = spec["group"].as_str().unwrap_or_default();
-            let plural = spec.pointer("/names/plural").and_then(Value::as_str).unwrap_or_default();
+            let plural = spec
+                .pointer("/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if meta::name_of(object) != format!("{plural}.{group}") {
-                return Err(invalid(rt, object, "metadata.name", "FieldValueInvalid", format!("Invalid value: \"{}\": must be spec.names.plural+\".\"+spec.group", meta::name_of(object))));
+                return Err(invalid(
+                    rt,
+                    object,
+                    "metadata.name",
+                    "FieldValueInvalid",
+                    format!(
+                        "Invalid value: \"{}\": must be spec.names.plural+\".\"+spec.group",
+                        meta::name_of(object)
+                    ),
+                ));
             }
             let versions = spec["versions"].as_array().cloned().unwrap_or_default();
             if versions.is_empty() {
-                return Err(invalid(rt, object, "spec.versions", "FieldValueRequired", "Required value: must have exactly one version marked as storage version".into()));
+                return Err(invalid(
+                    rt,
+                    object,
+                    "spec.versions",
+                    "FieldValueRequired",
+                    "Required value: must have exactly one version marked as storage version"
+                        .into(),
+                ));
             }
             for (i, v) in versions.iter().enumerate() {
                 if v.pointer("/schema/openAPIV3Schema").is_none() {
-                    return Err(invalid(rt, object, &format!("spec.versions[{i}].schema.openAPIV3Schema"), "FieldValueRequired", "Required value: schemas are required".into()));
+                    return Err(invalid(
+                        rt,
+                        object,
+                        &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                        "FieldValueRequired",
+                        "Required value: schemas are required".into(),
+                    ));
                 }
             }
             let mut names = spec["names"].clone();
             if names.get("singular").is_none() {
-                names["singular"] = json!(names["kind"].as_str().unwrap_or_default().to_lowercase());
+                names["singular"] =
+                    json!(names["kind"].as_str().unwrap_or_default().to_lowercase());
             }
             if names.get("listKind").is_none() {
-                names["listKind"] = json!(format!("{}List", names["kind"].as_str().unwrap_or_default()));
+                names["listKind"] = json!(format!(
+                    "{}List",
+                    names["kind"].as_str().unwrap_or_default()
+                ));
             }
-            let storage: Vec<Value> = versions.iter().filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect();
+            let storage: Vec<Value> = versions
+                .iter()
+                .filter(|v| v["storage"] == true)
+                .map(|v| v["name"].clone())
+                .collect();
             let now = meta::now();
             object["status"] = json!({
                 "acceptedNames": names,
@@ -346,11 +495,21 @@ pub fn register_crd(server: &ApiServer, crd: &Value) {
             }
         };
         let strings = |v: &Value| -> Vec<String> {
-            v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
         };
         let scale = version.pointer("/subresources/scale").map(|s| ScalePaths {
-            spec_replicas: s["specReplicasPath"].as_str().unwrap_or(".spec.replicas").to_owned(),
-            status_replicas: s["statusReplicasPath"].as_str().unwrap_or(".status.replicas").to_owned(),
+            spec_replicas: s["specReplicasPath"]
+                .as_str()
+                .unwrap_or(".spec.replicas")
+                .to_owned(),
+            status_replicas: s["statusReplicasPath"]
+                .as_str()
+                .unwrap_or(".status.replicas")
+                .to_owned(),
             label_selector: s["labelSelectorPath"].as_str().map(str::to_owned),
         });
         let printer_columns = version["additionalPrinterColumns"]
@@ -368,10 +527,26 @@ pub fn register_crd(server: &ApiServer, crd: &Value) {
         types.push(ResourceType {
             group: spec["group"].as_str().unwrap_or_default().to_owned(),
             version: version_name.to_owned(),
-            kind: spec.pointer("/names/kind").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            plural: spec.pointer("/names/plural").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            singular: spec.pointer("/names/singular").and_then(Value::as_str).map(str::to_owned)
-                .unwrap_or_else(|| spec.pointer("/names/kind").and_then(Value::as_str).unwrap_or_default().to_lowercase()),
+            kind: spec
+                .pointer("/names/kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            plural: spec
+                .pointer("/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            singular: spec
+                .pointer("/names/singular")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    spec.pointer("/names/kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_lowercase()
+                }),
             namespaced: spec["scope"] != "Cluster",
             short_names: strings(&spec["names"]["shortNames"]),
             categories: strings(&spec["names"]["categories"]),
@@ -391,14 +566,26 @@ pub fn register_crd(server: &ApiServer, crd: &Value) {
 /// Stops serving a deleted CRD's kinds and removes their objects.
 pub fn unregister_crd(server: &ApiServer, crd: &Value) {
     let name = meta::name_of(crd).to_owned();
-    let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
-    let plural = crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default();
+    let group = crd
+        .pointer("/spec/group")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let plural = crd
+        .pointer("/spec/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     server.registry.set_crd_types(&name, vec![]);
     server.discovery_generation.fetch_add(1, Ordering::Relaxed);
     let key = format!("{group}/{plural}");
     let (items, _) = server.store.list(&key, None);
     for item in items {
-        let ns = meta::meta_str(&item, "namespace").unwrap_or_default().to_owned();
-        let _ = server.store.write::<()>(&key, &ns, meta::name_of(&item), |_| Ok(super::store::Write::Delete));
+        let ns = meta::meta_str(&item, "namespace")
+            .unwrap_or_default()
+            .to_owned();
+        let _ = server
+            .store
+            .write::<()>(&key, &ns, meta::name_of(&item), |_| {
+                Ok(super::store::Write::Delete)
+            });
     }
 }

@@ -52,13 +52,19 @@ fn groups(server: &ApiServer) -> BTreeMap<String, Vec<String>> {
 }
 
 fn group_doc(name: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+        .collect();
     json!({"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": vs, "preferredVersion": vs[0]})
 }
 
 /// `/apis`.
 pub fn group_list(server: &ApiServer) -> Value {
-    let groups: Vec<Value> = groups(server).iter().map(|(g, vs)| group_doc(g, vs)).collect();
+    let groups: Vec<Value> = groups(server)
+        .iter()
+        .map(|(g, vs)| group_doc(g, vs))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -69,13 +75,27 @@ pub fn group(server: &ApiServer, name: &str) -> Option<Value> {
 
 /// `/api/v1` or `/apis/<group>/<version>`, if served.
 pub fn resource_list(server: &ApiServer, group: &str, version: &str) -> Option<Value> {
-    let types: Vec<_> = server.registry.all().into_iter().filter(|t| t.group == group && t.version == version).collect();
+    let types: Vec<_> = server
+        .registry
+        .all()
+        .into_iter()
+        .filter(|t| t.group == group && t.version == version)
+        .collect();
     if types.is_empty() {
         return None;
     }
     let mut resources = Vec::new();
     for t in &types {
-        let mut verbs = vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+        let mut verbs = vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ];
         if t.plural == "events" && t.group == "events.k8s.io" {
             verbs.retain(|v| *v != "deletecollection");
         }
@@ -104,6 +124,12 @@ pub fn resource_list(server: &ApiServer, group: &str, version: &str) -> Option<V
             resources.push(json!({"name": format!("{}/log", t.plural), "singularName": "", "namespaced": t.namespaced, "kind": "Pod", "verbs": ["get"]}));
         }
     }
-    let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}))
+    let group_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+    )
 }

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use serde_json::{Value, json};
 
 use super::ops::{DeleteOptions, FieldValidation, PatchType, WriteOptions, Written};
@@ -25,12 +25,23 @@ pub fn router(server: Arc<ApiServer>) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
-pub async fn serve(server: Arc<ApiServer>, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(server)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    server: Arc<ApiServer>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(server))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 fn json_response(code: StatusCode, value: &Value, warnings: &[String]) -> Response {
-    let mut response = (code, [("content-type", "application/json")], value.to_string()).into_response();
+    let mut response = (
+        code,
+        [("content-type", "application/json")],
+        value.to_string(),
+    )
+        .into_response();
     for w in warnings {
         if let Ok(h) = format!("299 - \"{}\"", w.replace('"', "\\\"")).parse() {
             response.headers_mut().append("warning", h);
@@ -42,7 +53,9 @@ fn json_response(code: StatusCode, value: &Value, warnings: &[String]) -> Respon
 type Query = HashMap<String, String>;
 
 fn parse_query(uri: &Uri) -> Query {
-    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect()
+    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn flag(q: &Query, key: &str) -> bool {
@@ -57,9 +70,19 @@ struct Target {
     sub: Option<String>,
 }
 
-async fn handle(State(server): State<Arc<ApiServer>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(server): State<Arc<ApiServer>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let query = parse_query(&uri);
     let ok = |v: Value| json_response(StatusCode::OK, &v, &[]);
     match segments.as_slice() {
@@ -68,11 +91,31 @@ async fn handle(State(server): State<Arc<ApiServer>>, method: Method, uri: Uri, 
         ["api"] => return ok(discovery::core_versions()),
         ["apis"] => return ok(discovery::group_list(&server)),
         ["openapi", "v3"] => return ok(openapi::index(&server)),
-        ["openapi", "v3", "api", v] => return openapi::document(&server, "", v).map(ok).unwrap_or_else(|| ApiError::no_route(&path).into_response()),
-        ["openapi", "v3", "apis", g, v] => return openapi::document(&server, g, v).map(ok).unwrap_or_else(|| ApiError::no_route(&path).into_response()),
-        ["apis", g] => return discovery::group(&server, g).map(ok).unwrap_or_else(|| ApiError::no_route(&path).into_response()),
-        ["api", v] => return discovery::resource_list(&server, "", v).map(ok).unwrap_or_else(|| ApiError::no_route(&path).into_response()),
-        ["apis", g, v] => return discovery::resource_list(&server, g, v).map(ok).unwrap_or_else(|| ApiError::no_route(&path).into_response()),
+        ["openapi", "v3", "api", v] => {
+            return openapi::document(&server, "", v)
+                .map(ok)
+                .unwrap_or_else(|| ApiError::no_route(&path).into_response());
+        }
+        ["openapi", "v3", "apis", g, v] => {
+            return openapi::document(&server, g, v)
+                .map(ok)
+                .unwrap_or_else(|| ApiError::no_route(&path).into_response());
+        }
+        ["apis", g] => {
+            return discovery::group(&server, g)
+                .map(ok)
+                .unwrap_or_else(|| ApiError::no_route(&path).into_response());
+        }
+        ["api", v] => {
+            return discovery::resource_list(&server, "", v)
+                .map(ok)
+                .unwrap_or_else(|| ApiError::no_route(&path).into_response());
+        }
+        ["apis", g, v] => {
+            return discovery::resource_list(&server, g, v)
+                .map(ok)
+                .unwrap_or_else(|| ApiError::no_route(&path).into_response());
+        }
         _ => {}
     }
     let (group, version, rest) = match segments.as_slice() {
@@ -92,16 +135,31 @@ async fn handle(State(server): State<Arc<ApiServer>>, method: Method, uri: Uri, 
 fn resolve(server: &ApiServer, group: &str, version: &str, rest: &[&str]) -> Option<Target> {
     let owned = |s: &&str| (*s).to_owned();
     if let ["namespaces", ns, plural, tail @ ..] = rest
-        && let Some(rt) = server.registry.find(group, version, plural).filter(|t| t.namespaced)
+        && let Some(rt) = server
+            .registry
+            .find(group, version, plural)
+            .filter(|t| t.namespaced)
     {
-        return Some(Target { rt, namespace: Some((*ns).to_owned()), name: tail.first().map(owned), sub: tail.get(1).map(owned) });
+        return Some(Target {
+            rt,
+            namespace: Some((*ns).to_owned()),
+            name: tail.first().map(owned),
+            sub: tail.get(1).map(owned),
+        });
     }
-    let [plural, tail @ ..] = rest else { return None };
+    let [plural, tail @ ..] = rest else {
+        return None;
+    };
     let rt = server.registry.find(group, version, plural)?;
     if tail.len() > 2 {
         return None;
     }
-    Some(Target { rt, namespace: None, name: tail.first().map(owned), sub: tail.get(1).map(owned) })
+    Some(Target {
+        rt,
+        namespace: None,
+        name: tail.first().map(owned),
+        sub: tail.get(1).map(owned),
+    })
 }
 
 fn write_options(q: &Query) -> Result<WriteOptions, ApiError> {
@@ -109,7 +167,11 @@ fn write_options(q: &Query) -> Result<WriteOptions, ApiError> {
         None | Some("") | Some("Warn") => FieldValidation::Warn,
         Some("Strict") => FieldValidation::Strict,
         Some("Ignore") => FieldValidation::Ignore,
-        Some(other) => return Err(ApiError::bad_request(format!("fieldValidation: unsupported value {other:?} (Ignore, Warn, Strict)"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation: unsupported value {other:?} (Ignore, Warn, Strict)"
+            )));
+        }
     };
     Ok(WriteOptions {
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
@@ -120,7 +182,10 @@ fn write_options(q: &Query) -> Result<WriteOptions, ApiError> {
 }
 
 fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
     if content_type.contains("protobuf") || content_type.contains("cbor") {
         return Err(ApiError::unsupported_media(content_type));
     }
@@ -128,14 +193,19 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
         return Ok(Value::Null);
     }
     if content_type.contains("yaml") {
-        return serde_yaml_ng::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")));
+        return serde_yaml_ng::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
 /// What the Accept header asks for.
 fn format_of(headers: &HeaderMap) -> Format {
-    let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let accept = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let first = accept.split(',').next().unwrap_or_default();
     if first.contains("as=Table") {
         Format::Table
@@ -146,50 +216,107 @@ fn format_of(headers: &HeaderMap) -> Format {
     }
 }
 
-async fn dispatch(server: &Arc<ApiServer>, method: &Method, headers: &HeaderMap, q: &Query, t: Target, body: Bytes) -> Result<Response, ApiError> {
+async fn dispatch(
+    server: &Arc<ApiServer>,
+    method: &Method,
+    headers: &HeaderMap,
+    q: &Query,
+    t: Target,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let rt = t.rt.clone();
     let ns = t.namespace.as_deref();
     let format = format_of(headers);
     let render = |o: &Value| -> Value {
         match format {
             Format::Full => o.clone(),
-            Format::Metadata => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}),
-            Format::Table => table::table(&rt, &[o], meta::rv_of(o), q.get("includeObject").map_or("Metadata", String::as_str)),
+            Format::Metadata => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})
+            }
+            Format::Table => table::table(
+                &rt,
+                &[o],
+                meta::rv_of(o),
+                q.get("includeObject").map_or("Metadata", String::as_str),
+            ),
         }
     };
     let written = |w: Written| {
-        let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
+        let code = if w.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         json_response(code, &render(&w.object), &w.warnings)
     };
     match (method.clone(), t.name.as_deref(), t.sub.as_deref()) {
         (Method::GET, Some(name), Some("log")) if rt.log => pod_log(server, &rt, ns, name, q).await,
-        (Method::GET, Some(name), Some("scale")) => Ok(json_response(StatusCode::OK, &server.scale_of(&rt, ns, name)?, &[])),
-        (Method::GET, Some(name), None | Some("status")) => Ok(json_response(StatusCode::OK, &render(&*server.get(&rt, ns, name)?), &[])),
-        (Method::GET, None, None) if flag(q, "watch") => Ok(start_watch(server, rt.clone(), ns, q, format)?),
+        (Method::GET, Some(name), Some("scale")) => Ok(json_response(
+            StatusCode::OK,
+            &server.scale_of(&rt, ns, name)?,
+            &[],
+        )),
+        (Method::GET, Some(name), None | Some("status")) => Ok(json_response(
+            StatusCode::OK,
+            &render(&*server.get(&rt, ns, name)?),
+            &[],
+        )),
+        (Method::GET, None, None) if flag(q, "watch") => {
+            Ok(start_watch(server, rt.clone(), ns, q, format)?)
+        }
         (Method::GET, None, None) => list(server, &rt, ns, q, format),
         (Method::POST, None, None) => {
             if rt.namespaced && ns.is_none() {
-                return Err(ApiError::method_not_allowed(format!("create {} requires a namespace in the path", rt.plural)));
+                return Err(ApiError::method_not_allowed(format!(
+                    "create {} requires a namespace in the path",
+                    rt.plural
+                )));
             }
-            Ok(written(server.create(&rt, ns, parse_body(headers, &body)?, &write_options(q)?)?))
+            Ok(written(server.create(
+                &rt,
+                ns,
+                parse_body(headers, &body)?,
+                &write_options(q)?,
+            )?))
         }
         (Method::PUT, Some(name), sub @ (None | Some("status") | Some("scale"))) => {
-            let w = server.update(&rt, ns, name, parse_body(headers, &body)?, sub, &write_options(q)?)?;
+            let w = server.update(
+                &rt,
+                ns,
+                name,
+                parse_body(headers, &body)?,
+                sub,
+                &write_options(q)?,
+            )?;
             Ok(written(w))
         }
         (Method::PATCH, Some(name), sub @ (None | Some("status") | Some("scale"))) => {
-            let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let content_type = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
             let kind = match content_type.split(';').next().unwrap_or_default().trim() {
                 "application/json-patch+json" => PatchType::Json,
                 "application/merge-patch+json" => PatchType::Merge,
-                "application/strategic-merge-patch+json" if rt.crd.is_none() => PatchType::Strategic,
+                "application/strategic-merge-patch+json" if rt.crd.is_none() => {
+                    PatchType::Strategic
+                }
                 "application/strategic-merge-patch+json" => {
-                    return Err(ApiError::unsupported_media("application/strategic-merge-patch+json is not supported for custom resources; use a JSON merge patch"));
+                    return Err(ApiError::unsupported_media(
+                        "application/strategic-merge-patch+json is not supported for custom resources; use a JSON merge patch",
+                    ));
                 }
                 "application/apply-patch+yaml" | "application/apply-patch+json" => PatchType::Apply,
                 other => return Err(ApiError::unsupported_media(other)),
             };
-            let w = server.patch(&rt, ns, name, kind, parse_body(headers, &body)?, sub, &write_options(q)?)?;
+            let w = server.patch(
+                &rt,
+                ns,
+                name,
+                (kind, parse_body(headers, &body)?),
+                sub,
+                &write_options(q)?,
+            )?;
             Ok(written(w))
         }
         (Method::DELETE, Some(name), None) => {
@@ -203,8 +330,16 @@ async fn dispatch(server: &Arc<ApiServer>, method: &Method, headers: &HeaderMap,
             let labels = label_selector(q)?;
             let fields = field_selector(q)?;
             let mut deleted = Vec::new();
-            for item in items.iter().filter(|o| labels.matches(o) && fields.matches(o)) {
-                match server.delete(&rt, meta::meta_str(item, "namespace"), meta::name_of(item), &opts) {
+            for item in items
+                .iter()
+                .filter(|o| labels.matches(o) && fields.matches(o))
+            {
+                match server.delete(
+                    &rt,
+                    meta::meta_str(item, "namespace"),
+                    meta::name_of(item),
+                    &opts,
+                ) {
                     Ok(o) => deleted.push((*o).clone()),
                     Err(e) if e.code == 404 => {}
                     Err(e) => return Err(e),
@@ -213,56 +348,109 @@ async fn dispatch(server: &Arc<ApiServer>, method: &Method, headers: &HeaderMap,
             let list = json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": server.store.current_rv().to_string()}, "items": deleted});
             Ok(json_response(StatusCode::OK, &list, &[]))
         }
-        (m, _, sub) => Err(ApiError::method_not_allowed(format!("{m} is not supported on {}{}", rt.plural, sub.map(|s| format!("/{s}")).unwrap_or_default()))),
+        (m, _, sub) => Err(ApiError::method_not_allowed(format!(
+            "{m} is not supported on {}{}",
+            rt.plural,
+            sub.map(|s| format!("/{s}")).unwrap_or_default()
+        ))),
     }
 }
 
 fn label_selector(q: &Query) -> Result<LabelSelector, ApiError> {
-    LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str)).map_err(|e| ApiError::bad_request(format!("unable to parse labelSelector: {e}")))
+    LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
+        .map_err(|e| ApiError::bad_request(format!("unable to parse labelSelector: {e}")))
 }
 
 fn field_selector(q: &Query) -> Result<FieldSelector, ApiError> {
-    FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str)).map_err(|e| ApiError::bad_request(format!("unable to parse fieldSelector: {e}")))
+    FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str))
+        .map_err(|e| ApiError::bad_request(format!("unable to parse fieldSelector: {e}")))
 }
 
 fn delete_options(q: &Query, headers: &HeaderMap, body: &[u8]) -> Result<DeleteOptions, ApiError> {
     let body = parse_body(headers, body)?;
     let from_body = |k: &str| body.get(k).cloned();
     Ok(DeleteOptions {
-        propagation: q.get("propagationPolicy").cloned().or_else(|| from_body("propagationPolicy").and_then(|v| v.as_str().map(str::to_owned))),
-        grace_period: q.get("gracePeriodSeconds").and_then(|v| v.parse().ok()).or_else(|| from_body("gracePeriodSeconds").and_then(|v| v.as_i64())),
-        uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_owned),
-        resource_version: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_owned),
-        dry_run: q.get("dryRun").is_some_and(|v| v == "All") || body.get("dryRun").is_some_and(|v| v.as_array().is_some_and(|a| a.iter().any(|d| d == "All"))),
+        propagation: q
+            .get("propagationPolicy")
+            .cloned()
+            .or_else(|| from_body("propagationPolicy").and_then(|v| v.as_str().map(str::to_owned))),
+        grace_period: q
+            .get("gracePeriodSeconds")
+            .and_then(|v| v.parse().ok())
+            .or_else(|| from_body("gracePeriodSeconds").and_then(|v| v.as_i64())),
+        uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        resource_version: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        dry_run: q.get("dryRun").is_some_and(|v| v == "All")
+            || body
+                .get("dryRun")
+                .is_some_and(|v| v.as_array().is_some_and(|a| a.iter().any(|d| d == "All"))),
     })
 }
 
-fn list(server: &ApiServer, rt: &ResourceType, ns: Option<&str>, q: &Query, format: Format) -> Result<Response, ApiError> {
+fn list(
+    server: &ApiServer,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    q: &Query,
+    format: Format,
+) -> Result<Response, ApiError> {
     let labels = label_selector(q)?;
     let fields = field_selector(q)?;
     let (items, rv) = server.store.list(&rt.storage_key(), ns);
-    let matching: Vec<&Value> = items.iter().map(|o| o.as_ref()).filter(|o| labels.matches(o) && fields.matches(o)).collect();
+    let matching: Vec<&Value> = items
+        .iter()
+        .map(|o| o.as_ref())
+        .filter(|o| labels.matches(o) && fields.matches(o))
+        .collect();
     // Pages continue after the last (namespace, name) served.
     let start = match q.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
-            let (cns, cname) = token.split_once('/').ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
-            matching.iter().position(|o| (meta::meta_str(o, "namespace").unwrap_or_default(), meta::name_of(o)) > (cns, cname)).unwrap_or(matching.len())
+            let (cns, cname) = token
+                .split_once('/')
+                .ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
+            matching
+                .iter()
+                .position(|o| {
+                    (
+                        meta::meta_str(o, "namespace").unwrap_or_default(),
+                        meta::name_of(o),
+                    ) > (cns, cname)
+                })
+                .unwrap_or(matching.len())
         }
         None => 0,
     };
-    let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
     let end = limit.map_or(matching.len(), |l| (start + l).min(matching.len()));
     let page = &matching[start..end];
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if end < matching.len()
         && let Some(last) = page.last()
     {
-        metadata["continue"] = json!(format!("{}/{}", meta::meta_str(last, "namespace").unwrap_or_default(), meta::name_of(last)));
+        metadata["continue"] = json!(format!(
+            "{}/{}",
+            meta::meta_str(last, "namespace").unwrap_or_default(),
+            meta::name_of(last)
+        ));
         metadata["remainingItemCount"] = json!(matching.len() - end);
     }
     let body = match format {
         Format::Table => {
-            let mut t = table::table(rt, page, rv, q.get("includeObject").map_or("Metadata", String::as_str));
+            let mut t = table::table(
+                rt,
+                page,
+                rv,
+                q.get("includeObject").map_or("Metadata", String::as_str),
+            );
             t["metadata"] = metadata;
             t
         }
@@ -282,8 +470,17 @@ fn list(server: &ApiServer, rt: &ResourceType, ns: Option<&str>, q: &Query, form
     Ok(json_response(StatusCode::OK, &body, &[]))
 }
 
-fn start_watch(server: &Arc<ApiServer>, rt: Arc<ResourceType>, ns: Option<&str>, q: &Query, format: Format) -> Result<Response, ApiError> {
-    let from = q.get("resourceVersion").and_then(|v| v.parse::<u64>().ok()).filter(|v| *v > 0);
+fn start_watch(
+    server: &Arc<ApiServer>,
+    rt: Arc<ResourceType>,
+    ns: Option<&str>,
+    q: &Query,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let from = q
+        .get("resourceVersion")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|v| *v > 0);
     let params = WatchParams {
         from,
         namespace: ns.map(str::to_owned),
@@ -291,17 +488,30 @@ fn start_watch(server: &Arc<ApiServer>, rt: Arc<ResourceType>, ns: Option<&str>,
         fields: field_selector(q)?,
         bookmarks: flag(q, "allowWatchBookmarks"),
         send_initial_events: flag(q, "sendInitialEvents"),
-        timeout: q.get("timeoutSeconds").and_then(|t| t.parse().ok()).map(Duration::from_secs),
+        timeout: q
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse().ok())
+            .map(Duration::from_secs),
         format,
     };
     let stream = watch::watch(server.clone(), rt, params);
     let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert("content-type", "application/json".parse().expect("static"));
-    response.headers_mut().insert("transfer-encoding", "chunked".parse().expect("static"));
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().expect("static"));
+    response
+        .headers_mut()
+        .insert("transfer-encoding", "chunked".parse().expect("static"));
     Ok(response)
 }
 
-async fn pod_log(server: &Arc<ApiServer>, rt: &ResourceType, ns: Option<&str>, name: &str, q: &Query) -> Result<Response, ApiError> {
+async fn pod_log(
+    server: &Arc<ApiServer>,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    q: &Query,
+) -> Result<Response, ApiError> {
     let pod = server.get(rt, ns, name)?;
     let containers: Vec<String> = pod
         .pointer("/spec/containers")
@@ -312,7 +522,11 @@ async fn pod_log(server: &Arc<ApiServer>, rt: &ResourceType, ns: Option<&str>, n
         .collect();
     let container = match q.get("container") {
         Some(c) if containers.contains(c) => c.clone(),
-        Some(c) => return Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}"))),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )));
+        }
         None if containers.len() == 1 => containers[0].clone(),
         None => {
             return Err(ApiError::bad_request(format!(
@@ -322,13 +536,22 @@ async fn pod_log(server: &Arc<ApiServer>, rt: &ResourceType, ns: Option<&str>, n
         }
     };
     let tail = q.get("tailLines").and_then(|t| t.parse().ok());
-    let logs = server.logs.get().ok_or_else(|| ApiError::bad_request("no kubelet is running, so there are no logs"))?;
+    let logs = server
+        .logs
+        .get()
+        .ok_or_else(|| ApiError::bad_request("no kubelet is running, so there are no logs"))?;
     let namespace = ns.unwrap_or("default");
-    let stream = logs.log(namespace, name, &container, flag(q, "follow"), tail).ok_or_else(|| {
-        ApiError::bad_request(format!("container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"))
-    })?;
+    let stream = logs
+        .log(namespace, name, &container, flag(q, "follow"), tail)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
+            ))
+        })?;
     let body = Body::from_stream(futures::StreamExt::map(stream, Ok::<_, std::io::Error>));
     let mut response = Response::new(body);
-    response.headers_mut().insert("content-type", "text/plain".parse().expect("static"));
+    response
+        .headers_mut()
+        .insert("content-type", "text/plain".parse().expect("static"));
     Ok(response)
 }

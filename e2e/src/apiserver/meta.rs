@@ -5,12 +5,17 @@ use serde_json::{Map, Value};
 
 /// Now, as Kubernetes writes timestamps (`2026-11-22T02:11:04Z`).
 pub fn now() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
 }
 
 /// Now with microseconds (`MicroTime`, used by Leases and events.k8s.io Events).
 pub fn now_micro() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 /// A fresh uid.
@@ -22,14 +27,17 @@ pub fn uid() -> String {
 pub fn generate_name(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    let suffix: String =
-        (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("{prefix}{suffix}")
 }
 
 /// How long ago `timestamp` was, the way kubectl shows ages (`45s`, `12m`, `3h`, `5d`).
 pub fn age(timestamp: &str) -> String {
-    let Ok(then) = timestamp.parse::<jiff::Timestamp>() else { return "<unknown>".into() };
+    let Ok(then) = timestamp.parse::<jiff::Timestamp>() else {
+        return "<unknown>".into();
+    };
     let secs = (jiff::Timestamp::now().as_second() - then.as_second()).max(0);
     human_duration(secs)
 }
@@ -67,7 +75,9 @@ pub fn name_of(object: &Value) -> &str {
 
 /// The object's resourceVersion as a number (0 when absent).
 pub fn rv_of(object: &Value) -> u64 {
-    meta_str(object, "resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0)
+    meta_str(object, "resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The object's content that counts for `generation`: everything except metadata and status.
@@ -83,8 +93,14 @@ pub fn spec_content(object: &Value) -> Value {
 }
 
 /// Metadata fields that a write never changes directly.
-pub const SYSTEM_FIELDS: &[&str] =
-    &["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink"];
+pub const SYSTEM_FIELDS: &[&str] = &[
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "selfLink",
+];
 
 /// Compares two objects as a no-op check would: ignoring resourceVersion and the times in
 /// managedFields.
@@ -109,7 +125,11 @@ pub fn same_content(a: &Value, b: &Value) -> bool {
 /// Reads a value by a simple JSON path such as `.status.replicas` or `.spec.containers[0].name`.
 pub fn json_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
     let mut current = object;
-    for part in path.trim_start_matches('.').split('.').filter(|p| !p.is_empty()) {
+    for part in path
+        .trim_start_matches('.')
+        .split('.')
+        .filter(|p| !p.is_empty())
+    {
         let (field, index) = match part.split_once('[') {
             Some((f, rest)) => (f, rest.trim_end_matches(']').parse::<usize>().ok()),
             None => (part, None),
@@ -126,7 +146,11 @@ pub fn json_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// Writes a value at a simple JSON path (`.spec.replicas`), creating objects on the way.
 pub fn set_json_path(object: &mut Value, path: &str, value: Value) {
-    let parts: Vec<&str> = path.trim_start_matches('.').split('.').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = path
+        .trim_start_matches('.')
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .collect();
     let mut current = object;
     for (i, part) in parts.iter().enumerate() {
         if !current.is_object() {
@@ -137,7 +161,9 @@ pub fn set_json_path(object: &mut Value, path: &str, value: Value) {
             map.insert((*part).to_owned(), value);
             return;
         }
-        current = map.entry((*part).to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        current = map
+            .entry((*part).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
@@ -147,7 +173,9 @@ pub fn is_dns_subdomain(name: &str) -> bool {
         && name.len() <= 253
         && name.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })

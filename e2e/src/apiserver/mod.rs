@@ -32,8 +32,14 @@ pub use store::Store;
 pub trait PodLogs: Send + Sync {
     /// The log of `container` in pod `namespace/pod` (None: no such container has run).
     /// With `follow`, the stream stays open while the container runs.
-    fn log(&self, namespace: &str, pod: &str, container: &str, follow: bool, tail_lines: Option<usize>)
-        -> Option<futures::stream::BoxStream<'static, bytes::Bytes>>;
+    fn log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        follow: bool,
+        tail_lines: Option<usize>,
+    ) -> Option<futures::stream::BoxStream<'static, bytes::Bytes>>;
 }
 
 /// The API server's state.
@@ -71,7 +77,10 @@ impl ApiServer {
             discovery_generation: AtomicU64::new(1),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            let rt = server.registry.find("", "v1", "namespaces").expect("built in");
+            let rt = server
+                .registry
+                .find("", "v1", "namespaces")
+                .expect("built in");
             let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             server
                 .create(&rt, None, body, &ops::WriteOptions::default())

@@ -14,7 +14,11 @@ use super::ApiServer;
 use super::registry::ResourceType;
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 /// `/openapi/v3`: each group/version's document, with a hash that changes with its content.
@@ -22,7 +26,8 @@ pub fn index(server: &ApiServer) -> Value {
     let mut paths = Map::new();
     let mut seen = BTreeMap::new();
     for t in server.registry.all() {
-        seen.entry((t.group.clone(), t.version.clone())).or_insert(());
+        seen.entry((t.group.clone(), t.version.clone()))
+            .or_insert(());
     }
     for (group, version) in seen.keys() {
         let doc = document(server, group, version).unwrap_or(Value::Null);
@@ -34,7 +39,10 @@ pub fn index(server: &ApiServer) -> Value {
     json!({"paths": paths})
 }
 
-type SchemaFn = fn() -> (String, Map<String, Value>);
+/// A root schema's name and every definition it uses.
+type Schemas = (String, Map<String, Value>);
+type SchemaFn = fn() -> Schemas;
+type Cache = std::sync::Mutex<BTreeMap<(String, String), &'static Schemas>>;
 
 fn schemas_of<T: JsonSchema>() -> (String, Map<String, Value>) {
     let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
@@ -50,7 +58,9 @@ fn schemas_of<T: JsonSchema>() -> (String, Map<String, Value>) {
 }
 
 fn builtin_schema(group: &str, kind: &str) -> Option<SchemaFn> {
-    use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coord, core::v1 as core, events::v1 as events};
+    use k8s_openapi::api::{
+        apps::v1 as apps, coordination::v1 as coord, core::v1 as core, events::v1 as events,
+    };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
     Some(match (group, kind) {
         ("", "Pod") => schemas_of::<core::Pod>,
@@ -67,17 +77,23 @@ fn builtin_schema(group: &str, kind: &str) -> Option<SchemaFn> {
         ("apps", "ReplicaSet") => schemas_of::<apps::ReplicaSet>,
         ("coordination.k8s.io", "Lease") => schemas_of::<coord::Lease>,
         ("events.k8s.io", "Event") => schemas_of::<events::Event>,
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => schemas_of::<ext::CustomResourceDefinition>,
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            schemas_of::<ext::CustomResourceDefinition>
+        }
         _ => return None,
     })
 }
 
 fn builtin_cached(group: &str, kind: &str) -> Option<&'static (String, Map<String, Value>)> {
-    static CACHE: OnceLock<std::sync::Mutex<BTreeMap<(String, String), &'static (String, Map<String, Value>)>>> = OnceLock::new();
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let f = builtin_schema(group, kind)?;
     let cache = CACHE.get_or_init(Default::default);
     let mut cache = cache.lock().expect("openapi cache");
-    Some(*cache.entry((group.to_owned(), kind.to_owned())).or_insert_with(|| Box::leak(Box::new(f()))))
+    Some(
+        *cache
+            .entry((group.to_owned(), kind.to_owned()))
+            .or_insert_with(|| Box::leak(Box::new(f()))),
+    )
 }
 
 fn gvk(t: &ResourceType) -> Value {
@@ -87,17 +103,32 @@ fn gvk(t: &ResourceType) -> Value {
 fn operations(t: &ResourceType, schema_ref: &str) -> Vec<(String, Value)> {
     let prefix = format!("/{}", gv_path(&t.group, &t.version));
     let (collection, item) = if t.namespaced {
-        (format!("{prefix}/namespaces/{{namespace}}/{}", t.plural), format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", t.plural))
+        (
+            format!("{prefix}/namespaces/{{namespace}}/{}", t.plural),
+            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", t.plural),
+        )
     } else {
-        (format!("{prefix}/{}", t.plural), format!("{prefix}/{}/{{name}}", t.plural))
+        (
+            format!("{prefix}/{}", t.plural),
+            format!("{prefix}/{}/{{name}}", t.plural),
+        )
     };
     let body = json!({"content": {"application/json": {"schema": {"$ref": schema_ref}}}});
     let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": schema_ref}}}}});
     let param = |name: &str, description: &str| json!({"name": name, "in": "query", "description": description, "schema": {"type": "string", "uniqueItems": true}});
     let write_params = json!([
-        param("dryRun", "When present, indicates that modifications should not be persisted."),
-        param("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."),
-        param("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields: Ignore, Warn (default) or Strict."),
+        param(
+            "dryRun",
+            "When present, indicates that modifications should not be persisted."
+        ),
+        param(
+            "fieldManager",
+            "fieldManager is a name associated with the actor or entity that is making these changes."
+        ),
+        param(
+            "fieldValidation",
+            "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields: Ignore, Warn (default) or Strict."
+        ),
     ]);
     let op = |action: &str| {
         json!({
@@ -115,17 +146,27 @@ fn operations(t: &ResourceType, schema_ref: &str) -> Vec<(String, Value)> {
     update["requestBody"] = body;
     let mut patch = op("patch");
     let mut patch_params = write_params.as_array().cloned().unwrap_or_default();
-    patch_params.push(param("force", "Force is going to \"force\" Apply requests."));
+    patch_params.push(param(
+        "force",
+        "Force is going to \"force\" Apply requests.",
+    ));
     patch["parameters"] = json!(patch_params);
-    patch["requestBody"] = json!({"content": {
+    // Custom resources take no strategic merge patch; kubectl reads this list to choose.
+    let mut content = json!({
         "application/json-patch+json": {"schema": {"type": "object"}},
         "application/merge-patch+json": {"schema": {"type": "object"}},
-        "application/strategic-merge-patch+json": {"schema": {"type": "object"}},
         "application/apply-patch+yaml": {"schema": {"type": "object"}},
-    }});
+    });
+    if t.crd.is_none() {
+        content["application/strategic-merge-patch+json"] = json!({"schema": {"type": "object"}});
+    }
+    patch["requestBody"] = json!({ "content": content });
     vec![
         (collection, json!({"get": op("list"), "post": create})),
-        (item, json!({"get": op("get"), "put": update, "patch": patch, "delete": op("delete")})),
+        (
+            item,
+            json!({"get": op("get"), "put": update, "patch": patch, "delete": op("delete")}),
+        ),
     ]
 }
 
@@ -135,7 +176,12 @@ fn object_meta_schema() -> (String, Map<String, Value>) {
 
 /// The document of one group/version, if served.
 pub fn document(server: &ApiServer, group: &str, version: &str) -> Option<Value> {
-    let types: Vec<_> = server.registry.all().into_iter().filter(|t| t.group == group && t.version == version).collect();
+    let types: Vec<_> = server
+        .registry
+        .all()
+        .into_iter()
+        .filter(|t| t.group == group && t.version == version)
+        .collect();
     if types.is_empty() {
         return None;
     }

@@ -78,18 +78,30 @@ pub struct DeleteOptions {
 }
 
 fn ns_of(rt: &ResourceType, ns: Option<&str>) -> String {
-    if rt.namespaced { ns.unwrap_or("default").to_owned() } else { String::new() }
+    if rt.namespaced {
+        ns.unwrap_or("default").to_owned()
+    } else {
+        String::new()
+    }
 }
 
 impl ApiServer {
     /// Reads one object.
-    pub fn get(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> Result<Arc<Value>, ApiError> {
+    pub fn get(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Arc<Value>, ApiError> {
         self.store
             .get(&rt.storage_key(), &ns_of(rt, ns), name)
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 
-    fn list_keys<'a>(&self, rt: &'a ResourceType) -> impl Fn(&[String], &str, &[Value]) -> Option<Vec<String>> + 'a {
+    fn list_keys<'a>(
+        &self,
+        rt: &'a ResourceType,
+    ) -> impl Fn(&[String], &str, &[Value]) -> Option<Vec<String>> + 'a {
         move |path: &[String], field: &str, items: &[Value]| match &rt.schema {
             Some(schema) => crd_list_keys(schema, path),
             None => apply::builtin_list_keys(path, field, items),
@@ -97,7 +109,13 @@ impl ApiServer {
     }
 
     /// Creates an object (POST).
-    pub fn create(&self, rt: &ResourceType, ns: Option<&str>, mut body: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+    pub fn create(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        mut body: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         let namespace = ns_of(rt, ns);
         check_type_meta(rt, &body)?;
         if let Some(body_ns) = meta::meta_str(&body, "namespace")
@@ -114,11 +132,15 @@ impl ApiServer {
             None => match meta::meta_str(&body, "generateName").filter(|n| !n.is_empty()) {
                 Some(prefix) => meta::generate_name(prefix),
                 None => {
-                    return Err(ApiError::invalid(rt, "", vec![super::status::Cause {
-                        field: "metadata.name".into(),
-                        kind: "FieldValueRequired",
-                        message: "Required value: name or generateName is required".into(),
-                    }]));
+                    return Err(ApiError::invalid(
+                        rt,
+                        "",
+                        vec![super::status::Cause {
+                            field: "metadata.name".into(),
+                            kind: "FieldValueRequired",
+                            message: "Required value: name or generateName is required".into(),
+                        }],
+                    ));
                 }
             },
         };
@@ -150,15 +172,33 @@ impl ApiServer {
         if body.get("spec").is_some() || rt.crd.is_some() {
             metadata_mut(&mut body).insert("generation".into(), json!(1));
         }
-        let manager = opts.field_manager.clone().unwrap_or_else(|| "unknown".into());
+        let manager = opts
+            .field_manager
+            .clone()
+            .unwrap_or_else(|| "unknown".into());
         let keys = self.list_keys(rt);
         let fields = FieldSet::of(&body, &keys);
-        set_managed(&mut body, &manager, "Update", &rt.api_version(), &fields, None);
+        set_managed(
+            &mut body,
+            &manager,
+            "Update",
+            &rt.api_version(),
+            &fields,
+            None,
+        );
         if opts.dry_run {
-            if self.store.get(&rt.storage_key(), &namespace, &name).is_some() {
+            if self
+                .store
+                .get(&rt.storage_key(), &namespace, &name)
+                .is_some()
+            {
                 return Err(ApiError::already_exists(rt, &name));
             }
-            return Ok(Written { object: Arc::new(body), created: true, warnings });
+            return Ok(Written {
+                object: Arc::new(body),
+                created: true,
+                warnings,
+            });
         }
         let stored = self
             .store
@@ -168,17 +208,26 @@ impl ApiServer {
             })?
             .expect("a put returns the object");
         self.after_write(rt, &stored);
-        Ok(Written { object: stored, created: true, warnings })
+        Ok(Written {
+            object: stored,
+            created: true,
+            warnings,
+        })
     }
 
     fn require_namespace(&self, namespace: &str) -> Result<(), ApiError> {
-        let ns_type = self.registry.find("", "v1", "namespaces").expect("built in");
+        let ns_type = self
+            .registry
+            .find("", "v1", "namespaces")
+            .expect("built in");
         match self.store.get(&ns_type.storage_key(), "", namespace) {
             None => Err(ApiError::not_found(&ns_type, namespace)),
             Some(ns) if ns.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError {
                 code: 403,
                 reason: "Forbidden",
-                message: format!("unable to create new content in namespace {namespace} because it is being terminated"),
+                message: format!(
+                    "unable to create new content in namespace {namespace} because it is being terminated"
+                ),
                 details: Value::Null,
             }),
             Some(_) => Ok(()),
@@ -186,7 +235,15 @@ impl ApiServer {
     }
 
     /// Replaces an object (PUT), or its status or scale.
-    pub fn update(&self, rt: &ResourceType, ns: Option<&str>, name: &str, body: Value, sub: Option<&str>, opts: &WriteOptions) -> Result<Written, ApiError> {
+    pub fn update(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        sub: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         if sub == Some("scale") {
             return self.write_scale(rt, ns, name, body, opts);
         }
@@ -198,7 +255,9 @@ impl ApiServer {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
-        let precondition = meta::meta_str(&body, "resourceVersion").filter(|v| !v.is_empty()).map(str::to_owned);
+        let precondition = meta::meta_str(&body, "resourceVersion")
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
         self.modify(rt, ns, name, sub, opts, move |old| {
             if let Some(rv) = &precondition
                 && Some(rv.as_str()) != meta::meta_str(old, "resourceVersion")
@@ -210,7 +269,15 @@ impl ApiServer {
     }
 
     /// Patches an object (PATCH) with any of the four patch types.
-    pub fn patch(&self, rt: &ResourceType, ns: Option<&str>, name: &str, kind: PatchType, body: Value, sub: Option<&str>, opts: &WriteOptions) -> Result<Written, ApiError> {
+    pub fn patch(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        (kind, body): (PatchType, Value),
+        sub: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         if kind == PatchType::Apply {
             return self.server_side_apply(rt, ns, name, body, sub, opts);
         }
@@ -246,23 +313,32 @@ impl ApiServer {
         let mut warnings = Vec::new();
         let mut dry = None;
         let keys = self.list_keys(rt);
-        let result = self.store.write(&rt.storage_key(), &namespace, name, |old| {
-            let old = old.ok_or_else(|| ApiError::not_found(rt, name))?;
-            let requested = change(old)?;
-            let mut new = self.finish_update(rt, old, requested, sub, opts, &mut warnings)?;
-            let manager = opts.field_manager.clone().unwrap_or_else(|| "unknown".into());
-            let changed = apply::changed_leaves(old, &new, &keys);
-            if !changed.is_empty() {
-                record_update(&mut new, &manager, &rt.api_version(), &changed, sub);
-            }
-            if opts.dry_run {
-                dry = Some(new);
-                return Ok(Write::Keep);
-            }
-            decide(old, new)
-        })?;
+        let result = self
+            .store
+            .write(&rt.storage_key(), &namespace, name, |old| {
+                let old = old.ok_or_else(|| ApiError::not_found(rt, name))?;
+                let requested = change(old)?;
+                let mut new = self.finish_update(rt, old, requested, sub, opts, &mut warnings)?;
+                let manager = opts
+                    .field_manager
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into());
+                let changed = apply::changed_leaves(old, &new, &keys);
+                if !changed.is_empty() {
+                    record_update(&mut new, &manager, &rt.api_version(), &changed, sub);
+                }
+                if opts.dry_run {
+                    dry = Some(new);
+                    return Ok(Write::Keep);
+                }
+                decide(old, new)
+            })?;
         if let Some(object) = dry {
-            return Ok(Written { object: Arc::new(object), created: false, warnings });
+            return Ok(Written {
+                object: Arc::new(object),
+                created: false,
+                warnings,
+            });
         }
         let object = match result {
             Some(o) => {
@@ -271,15 +347,29 @@ impl ApiServer {
             }
             None => self.deleted_placeholder(rt, &namespace, name),
         };
-        Ok(Written { object, created: false, warnings })
+        Ok(Written {
+            object,
+            created: false,
+            warnings,
+        })
     }
 
     fn deleted_placeholder(&self, rt: &ResourceType, namespace: &str, name: &str) -> Arc<Value> {
-        Arc::new(json!({"apiVersion": rt.api_version(), "kind": rt.kind, "metadata": {"name": name, "namespace": namespace}}))
+        Arc::new(
+            json!({"apiVersion": rt.api_version(), "kind": rt.kind, "metadata": {"name": name, "namespace": namespace}}),
+        )
     }
 
     /// Applies the rules every update follows to a requested object.
-    fn finish_update(&self, rt: &ResourceType, old: &Value, mut new: Value, sub: Option<&str>, opts: &WriteOptions, warnings: &mut Vec<String>) -> Result<Value, ApiError> {
+    fn finish_update(
+        &self,
+        rt: &ResourceType,
+        old: &Value,
+        mut new: Value,
+        sub: Option<&str>,
+        opts: &WriteOptions,
+        warnings: &mut Vec<String>,
+    ) -> Result<Value, ApiError> {
         match sub {
             Some("status") => {
                 let status = new.get("status").cloned();
@@ -308,9 +398,22 @@ impl ApiServer {
         new["apiVersion"] = json!(rt.api_version());
         new["kind"] = json!(rt.kind);
         {
-            let old_meta = old.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+            let old_meta = old
+                .get("metadata")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             let m = metadata_mut(&mut new);
-            for field in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "resourceVersion"] {
+            for field in [
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "resourceVersion",
+            ] {
                 match old_meta.get(field) {
                     Some(v) => m.insert(field.into(), v.clone()),
                     None => m.remove(field),
@@ -333,7 +436,14 @@ impl ApiServer {
     }
 
     /// Validation, defaulting and pruning before a write.
-    fn admit(&self, rt: &ResourceType, object: &mut Value, old: Option<&Value>, opts: &WriteOptions, warnings: &mut Vec<String>) -> Result<(), ApiError> {
+    fn admit(
+        &self,
+        rt: &ResourceType,
+        object: &mut Value,
+        old: Option<&Value>,
+        opts: &WriteOptions,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ApiError> {
         object["apiVersion"] = json!(rt.api_version());
         object["kind"] = json!(rt.kind);
         let name = meta::name_of(object).to_owned();
@@ -347,7 +457,10 @@ impl ApiServer {
         if !unknown.is_empty() {
             match opts.field_validation {
                 FieldValidation::Strict => {
-                    let list: Vec<String> = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect();
+                    let list: Vec<String> = unknown
+                        .iter()
+                        .map(|u| format!("unknown field \"{u}\""))
+                        .collect();
                     return Err(ApiError::bad_request(format!(
                         "{} in {}: strict decoding error: {}",
                         rt.kind,
@@ -355,7 +468,9 @@ impl ApiServer {
                         list.join(", ")
                     )));
                 }
-                FieldValidation::Warn => warnings.extend(unknown.iter().map(|u| format!("unknown field \"{u}\""))),
+                FieldValidation::Warn => {
+                    warnings.extend(unknown.iter().map(|u| format!("unknown field \"{u}\"")))
+                }
                 FieldValidation::Ignore => {}
             }
         }
@@ -387,7 +502,13 @@ impl ApiServer {
 
     /// Deletes an object (DELETE): at once, or by marking it when finalizers, graceful pod
     /// termination or namespace cleanup must run first. Returns the object as last stored.
-    pub fn delete(&self, rt: &ResourceType, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> Result<Arc<Value>, ApiError> {
+    pub fn delete(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
         let namespace = ns_of(rt, ns);
         let mut last = None;
         let result = self.store.write(&rt.storage_key(), &namespace, name, |old| {
@@ -429,6 +550,14 @@ impl ApiServer {
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default();
+            if marked && graceful_pod_confirmed(rt, old, opts) {
+                // The kubelet confirms a pod's end while finalizers still hold it: the
+                // last finalizer's removal then deletes it at once.
+                let mut obj = old.clone();
+                metadata_mut(&mut obj).insert("deletionGracePeriodSeconds".into(), json!(0));
+                last = Some(obj.clone());
+                return Ok(if opts.dry_run { Write::Keep } else { Write::Put(obj) });
+            }
             if marked && finalizers == unchanged_finalizers {
                 // Already being deleted; a second DELETE changes nothing.
                 last = Some(old.clone());
@@ -455,15 +584,29 @@ impl ApiServer {
             last = Some(obj.clone());
             Ok(if opts.dry_run { Write::Keep } else { Write::Put(obj) })
         })?;
-        Ok(result.or(last.map(Arc::new)).unwrap_or_else(|| self.deleted_placeholder(rt, &namespace, name)))
+        Ok(result
+            .or(last.map(Arc::new))
+            .unwrap_or_else(|| self.deleted_placeholder(rt, &namespace, name)))
     }
 
     /// The Scale object of a resource with the scale subresource.
-    pub fn scale_of(&self, rt: &ResourceType, ns: Option<&str>, name: &str) -> Result<Value, ApiError> {
-        let paths = rt.scale.as_ref().ok_or_else(|| ApiError::no_route(&format!("{}/scale", rt.plural)))?;
+    pub fn scale_of(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let paths = rt
+            .scale
+            .as_ref()
+            .ok_or_else(|| ApiError::no_route(&format!("{}/scale", rt.plural)))?;
         let object = self.get(rt, ns, name)?;
-        let spec = meta::json_path(&object, &paths.spec_replicas).cloned().unwrap_or(json!(0));
-        let status = meta::json_path(&object, &paths.status_replicas).cloned().unwrap_or(json!(0));
+        let spec = meta::json_path(&object, &paths.spec_replicas)
+            .cloned()
+            .unwrap_or(json!(0));
+        let status = meta::json_path(&object, &paths.status_replicas)
+            .cloned()
+            .unwrap_or(json!(0));
         let mut scale = json!({
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
@@ -477,23 +620,48 @@ impl ApiServer {
             "spec": {"replicas": spec},
             "status": {"replicas": status},
         });
-        if let Some(sel) = paths.label_selector.as_ref().and_then(|p| meta::json_path(&object, p)) {
+        if let Some(sel) = paths
+            .label_selector
+            .as_ref()
+            .and_then(|p| meta::json_path(&object, p))
+        {
             scale["status"]["selector"] = sel.clone();
         }
         Ok(scale)
     }
 
-    fn write_scale(&self, rt: &ResourceType, ns: Option<&str>, name: &str, scale: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
-        let paths = rt.scale.clone().ok_or_else(|| ApiError::no_route(&format!("{}/scale", rt.plural)))?;
-        let replicas = scale.pointer("/spec/replicas").cloned().ok_or_else(|| ApiError::bad_request("Scale.spec.replicas is required"))?;
+    fn write_scale(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        scale: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        let paths = rt
+            .scale
+            .clone()
+            .ok_or_else(|| ApiError::no_route(&format!("{}/scale", rt.plural)))?;
+        let replicas = scale
+            .pointer("/spec/replicas")
+            .cloned()
+            .ok_or_else(|| ApiError::bad_request("Scale.spec.replicas is required"))?;
         if replicas.as_i64().is_none_or(|r| r < 0) {
-            return Err(ApiError::invalid(rt, name, vec![super::status::Cause {
-                field: "spec.replicas".into(),
-                kind: "FieldValueInvalid",
-                message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-            }]));
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                vec![super::status::Cause {
+                    field: "spec.replicas".into(),
+                    kind: "FieldValueInvalid",
+                    message: format!(
+                        "Invalid value: {replicas}: must be greater than or equal to 0"
+                    ),
+                }],
+            ));
         }
-        let precondition = meta::meta_str(&scale, "resourceVersion").filter(|v| !v.is_empty()).map(str::to_owned);
+        let precondition = meta::meta_str(&scale, "resourceVersion")
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
         self.modify(rt, ns, name, None, opts, |old| {
             if let Some(rv) = &precondition
                 && Some(rv.as_str()) != meta::meta_str(old, "resourceVersion")
@@ -504,13 +672,25 @@ impl ApiServer {
             meta::set_json_path(&mut new, &paths.spec_replicas, replicas);
             Ok(new)
         })?;
-        Ok(Written { object: Arc::new(self.scale_of(rt, ns, name)?), created: false, warnings: vec![] })
+        Ok(Written {
+            object: Arc::new(self.scale_of(rt, ns, name)?),
+            created: false,
+            warnings: vec![],
+        })
     }
 
     /// Server-side apply: creates when absent; otherwise merges the configuration, moving
     /// ownership of its fields to the manager, and refuses (409) to change fields another
     /// manager owns unless forced.
-    fn server_side_apply(&self, rt: &ResourceType, ns: Option<&str>, name: &str, config: Value, sub: Option<&str>, opts: &WriteOptions) -> Result<Written, ApiError> {
+    fn server_side_apply(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        config: Value,
+        sub: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         let manager = opts
             .field_manager
             .clone()
@@ -518,10 +698,16 @@ impl ApiServer {
             .ok_or_else(|| ApiError::bad_request("PATCH with application/apply-patch+yaml requires the fieldManager query parameter"))?;
         check_type_meta(rt, &config)?;
         if config.get("apiVersion").is_none() || config.get("kind").is_none() {
-            return Err(ApiError::bad_request("apply configurations must name apiVersion and kind"));
+            return Err(ApiError::bad_request(
+                "apply configurations must name apiVersion and kind",
+            ));
         }
         let namespace = ns_of(rt, ns);
-        if self.store.get(&rt.storage_key(), &namespace, name).is_none() {
+        if self
+            .store
+            .get(&rt.storage_key(), &namespace, name)
+            .is_none()
+        {
             if sub.is_some() {
                 return Err(ApiError::not_found(rt, name));
             }
@@ -532,12 +718,26 @@ impl ApiServer {
             let keys = self.list_keys(rt);
             let fields = FieldSet::of(&config, &keys);
             let api_version = rt.api_version();
-            let updated = self.store.write::<ApiError>(&rt.storage_key(), &namespace, name, |old| {
-                let Some(old) = old else { return Ok(Write::Keep) };
-                let mut new = old.clone();
-                metadata_mut(&mut new).insert("managedFields".into(), json!([apply::managed_entry(&manager, "Apply", &api_version, &fields, None, &meta::now())]));
-                Ok(Write::Put(new))
-            })?;
+            let updated =
+                self.store
+                    .write::<ApiError>(&rt.storage_key(), &namespace, name, |old| {
+                        let Some(old) = old else {
+                            return Ok(Write::Keep);
+                        };
+                        let mut new = old.clone();
+                        metadata_mut(&mut new).insert(
+                            "managedFields".into(),
+                            json!([apply::managed_entry(
+                                &manager,
+                                "Apply",
+                                &api_version,
+                                &fields,
+                                None,
+                                &meta::now()
+                            )]),
+                        );
+                        Ok(Write::Put(new))
+                    })?;
             if let Some(o) = updated {
                 written.object = o;
             }
@@ -545,7 +745,9 @@ impl ApiServer {
         }
         let keys = self.list_keys(rt);
         let scoped = match sub {
-            Some("status") => json!({"apiVersion": config["apiVersion"], "kind": config["kind"], "status": config.get("status").cloned().unwrap_or(json!({}))}),
+            Some("status") => {
+                json!({"apiVersion": config["apiVersion"], "kind": config["kind"], "status": config.get("status").cloned().unwrap_or(json!({}))})
+            }
             _ => {
                 let mut c = config.clone();
                 if rt.status
@@ -571,6 +773,10 @@ impl ApiServer {
                 }
                 let owned = FieldSet::from_json(&entry["fieldsV1"]);
                 for leaf in applied.leaves() {
+                    // A map the configuration names only asserts that it exists.
+                    if apply::value_at(&scoped, &leaf).is_some_and(Value::is_object) {
+                        continue;
+                    }
                     if owned.overlaps(&leaf) && apply::value_at(old, &leaf) != apply::value_at(&scoped, &leaf) {
                         conflicts.push((other.to_owned(), leaf));
                     }
@@ -631,6 +837,17 @@ impl ApiServer {
     }
 }
 
+fn graceful_pod_confirmed(rt: &ResourceType, old: &Value, opts: &DeleteOptions) -> bool {
+    rt.plural == "pods"
+        && rt.group.is_empty()
+        && opts.grace_period == Some(0)
+        && old
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            > 0
+}
+
 fn display_path(path: &[String]) -> String {
     path.iter()
         .map(|p| match p.strip_prefix("f:") {
@@ -642,10 +859,17 @@ fn display_path(path: &[String]) -> String {
 
 /// Keeps `old` when nothing changed; deletes an object whose last finalizer is gone.
 fn decide(old: &Value, new: Value) -> Result<Write, ApiError> {
-    let finalizers_left = new.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+    let finalizers_left = new
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
     let marked = new.pointer("/metadata/deletionTimestamp").is_some();
     let graceful_pod = new.get("kind") == Some(&json!("Pod"))
-        && new.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) > 0;
+        && new
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            > 0;
     if marked && !finalizers_left && !graceful_pod && new.get("kind") != Some(&json!("Namespace")) {
         return Ok(Write::Delete);
     }
@@ -657,7 +881,9 @@ fn decide(old: &Value, new: Value) -> Result<Write, ApiError> {
 
 fn check_type_meta(rt: &ResourceType, body: &Value) -> Result<(), ApiError> {
     if !body.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     if let Some(kind) = body.get("kind").and_then(Value::as_str)
         && kind != rt.kind
@@ -688,26 +914,54 @@ fn apply_patch(kind: PatchType, current: &Value, body: &Value) -> Result<Value, 
             details: Value::Null,
         }),
         PatchType::Merge => Ok(patch::merge_patch(current, body)),
-        PatchType::Strategic => patch::strategic_merge_patch(current, body).map_err(ApiError::bad_request),
+        PatchType::Strategic => {
+            patch::strategic_merge_patch(current, body).map_err(ApiError::bad_request)
+        }
         PatchType::Apply => Err(ApiError::internal("apply is handled separately")),
     }
 }
 
-fn set_managed(object: &mut Value, manager: &str, operation: &str, api_version: &str, fields: &FieldSet, sub: Option<&str>) {
+fn set_managed(
+    object: &mut Value,
+    manager: &str,
+    operation: &str,
+    api_version: &str,
+    fields: &FieldSet,
+    sub: Option<&str>,
+) {
     metadata_mut(object).insert(
         "managedFields".into(),
-        json!([apply::managed_entry(manager, operation, api_version, fields, sub, &meta::now())]),
+        json!([apply::managed_entry(
+            manager,
+            operation,
+            api_version,
+            fields,
+            sub,
+            &meta::now()
+        )]),
     );
 }
 
 /// Attributes changed fields to an Update by `manager`, taking them from other managers.
-fn record_update(object: &mut Value, manager: &str, api_version: &str, changed: &[apply::FieldPath], sub: Option<&str>) {
-    let managed: Vec<Value> = object.pointer("/metadata/managedFields").and_then(Value::as_array).cloned().unwrap_or_default();
+fn record_update(
+    object: &mut Value,
+    manager: &str,
+    api_version: &str,
+    changed: &[apply::FieldPath],
+    sub: Option<&str>,
+) {
+    let managed: Vec<Value> = object
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut mine = FieldSet::default();
     let mut entries = Vec::new();
     for mut e in managed {
         let mut owned = FieldSet::from_json(&e["fieldsV1"]);
-        let is_mine = e["manager"] == manager && e["operation"] == "Update" && e.get("subresource").and_then(Value::as_str) == sub;
+        let is_mine = e["manager"] == manager
+            && e["operation"] == "Update"
+            && e.get("subresource").and_then(Value::as_str) == sub;
         if is_mine {
             mine = owned;
             continue;
@@ -721,11 +975,23 @@ fn record_update(object: &mut Value, manager: &str, api_version: &str, changed: 
         }
     }
     for leaf in changed {
-        if !leaf.first().is_some_and(|f| f == "f:metadata" && leaf.get(1).is_some_and(|g| g == "f:managedFields" || g == "f:resourceVersion")) {
+        if !leaf.first().is_some_and(|f| {
+            f == "f:metadata"
+                && leaf
+                    .get(1)
+                    .is_some_and(|g| g == "f:managedFields" || g == "f:resourceVersion")
+        }) {
             mine.insert(leaf);
         }
     }
-    entries.push(apply::managed_entry(manager, "Update", api_version, &mine, sub, &meta::now()));
+    entries.push(apply::managed_entry(
+        manager,
+        "Update",
+        api_version,
+        &mine,
+        sub,
+        &meta::now(),
+    ));
     metadata_mut(object).insert("managedFields".into(), json!(entries));
 }
 
@@ -744,5 +1010,9 @@ fn crd_list_keys(schema: &Value, path: &[String]) -> Option<Vec<String>> {
     }
     node.get("x-kubernetes-list-map-keys")?
         .as_array()
-        .map(|keys| keys.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+        .map(|keys| {
+            keys.iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
 }

@@ -24,8 +24,13 @@ pub fn merge_patch(target: &Value, patch: &Value) -> Value {
 /// what the items hold (container ports merge on `containerPort`, Service ports on `port`).
 pub(crate) fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
-        | "imagePullSecrets" | "readinessGates" => {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "readinessGates" => {
             if field == "readinessGates" {
                 "conditionType"
             } else {
@@ -57,7 +62,10 @@ pub fn strategic_merge_patch(target: &Value, patch: &Value) -> Result<Value, Str
     }
 }
 
-fn merge_map(target: &Map<String, Value>, patch: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+fn merge_map(
+    target: &Map<String, Value>,
+    patch: &Map<String, Value>,
+) -> Result<Map<String, Value>, String> {
     match patch.get("$patch").and_then(Value::as_str) {
         Some("replace") => {
             let mut out = patch.clone();
@@ -89,8 +97,14 @@ fn merge_map(target: &Map<String, Value>, patch: &Map<String, Value>) -> Result<
                 out.insert(key.clone(), Value::Object(merged));
             }
             Value::Array(p) => {
-                let existing = out.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
-                let order = patch.get(&format!("$setElementOrder/{key}")).and_then(Value::as_array);
+                let existing = out
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let order = patch
+                    .get(&format!("$setElementOrder/{key}"))
+                    .and_then(Value::as_array);
                 let merged = merge_list(key, &existing, p, order)?;
                 out.insert(key.clone(), Value::Array(merged));
             }
@@ -102,14 +116,18 @@ fn merge_map(target: &Map<String, Value>, patch: &Map<String, Value>) -> Result<
     // Deletions from primitive lists, and element orders for lists the patch left alone.
     for (key, value) in patch {
         if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
-            let remove: Vec<&Value> = value.as_array().map(|a| a.iter().collect()).unwrap_or_default();
+            let remove: Vec<&Value> = value
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
             if let Some(Value::Array(list)) = out.get_mut(field) {
                 list.retain(|v| !remove.contains(&v));
             }
         }
         if let Some(field) = key.strip_prefix("$setElementOrder/")
             && !patch.contains_key(field)
-            && let (Some(Value::Array(list)), Some(order)) = (out.get(field).cloned(), value.as_array())
+            && let (Some(Value::Array(list)), Some(order)) =
+                (out.get(field).cloned(), value.as_array())
         {
             let ordered = reorder(field, list, order);
             out.insert(field.to_owned(), Value::Array(ordered));
@@ -118,8 +136,16 @@ fn merge_map(target: &Map<String, Value>, patch: &Map<String, Value>) -> Result<
     Ok(out)
 }
 
-fn merge_list(field: &str, target: &[Value], patch: &[Value], order: Option<&Vec<Value>>) -> Result<Vec<Value>, String> {
-    if patch.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
+fn merge_list(
+    field: &str,
+    target: &[Value],
+    patch: &[Value],
+    order: Option<&Vec<Value>>,
+) -> Result<Vec<Value>, String> {
+    if patch
+        .iter()
+        .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
         return Ok(patch
             .iter()
             .filter(|i| i.get("$patch").is_none())
@@ -166,7 +192,9 @@ fn merge_list(field: &str, target: &[Value], patch: &[Value], order: Option<&Vec
 /// Orders `list` as `order` names its items (by merge key); unnamed items keep their place
 /// after the named ones.
 fn reorder(field: &str, list: Vec<Value>, order: &[Value]) -> Vec<Value> {
-    let Some(key) = merge_key(field, &list) else { return list };
+    let Some(key) = merge_key(field, &list) else {
+        return list;
+    };
     let mut rest = list;
     let mut out = Vec::with_capacity(rest.len());
     for want in order {
@@ -195,7 +223,10 @@ mod tests {
         }});
         let out = strategic_merge_patch(&target, &patch).unwrap();
         assert_eq!(out["spec"]["containers"][0]["image"], "a:2");
-        assert_eq!(out["spec"]["containers"][0]["env"], json!([{"name": "Y", "value": "3"}]));
+        assert_eq!(
+            out["spec"]["containers"][0]["env"],
+            json!([{"name": "Y", "value": "3"}])
+        );
         assert_eq!(out["spec"]["containers"][1]["name"], "b");
     }
 
@@ -205,7 +236,10 @@ mod tests {
         let patch = json!({"spec": {"paused": null, "$setElementOrder/volumes": [{"name": "b"}, {"name": "a"}]}});
         let out = strategic_merge_patch(&target, &patch).unwrap();
         assert_eq!(out["spec"].get("paused"), None);
-        assert_eq!(out["spec"]["volumes"], json!([{"name": "b"}, {"name": "a"}]));
+        assert_eq!(
+            out["spec"]["volumes"],
+            json!([{"name": "b"}, {"name": "a"}])
+        );
     }
 
     #[test]
@@ -220,10 +254,18 @@ mod tests {
     #[test]
     fn service_ports_merge_on_port_and_container_ports_on_container_port() {
         let svc = json!({"spec": {"ports": [{"port": 80, "name": "http"}]}});
-        let out = strategic_merge_patch(&svc, &json!({"spec": {"ports": [{"port": 443, "name": "https"}]}})).unwrap();
+        let out = strategic_merge_patch(
+            &svc,
+            &json!({"spec": {"ports": [{"port": 443, "name": "https"}]}}),
+        )
+        .unwrap();
         assert_eq!(out["spec"]["ports"].as_array().unwrap().len(), 2);
         let c = json!({"ports": [{"containerPort": 80}]});
-        let out = strategic_merge_patch(&c, &json!({"ports": [{"containerPort": 80, "name": "web"}]})).unwrap();
+        let out = strategic_merge_patch(
+            &c,
+            &json!({"ports": [{"containerPort": 80, "name": "web"}]}),
+        )
+        .unwrap();
         assert_eq!(out["ports"], json!([{"containerPort": 80, "name": "web"}]));
     }
 
@@ -231,7 +273,10 @@ mod tests {
     fn json_patch_test_operations_guard_the_patch() {
         let target = json!({"metadata": {"finalizers": ["a"]}});
         let ok = json!([{"op": "test", "path": "/metadata/finalizers", "value": ["a"]}, {"op": "remove", "path": "/metadata/finalizers/0"}]);
-        assert_eq!(json_patch(&target, &ok).unwrap()["metadata"]["finalizers"], json!([]));
+        assert_eq!(
+            json_patch(&target, &ok).unwrap()["metadata"]["finalizers"],
+            json!([])
+        );
         let stale = json!([{"op": "test", "path": "/metadata/finalizers", "value": ["b"]}, {"op": "remove", "path": "/metadata/finalizers/0"}]);
         assert!(json_patch(&target, &stale).is_err());
     }

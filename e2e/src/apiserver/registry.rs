@@ -143,28 +143,59 @@ impl Default for Registry {
 impl Registry {
     /// The built-in kinds: what kubectl users and a Strom job need.
     pub fn new() -> Self {
-        let mut pod = ResourceType::builtin("", "v1", "Pod", "pods", true).short(&["po"]).all().with_status();
+        let mut pod = ResourceType::builtin("", "v1", "Pod", "pods", true)
+            .short(&["po"])
+            .all()
+            .with_status();
         pod.log = true;
         let types = vec![
-            ResourceType::builtin("", "v1", "Namespace", "namespaces", false).short(&["ns"]).with_status(),
+            ResourceType::builtin("", "v1", "Namespace", "namespaces", false)
+                .short(&["ns"])
+                .with_status(),
             pod,
-            ResourceType::builtin("", "v1", "Service", "services", true).short(&["svc"]).all().with_status(),
+            ResourceType::builtin("", "v1", "Service", "services", true)
+                .short(&["svc"])
+                .all()
+                .with_status(),
             ResourceType::builtin("", "v1", "Endpoints", "endpoints", true).short(&["ep"]),
             ResourceType::builtin("", "v1", "ConfigMap", "configmaps", true).short(&["cm"]),
             ResourceType::builtin("", "v1", "Secret", "secrets", true),
-            ResourceType::builtin("", "v1", "ServiceAccount", "serviceaccounts", true).short(&["sa"]),
+            ResourceType::builtin("", "v1", "ServiceAccount", "serviceaccounts", true)
+                .short(&["sa"]),
             ResourceType::builtin("", "v1", "Event", "events", true).short(&["ev"]),
-            ResourceType::builtin("", "v1", "Node", "nodes", false).short(&["no"]).with_status(),
-            ResourceType::builtin("apps", "v1", "Deployment", "deployments", true).short(&["deploy"]).all().with_status().with_scale(),
-            ResourceType::builtin("apps", "v1", "StatefulSet", "statefulsets", true).short(&["sts"]).all().with_status().with_scale(),
-            ResourceType::builtin("apps", "v1", "ReplicaSet", "replicasets", true).short(&["rs"]).all().with_status().with_scale(),
+            ResourceType::builtin("", "v1", "Node", "nodes", false)
+                .short(&["no"])
+                .with_status(),
+            ResourceType::builtin("apps", "v1", "Deployment", "deployments", true)
+                .short(&["deploy"])
+                .all()
+                .with_status()
+                .with_scale(),
+            ResourceType::builtin("apps", "v1", "StatefulSet", "statefulsets", true)
+                .short(&["sts"])
+                .all()
+                .with_status()
+                .with_scale(),
+            ResourceType::builtin("apps", "v1", "ReplicaSet", "replicasets", true)
+                .short(&["rs"])
+                .all()
+                .with_status()
+                .with_scale(),
             ResourceType::builtin("coordination.k8s.io", "v1", "Lease", "leases", true),
             ResourceType::builtin("events.k8s.io", "v1", "Event", "events", true).short(&["ev"]),
-            ResourceType::builtin("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false)
-                .short(&["crd", "crds"])
-                .with_status(),
+            ResourceType::builtin(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+                "customresourcedefinitions",
+                false,
+            )
+            .short(&["crd", "crds"])
+            .with_status(),
         ];
-        Registry { types: RwLock::new(types.into_iter().map(Arc::new).collect()) }
+        Registry {
+            types: RwLock::new(types.into_iter().map(Arc::new).collect()),
+        }
     }
 
     /// Every type served now.
@@ -184,7 +215,11 @@ impl Registry {
 
     /// Whether some version of `group` serves `plural`.
     pub fn has_group_resource(&self, group: &str, plural: &str) -> bool {
-        self.types.read().expect("registry lock").iter().any(|t| t.group == group && t.plural == plural)
+        self.types
+            .read()
+            .expect("registry lock")
+            .iter()
+            .any(|t| t.group == group && t.plural == plural)
     }
 
     /// Replaces every type defined by the CRD `crd` with `types` (empty to remove them).

@@ -40,7 +40,11 @@ fn split_top_level(text: &str) -> Vec<&str> {
         }
     }
     parts.push(&text[start..]);
-    parts.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn set_of(values: &str) -> Result<BTreeSet<String>, String> {
@@ -49,7 +53,11 @@ fn set_of(values: &str) -> Result<BTreeSet<String>, String> {
         .strip_prefix('(')
         .and_then(|v| v.strip_suffix(')'))
         .ok_or_else(|| format!("expected a parenthesised list of values, got {values:?}"))?;
-    Ok(inner.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect())
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 impl LabelSelector {
@@ -86,10 +94,18 @@ impl LabelSelector {
         let mut reqs = Vec::new();
         if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
             for (k, v) in labels {
-                reqs.push(Requirement::Equals(k.clone(), v.as_str().unwrap_or_default().to_owned()));
+                reqs.push(Requirement::Equals(
+                    k.clone(),
+                    v.as_str().unwrap_or_default().to_owned(),
+                ));
             }
         }
-        for expr in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+        for expr in selector
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let key = expr["key"].as_str().unwrap_or_default().to_owned();
             let values: BTreeSet<String> = expr["values"]
                 .as_array()
@@ -110,7 +126,9 @@ impl LabelSelector {
 
     /// Whether an object's `metadata.labels` satisfy every requirement.
     pub fn matches(&self, object: &Value) -> bool {
-        let labels = object.pointer("/metadata/labels").and_then(Value::as_object);
+        let labels = object
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object);
         let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
         self.0.iter().all(|req| match req {
             Requirement::Equals(k, v) => get(k) == Some(v.as_str()),
@@ -140,7 +158,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(format!("invalid field selector {part:?}: expected field=value"));
+                return Err(format!(
+                    "invalid field selector {part:?}: expected field=value"
+                ));
             };
             reqs.push((path.trim().to_owned(), equal, value.trim().to_owned()));
         }
@@ -201,7 +221,10 @@ mod tests {
         }))
         .unwrap();
         assert!(s.matches(&p));
-        let s = LabelSelector::from_object(&json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]})).unwrap();
+        let s = LabelSelector::from_object(
+            &json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
+        )
+        .unwrap();
         assert!(!s.matches(&p));
     }
 

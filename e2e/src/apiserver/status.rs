@@ -34,12 +34,21 @@ pub struct Cause {
 /// `pods` for the core group, `deployments.apps` otherwise: how Kubernetes names a type in
 /// messages.
 pub fn qualified(rt: &ResourceType) -> String {
-    if rt.group.is_empty() { rt.plural.clone() } else { format!("{}.{}", rt.plural, rt.group) }
+    if rt.group.is_empty() {
+        rt.plural.clone()
+    } else {
+        format!("{}.{}", rt.plural, rt.group)
+    }
 }
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: Value::Null }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: Value::Null,
+        }
     }
 
     fn about(mut self, rt: &ResourceType, name: &str) -> Self {
@@ -49,17 +58,31 @@ impl ApiError {
 
     /// 404 for an object.
     pub fn not_found(rt: &ResourceType, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(rt))).about(rt, name)
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(rt)),
+        )
+        .about(rt, name)
     }
 
     /// 404 for a path that serves nothing.
     pub fn no_route(path: &str) -> Self {
-        Self::new(404, "NotFound", format!("the server could not find the requested resource ({path})"))
+        Self::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
     }
 
     /// 409 on create of an existing object.
     pub fn already_exists(rt: &ResourceType, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(rt))).about(rt, name)
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(rt)),
+        )
+        .about(rt, name)
     }
 
     /// 409 on a stale resourceVersion or failed precondition.
@@ -67,27 +90,39 @@ impl ApiError {
         Self::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified(rt)),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                qualified(rt)
+            ),
         )
         .about(rt, name)
     }
 
     /// The message of a stale-version conflict.
-    pub const MODIFIED: &'static str =
-        "the object has been modified; please apply your changes to the latest version and try again";
+    pub const MODIFIED: &'static str = "the object has been modified; please apply your changes to the latest version and try again";
 
     /// 422 with causes.
     pub fn invalid(rt: &ResourceType, name: &str, causes: Vec<Cause>) -> Self {
         let summary: Vec<String> = causes
             .iter()
-            .map(|c| if c.field.is_empty() { c.message.clone() } else { format!("{}: {}", c.field, c.message) })
+            .map(|c| {
+                if c.field.is_empty() {
+                    c.message.clone()
+                } else {
+                    format!("{}: {}", c.field, c.message)
+                }
+            })
             .collect();
         let kind = &rt.kind;
         let mut err = Self::new(
             422,
             "Invalid",
-            format!("{kind}.{} \"{name}\" is invalid: {}", rt.group, summary.join(", "))
-                .replace(&format!("{kind}. \""), &format!("{kind} \"")),
+            format!(
+                "{kind}.{} \"{name}\" is invalid: {}",
+                rt.group,
+                summary.join(", ")
+            )
+            .replace(&format!("{kind}. \""), &format!("{kind} \"")),
         );
         err.details = json!({
             "name": name,
@@ -150,6 +185,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (code, [("content-type", "application/json")], self.to_status().to_string()).into_response()
+        (
+            code,
+            [("content-type", "application/json")],
+            self.to_status().to_string(),
+        )
+            .into_response()
     }
 }

@@ -59,6 +59,9 @@ pub struct Expired {
     pub oldest: u64,
 }
 
+/// The recorded events after a version, and the receiver of the live ones that follow.
+pub type Resumed = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
+
 type ObjectKey = (String, String, String); // (type key, namespace, name)
 
 struct Inner {
@@ -107,7 +110,10 @@ impl Store {
 
     /// One object.
     pub fn get(&self, key: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
-        self.lock().objects.get(&(key.to_owned(), namespace.to_owned(), name.to_owned())).cloned()
+        self.lock()
+            .objects
+            .get(&(key.to_owned(), namespace.to_owned(), name.to_owned()))
+            .cloned()
     }
 
     /// Every object of a type, in one namespace or (None) all, sorted by namespace and name,
@@ -148,12 +154,18 @@ impl Store {
                 }
                 let object = Arc::new(object);
                 inner.objects.insert(object_key, object.clone());
-                let kind = if old.is_some() { EventKind::Modified } else { EventKind::Added };
+                let kind = if old.is_some() {
+                    EventKind::Modified
+                } else {
+                    EventKind::Added
+                };
                 self.publish(&mut inner, key, namespace, kind, object.clone(), old);
                 Ok(Some(object))
             }
             Write::Delete => {
-                let Some(old) = inner.objects.remove(&object_key) else { return Ok(None) };
+                let Some(old) = inner.objects.remove(&object_key) else {
+                    return Ok(None);
+                };
                 inner.rv += 1;
                 let rv = inner.rv;
                 // The deletion event carries the object at the deletion's version.
@@ -161,7 +173,14 @@ impl Store {
                 if let Some(meta) = last.get_mut("metadata").and_then(Value::as_object_mut) {
                     meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
                 }
-                self.publish(&mut inner, key, namespace, EventKind::Deleted, Arc::new(last), Some(old));
+                self.publish(
+                    &mut inner,
+                    key,
+                    namespace,
+                    EventKind::Deleted,
+                    Arc::new(last),
+                    Some(old),
+                );
                 Ok(None)
             }
         }
@@ -196,15 +215,19 @@ impl Store {
 
     /// Starts a watch of every change after `from`: the recorded events since then, and a
     /// receiver of the live ones that follow without a gap.
-    pub fn watch_from(
-        &self,
-        from: u64,
-    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>), Expired> {
+    pub fn watch_from(&self, from: u64) -> Result<Resumed, Expired> {
         let inner = self.lock();
         if from < inner.compacted {
-            return Err(Expired { oldest: inner.compacted });
+            return Err(Expired {
+                oldest: inner.compacted,
+            });
         }
-        let past = inner.history.iter().filter(|e| e.rv > from).cloned().collect();
+        let past = inner
+            .history
+            .iter()
+            .filter(|e| e.rv > from)
+            .cloned()
+            .collect();
         Ok((past, self.live.subscribe()))
     }
 
@@ -242,7 +265,9 @@ mod tests {
     fn put(store: &Store, name: &str, v: i64) -> Arc<Value> {
         store
             .write::<()>("/configmaps", "ns", name, |_| {
-                Ok(Write::Put(json!({"metadata": {"name": name}, "data": {"v": v}})))
+                Ok(Write::Put(
+                    json!({"metadata": {"name": name}, "data": {"v": v}}),
+                ))
             })
             .unwrap()
             .unwrap()
@@ -253,9 +278,18 @@ mod tests {
         let store = Store::new();
         let a = put(&store, "a", 1);
         let b = put(&store, "b", 1);
-        let rv = |o: &Value| o["metadata"]["resourceVersion"].as_str().unwrap().parse::<u64>().unwrap();
+        let rv = |o: &Value| {
+            o["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        };
         assert!(rv(&b) > rv(&a));
-        let kept = store.write::<()>("/configmaps", "ns", "a", |_| Ok(Write::Keep)).unwrap().unwrap();
+        let kept = store
+            .write::<()>("/configmaps", "ns", "a", |_| Ok(Write::Keep))
+            .unwrap()
+            .unwrap();
         assert_eq!(rv(&kept), rv(&a));
         assert_eq!(store.current_rv(), rv(&b));
     }
@@ -265,8 +299,14 @@ mod tests {
         let store = Store::new();
         let first = put(&store, "a", 1);
         put(&store, "a", 2);
-        store.write::<()>("/configmaps", "ns", "a", |_| Ok(Write::Delete)).unwrap();
-        let from: u64 = first["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+        store
+            .write::<()>("/configmaps", "ns", "a", |_| Ok(Write::Delete))
+            .unwrap();
+        let from: u64 = first["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let (past, _) = store.watch_from(from).unwrap();
         let kinds: Vec<_> = past.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [EventKind::Modified, EventKind::Deleted]);
@@ -281,10 +321,14 @@ mod tests {
         let store = Store::new();
         put(&store, "a", 1);
         store
-            .write::<()>("/configmaps", "other", "z", |_| Ok(Write::Put(json!({"metadata": {"name": "z"}}))))
+            .write::<()>("/configmaps", "other", "z", |_| {
+                Ok(Write::Put(json!({"metadata": {"name": "z"}})))
+            })
             .unwrap();
         store
-            .write::<()>("/secrets", "ns", "s", |_| Ok(Write::Put(json!({"metadata": {"name": "s"}}))))
+            .write::<()>("/secrets", "ns", "s", |_| {
+                Ok(Write::Put(json!({"metadata": {"name": "s"}})))
+            })
             .unwrap();
         assert_eq!(store.list("/configmaps", Some("ns")).0.len(), 1);
         assert_eq!(store.list("/configmaps", None).0.len(), 2);

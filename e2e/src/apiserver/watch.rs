@@ -74,7 +74,9 @@ impl State {
     fn render(&self, object: &Value) -> Value {
         match self.params.format {
             Format::Full => object.clone(),
-            Format::Metadata => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object["metadata"]}),
+            Format::Metadata => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object["metadata"]})
+            }
             Format::Table => table::table(&self.rt, &[object], self.last_rv, "Metadata"),
         }
     }
@@ -88,7 +90,10 @@ impl State {
         if initial_end {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        line("BOOKMARK", json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata}))
+        line(
+            "BOOKMARK",
+            json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata}),
+        )
     }
 
     fn accept(&mut self, event: &Event) {
@@ -119,7 +124,11 @@ impl State {
 
 /// Starts a watch; the stream ends when the timeout passes, the server drops the watcher for
 /// lagging, or the client goes away.
-pub fn watch(server: Arc<ApiServer>, rt: Arc<ResourceType>, params: WatchParams) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+pub fn watch(
+    server: Arc<ApiServer>,
+    rt: Arc<ResourceType>,
+    params: WatchParams,
+) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
     match params.from.filter(|_| !params.send_initial_events) {
         Some(from) => match server.store.watch_from(from) {
             Ok((past, receiver)) => {
@@ -134,14 +143,20 @@ pub fn watch(server: Arc<ApiServer>, rt: Arc<ResourceType>, params: WatchParams)
             Err(expired) => {
                 let (_, rv, receiver) = server.store.watch_now(&rt.storage_key(), None);
                 let mut s = new_state(server, rt, params, receiver, rv, rv);
-                let status = ApiError::expired(format!("too old resource version: {from} ({})", expired.oldest)).to_status();
+                let status = ApiError::expired(format!(
+                    "too old resource version: {from} ({})",
+                    expired.oldest
+                ))
+                .to_status();
                 s.queue.push_back(line("ERROR", status));
                 s.done = true;
                 into_stream(s)
             }
         },
         None => {
-            let (items, rv, receiver) = server.store.watch_now(&rt.storage_key(), params.namespace.as_deref());
+            let (items, rv, receiver) = server
+                .store
+                .watch_now(&rt.storage_key(), params.namespace.as_deref());
             let mut s = new_state(server, rt, params, receiver, rv, rv);
             for item in &items {
                 if s.matches(item) {
@@ -158,12 +173,29 @@ pub fn watch(server: Arc<ApiServer>, rt: Arc<ResourceType>, params: WatchParams)
     }
 }
 
-fn new_state(server: Arc<ApiServer>, rt: Arc<ResourceType>, params: WatchParams, receiver: broadcast::Receiver<Arc<Event>>, skip_through: u64, last_rv: u64) -> State {
+fn new_state(
+    server: Arc<ApiServer>,
+    rt: Arc<ResourceType>,
+    params: WatchParams,
+    receiver: broadcast::Receiver<Arc<Event>>,
+    skip_through: u64,
+    last_rv: u64,
+) -> State {
     let period = server.bookmark_interval;
     let mut bookmark = tokio::time::interval_at(Instant::now() + period, period);
     bookmark.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let deadline = params.timeout.map(|t| Instant::now() + t);
-    State { rt, params, queue: VecDeque::new(), receiver, skip_through, last_rv, bookmark, deadline, done: false }
+    State {
+        rt,
+        params,
+        queue: VecDeque::new(),
+        receiver,
+        skip_through,
+        last_rv,
+        bookmark,
+        deadline,
+        done: false,
+    }
 }
 
 fn into_stream(state: State) -> BoxStream<'static, Result<Bytes, std::io::Error>> {

@@ -53,9 +53,16 @@ fn parse_image(text: &str) -> Result<(String, PathBuf), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Up { dir, listen, images } => {
+        Command::Up {
+            dir,
+            listen,
+            images,
+        } => {
             tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
                 .with_writer(std::io::stderr)
                 .init();
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -84,21 +91,41 @@ fn default_images(mut images: Vec<(String, PathBuf)>) -> Vec<(String, PathBuf)> 
     images
 }
 
-async fn up(dir: PathBuf, listen: SocketAddr, images: Vec<(String, PathBuf)>) -> anyhow::Result<()> {
-    let config = Config { dir: dir.clone(), listen, images: default_images(images) };
+async fn up(
+    dir: PathBuf,
+    listen: SocketAddr,
+    images: Vec<(String, PathBuf)>,
+) -> anyhow::Result<()> {
+    let config = Config {
+        dir: dir.clone(),
+        listen,
+        images: default_images(images),
+    };
     let kubeconfig = dir.join("kubeconfig");
     let _ = std::fs::remove_file(&kubeconfig);
-    let cluster = Cluster::start(config).await.context("starting the local cluster")?;
+    let cluster = Cluster::start(config)
+        .await
+        .context("starting the local cluster")?;
     let crd = strom_crds::crd();
-    let rt = cluster.server.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions").expect("built in");
+    let rt = cluster
+        .server
+        .registry
+        .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        .expect("built in");
     cluster
         .server
         .create(&rt, None, serde_json::to_value(&crd)?, &Default::default())
         .map_err(|e| anyhow::anyhow!("installing the FlinkJob CRD: {}", e.message))?;
     println!("Strom local cluster is up at {}", cluster.url());
     println!("  kubeconfig: {}", cluster.kubeconfig.display());
-    println!("  try:        kubectl --kubeconfig {} get nodes", cluster.kubeconfig.display());
-    println!("              kubectl --kubeconfig {} apply -f examples/minimal.yaml", cluster.kubeconfig.display());
+    println!(
+        "  try:        kubectl --kubeconfig {} get nodes",
+        cluster.kubeconfig.display()
+    );
+    println!(
+        "              kubectl --kubeconfig {} apply -f examples/minimal.yaml",
+        cluster.kubeconfig.display()
+    );
     println!("Press Ctrl-C to stop; every process it started stops with it.");
     shutdown_signal().await;
     println!("stopping…");
@@ -108,7 +135,8 @@ async fn up(dir: PathBuf, listen: SocketAddr, images: Vec<(String, PathBuf)>) ->
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -120,7 +148,8 @@ fn check(files: &[PathBuf]) -> anyhow::Result<bool> {
     let validator = SchemaValidator::new(&strom_crds::crd(), "v1alpha1")?;
     let mut all_ok = true;
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         for (i, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
             let label = format!("{}#{}", file.display(), i + 1);
             let value: Value = match serde::Deserialize::deserialize(document) {
@@ -131,7 +160,11 @@ fn check(files: &[PathBuf]) -> anyhow::Result<bool> {
                     continue;
                 }
             };
-            let mut problems: Vec<String> = validator.validate(&value).iter().map(|e| format!("api server: {e}")).collect();
+            let mut problems: Vec<String> = validator
+                .validate(&value)
+                .iter()
+                .map(|e| format!("api server: {e}"))
+                .collect();
             let job = match strom_crds::validate::from_value(value) {
                 Ok(job) => Some(job),
                 Err(violations) => {

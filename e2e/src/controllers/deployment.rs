@@ -16,15 +16,27 @@ pub fn reconcile(server: &ApiServer) {
     let (replica_sets, _) = server.store.list(&rs_rt.storage_key(), None);
     for d in deployments.iter().filter(|d| !super::is_terminating(d)) {
         let uid = meta::meta_str(d, "uid").unwrap_or_default();
-        let ns = meta::meta_str(d, "namespace").unwrap_or("default").to_owned();
-        let replicas = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let ns = meta::meta_str(d, "namespace")
+            .unwrap_or("default")
+            .to_owned();
+        let replicas = d
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
         let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let hash = template_hash(&template);
         let name = format!("{}-{hash}", meta::name_of(d));
-        let owned: Vec<&Value> = replica_sets.iter().map(|r| r.as_ref()).filter(|r| controlled_by(r, uid)).collect();
+        let owned: Vec<&Value> = replica_sets
+            .iter()
+            .map(|r| r.as_ref())
+            .filter(|r| controlled_by(r, uid))
+            .collect();
 
         if !owned.iter().any(|r| meta::name_of(r) == name) {
-            let mut labels = template.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+            let mut labels = template
+                .pointer("/metadata/labels")
+                .cloned()
+                .unwrap_or(json!({}));
             labels["pod-template-hash"] = json!(hash);
             let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
             selector["matchLabels"]["pod-template-hash"] = json!(hash);
@@ -41,29 +53,50 @@ pub fn reconcile(server: &ApiServer) {
             }
         }
         for r in &owned {
-            let want = if meta::name_of(r) == name { replicas } else { 0 };
+            let want = if meta::name_of(r) == name {
+                replicas
+            } else {
+                0
+            };
             if r.pointer("/spec/replicas").and_then(Value::as_i64) != Some(want) {
-                let _ = server.modify(&rs_rt, Some(&ns), meta::name_of(r), None, &opts(MANAGER), |old| {
-                    let mut new = old.clone();
-                    new["spec"]["replicas"] = json!(want);
-                    Ok(new)
-                });
+                let _ = server.modify(
+                    &rs_rt,
+                    Some(&ns),
+                    meta::name_of(r),
+                    None,
+                    &opts(MANAGER),
+                    |old| {
+                        let mut new = old.clone();
+                        new["spec"]["replicas"] = json!(want);
+                        Ok(new)
+                    },
+                );
             }
         }
         let sum = |field: &str, only_new: bool| -> i64 {
             owned
                 .iter()
                 .filter(|r| !only_new || meta::name_of(r) == name)
-                .filter_map(|r| r.pointer(&format!("/status/{field}")).and_then(Value::as_i64))
+                .filter_map(|r| {
+                    r.pointer(&format!("/status/{field}"))
+                        .and_then(Value::as_i64)
+                })
                 .sum()
         };
         let ready = sum("readyReplicas", false);
         let updated = sum("replicas", true);
         let available = sum("availableReplicas", false);
         let total = sum("replicas", false);
-        let generation = d.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+        let generation = d
+            .pointer("/metadata/generation")
+            .cloned()
+            .unwrap_or(json!(1));
         let now = meta::now();
-        let previous = d.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let previous = d
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let condition = |type_: &str, ok: bool, reason: &str, message: String| {
             let status = if ok { "True" } else { "False" };
             let since = previous
@@ -88,7 +121,12 @@ pub fn reconcile(server: &ApiServer) {
         });
         let mut status = status;
         // Omit zero counts as Kubernetes does, so `kubectl get` and rollout status read alike.
-        for f in ["readyReplicas", "availableReplicas", "updatedReplicas", "unavailableReplicas"] {
+        for f in [
+            "readyReplicas",
+            "availableReplicas",
+            "updatedReplicas",
+            "unavailableReplicas",
+        ] {
             if status[f] == 0 {
                 status.as_object_mut().expect("object").remove(f);
             }

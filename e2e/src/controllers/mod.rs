@@ -62,11 +62,17 @@ pub fn reconcile_all(server: &ApiServer) {
 
 pub(crate) fn rt(server: &ApiServer, group: &str, plural: &str) -> Arc<ResourceType> {
     let version = "v1";
-    server.registry.find(group, version, plural).expect("built-in kind")
+    server
+        .registry
+        .find(group, version, plural)
+        .expect("built-in kind")
 }
 
 pub(crate) fn opts(manager: &str) -> WriteOptions {
-    WriteOptions { field_manager: Some(manager.into()), ..Default::default() }
+    WriteOptions {
+        field_manager: Some(manager.into()),
+        ..Default::default()
+    }
 }
 
 /// A short, stable hash of a pod template (the `pod-template-hash` / revision label).
@@ -76,7 +82,9 @@ pub(crate) fn template_hash(template: &Value) -> String {
     let h = hasher.finish();
     // Kubernetes' alphabet for hashes: no vowels, no ambiguous characters.
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..10).map(|i| ALPHABET[((h >> (i * 6)) % ALPHABET.len() as u64) as usize] as char).collect()
+    (0..10)
+        .map(|i| ALPHABET[((h >> (i * 6)) % ALPHABET.len() as u64) as usize] as char)
+        .collect()
 }
 
 /// An owner reference that marks `owner` as the controller of a dependent.
@@ -96,13 +104,19 @@ pub(crate) fn controlled_by(object: &Value, uid: &str) -> bool {
     object
         .pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid && r["controller"] == true))
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r["uid"] == uid && r["controller"] == true)
+        })
 }
 
 pub(crate) fn is_ready(pod: &Value) -> bool {
     pod.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
 }
 
 pub(crate) fn is_terminating(object: &Value) -> bool {
@@ -110,20 +124,36 @@ pub(crate) fn is_terminating(object: &Value) -> bool {
 }
 
 pub(crate) fn is_finished(pod: &Value) -> bool {
-    matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"))
+    matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 /// Writes `status` if it differs from the object's current status.
-pub(crate) fn set_status(server: &ApiServer, rt: &ResourceType, object: &Value, status: Value, manager: &str) {
+pub(crate) fn set_status(
+    server: &ApiServer,
+    rt: &ResourceType,
+    object: &Value,
+    status: Value,
+    manager: &str,
+) {
     if object.get("status") == Some(&status) {
         return;
     }
     let ns = meta::meta_str(object, "namespace").map(str::to_owned);
-    let result = server.modify(rt, ns.as_deref(), meta::name_of(object), Some("status"), &opts(manager), |old| {
-        let mut new = old.clone();
-        new["status"] = status;
-        Ok(new)
-    });
+    let result = server.modify(
+        rt,
+        ns.as_deref(),
+        meta::name_of(object),
+        Some("status"),
+        &opts(manager),
+        |old| {
+            let mut new = old.clone();
+            new["status"] = status;
+            Ok(new)
+        },
+    );
     if let Err(e) = result {
         tracing::debug!(error = %e.message, "status update skipped");
     }

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::{controlled_by, controller_ref, is_finished, is_ready, is_terminating, opts, rt, set_status};
+use super::{
+    controlled_by, controller_ref, is_finished, is_ready, is_terminating, opts, rt, set_status,
+};
 use crate::apiserver::ops::DeleteOptions;
 use crate::apiserver::{ApiServer, meta};
 
@@ -17,16 +19,33 @@ pub fn reconcile(server: &ApiServer) {
     let (pods, _) = server.store.list(&pods_rt.storage_key(), None);
     for rs in sets.iter().filter(|r| !is_terminating(r)) {
         let uid = meta::meta_str(rs, "uid").unwrap_or_default();
-        let ns = meta::meta_str(rs, "namespace").unwrap_or("default").to_owned();
-        let want = rs.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0) as usize;
+        let ns = meta::meta_str(rs, "namespace")
+            .unwrap_or("default")
+            .to_owned();
+        let want = rs
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(0) as usize;
         let mut mine: Vec<&Value> = pods
             .iter()
             .map(|p| p.as_ref())
             .filter(|p| controlled_by(p, uid) && !is_terminating(p) && !is_finished(p))
             .collect();
         // Finished pods of a ReplicaSet are replaced (its pods always restart).
-        for p in pods.iter().filter(|p| controlled_by(p, uid) && is_finished(p) && !is_terminating(p)) {
-            let _ = server.delete(&pods_rt, Some(&ns), meta::name_of(p), &DeleteOptions { grace_period: Some(0), ..Default::default() });
+        for p in pods
+            .iter()
+            .filter(|p| controlled_by(p, uid) && is_finished(p) && !is_terminating(p))
+        {
+            let _ = server.delete(
+                &pods_rt,
+                Some(&ns),
+                meta::name_of(p),
+                &DeleteOptions {
+                    grace_period: Some(0),
+                    ..Default::default()
+                },
+            );
         }
         if mine.len() < want {
             let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
@@ -38,18 +57,38 @@ pub fn reconcile(server: &ApiServer) {
                     "spec": template.get("spec").cloned().unwrap_or(json!({})),
                 });
                 let m = meta::metadata_mut(&mut pod);
-                m.insert("generateName".into(), json!(format!("{}-", meta::name_of(rs))));
+                m.insert(
+                    "generateName".into(),
+                    json!(format!("{}-", meta::name_of(rs))),
+                );
                 m.remove("name");
                 m.insert("namespace".into(), json!(ns));
-                m.insert("ownerReferences".into(), json!([controller_ref(rs, "apps/v1", "ReplicaSet")]));
+                m.insert(
+                    "ownerReferences".into(),
+                    json!([controller_ref(rs, "apps/v1", "ReplicaSet")]),
+                );
                 if let Err(e) = server.create(&pods_rt, Some(&ns), pod, &opts(MANAGER)) {
                     tracing::debug!(error = %e.message, "pod not created");
                 }
             }
         } else if mine.len() > want {
-            mine.sort_by_key(|p| (is_ready(p), std::cmp::Reverse(meta::meta_str(p, "creationTimestamp").unwrap_or_default().to_owned())));
+            mine.sort_by_key(|p| {
+                (
+                    is_ready(p),
+                    std::cmp::Reverse(
+                        meta::meta_str(p, "creationTimestamp")
+                            .unwrap_or_default()
+                            .to_owned(),
+                    ),
+                )
+            });
             for p in &mine[..mine.len() - want] {
-                let _ = server.delete(&pods_rt, Some(&ns), meta::name_of(p), &DeleteOptions::default());
+                let _ = server.delete(
+                    &pods_rt,
+                    Some(&ns),
+                    meta::name_of(p),
+                    &DeleteOptions::default(),
+                );
             }
             mine.truncate(want);
         }

@@ -18,26 +18,50 @@ pub fn reconcile(server: &ApiServer) {
         .filter(|n| {
             n.pointer("/status/conditions")
                 .and_then(Value::as_array)
-                .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
                 && n.pointer("/spec/unschedulable") != Some(&json!(true))
         })
         .collect();
-    for pod in pods.iter().filter(|p| p.pointer("/spec/nodeName").is_none() && !super::is_terminating(p)) {
+    for pod in pods
+        .iter()
+        .filter(|p| p.pointer("/spec/nodeName").is_none() && !super::is_terminating(p))
+    {
         let selector = pod.pointer("/spec/nodeSelector").and_then(Value::as_object);
         let fits = |n: &&Value| {
-            selector.is_none_or(|sel| sel.iter().all(|(k, v)| n.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v)))
+            selector.is_none_or(|sel| {
+                sel.iter()
+                    .all(|(k, v)| n.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
+            })
         };
-        let load = |n: &Value| pods.iter().filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(meta::name_of(n))).count();
-        let Some(node) = ready.iter().copied().filter(fits).min_by_key(|n| load(n)) else { continue };
+        let load = |n: &Value| {
+            pods.iter()
+                .filter(|p| {
+                    p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(meta::name_of(n))
+                })
+                .count()
+        };
+        let Some(node) = ready.iter().copied().filter(fits).min_by_key(|n| load(n)) else {
+            continue;
+        };
         let node_name = meta::name_of(node).to_owned();
         let ns = meta::meta_str(pod, "namespace").map(str::to_owned);
-        let _ = server.modify(&pods_rt, ns.as_deref(), meta::name_of(pod), None, &opts("default-scheduler"), |old| {
-            let mut new = old.clone();
-            if new.pointer("/spec/nodeName").is_none() {
-                new["spec"]["nodeName"] = json!(node_name);
-            }
-            Ok(new)
-        });
+        let _ = server.modify(
+            &pods_rt,
+            ns.as_deref(),
+            meta::name_of(pod),
+            None,
+            &opts("default-scheduler"),
+            |old| {
+                let mut new = old.clone();
+                if new.pointer("/spec/nodeName").is_none() {
+                    new["spec"]["nodeName"] = json!(node_name);
+                }
+                Ok(new)
+            },
+        );
         let _ = server.modify(&pods_rt, ns.as_deref(), meta::name_of(pod), Some("status"), &opts("default-scheduler"), |old| {
             let mut new = old.clone();
             let conditions = new["status"]["conditions"].as_array().cloned().unwrap_or_default();

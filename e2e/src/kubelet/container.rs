@@ -13,8 +13,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{Kubelet, MANAGER, env, probe};
-use crate::apiserver::ops::{DeleteOptions, WriteOptions};
 use crate::apiserver::meta;
+use crate::apiserver::ops::{DeleteOptions, WriteOptions};
 
 /// What one container is doing, as the pod status reports it.
 #[derive(Debug, Clone)]
@@ -59,15 +59,26 @@ pub struct PodWorker {
 impl PodWorker {
     fn dir(&self) -> PathBuf {
         let uid = meta::meta_str(&self.pod, "uid").unwrap_or_default();
-        self.kubelet.dir.join(format!("{}_{}_{uid}", meta::meta_str(&self.pod, "namespace").unwrap_or_default(), meta::name_of(&self.pod)))
+        self.kubelet.dir.join(format!(
+            "{}_{}_{uid}",
+            meta::meta_str(&self.pod, "namespace").unwrap_or_default(),
+            meta::name_of(&self.pod)
+        ))
     }
 
     pub(super) async fn run(self) {
         let dir = self.dir();
-        let ns = meta::meta_str(&self.pod, "namespace").unwrap_or("default").to_owned();
+        let ns = meta::meta_str(&self.pod, "namespace")
+            .unwrap_or("default")
+            .to_owned();
         let name = meta::name_of(&self.pod).to_owned();
         let start_time = meta::now();
-        let specs: Vec<Value> = self.pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let specs: Vec<Value> = self
+            .pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         {
             let mut states = self.containers.lock().expect("containers");
             for c in &specs {
@@ -133,9 +144,23 @@ impl PodWorker {
         self.kubelet.release_ip(self.ip);
         // A graceful stop ends with the kubelet confirming the deletion.
         if self.stop.is_cancelled() && !self.kill.is_cancelled() {
-            let rt = self.kubelet.server.registry.find("", "v1", "pods").expect("built in");
+            let rt = self
+                .kubelet
+                .server
+                .registry
+                .find("", "v1", "pods")
+                .expect("built in");
             let uid = meta::meta_str(&self.pod, "uid").map(str::to_owned);
-            let _ = self.kubelet.server.delete(&rt, Some(ns), name, &DeleteOptions { grace_period: Some(0), uid, ..Default::default() });
+            let _ = self.kubelet.server.delete(
+                &rt,
+                Some(ns),
+                name,
+                &DeleteOptions {
+                    grace_period: Some(0),
+                    uid,
+                    ..Default::default()
+                },
+            );
         }
     }
 
@@ -169,15 +194,25 @@ impl PodWorker {
             "Succeeded"
         } else if all_done && states.iter().any(|c| c.exit_code.is_some()) {
             "Failed"
-        } else if states.iter().any(|c| c.state.get("running").is_some() || c.restart_count > 0 || c.exit_code.is_some()) {
+        } else if states.iter().any(|c| {
+            c.state.get("running").is_some() || c.restart_count > 0 || c.exit_code.is_some()
+        }) {
             "Running"
         } else {
             "Pending"
         };
-        let rt = self.kubelet.server.registry.find("", "v1", "pods").expect("built in");
+        let rt = self
+            .kubelet
+            .server
+            .registry
+            .find("", "v1", "pods")
+            .expect("built in");
         let ns = meta::meta_str(&self.pod, "namespace").map(str::to_owned);
         let ip = self.ip.to_string();
-        let opts = WriteOptions { field_manager: Some(MANAGER.into()), ..Default::default() };
+        let opts = WriteOptions {
+            field_manager: Some(MANAGER.into()),
+            ..Default::default()
+        };
         let start_time = start_time.to_owned();
         let _ = self.kubelet.server.modify(&rt, ns.as_deref(), meta::name_of(&self.pod), Some("status"), &opts, move |old| {
             let mut new = old.clone();
@@ -240,7 +275,13 @@ impl ContainerRunner {
 
     fn executable(&self) -> Result<(PathBuf, Vec<String>), String> {
         let image = self.spec["image"].as_str().unwrap_or_default();
-        let strings = |v: &Value| -> Vec<String> { v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect() };
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        };
         let command = strings(&self.spec["command"]);
         let args = strings(&self.spec["args"]);
         let entrypoint = self
@@ -252,7 +293,8 @@ impl ContainerRunner {
             .ok_or_else(|| format!("image {image:?} is not available on this machine (strom-local maps images to local executables; see `strom-local up --help`)"))?;
         match command.split_first() {
             Some((program, rest)) => {
-                let path = which(program).ok_or_else(|| format!("exec: {program:?}: executable file not found"))?;
+                let path = which(program)
+                    .ok_or_else(|| format!("exec: {program:?}: executable file not found"))?;
                 Ok((path, rest.iter().cloned().chain(args).collect()))
             }
             None => Ok((entrypoint, args)),
@@ -260,12 +302,23 @@ impl ContainerRunner {
     }
 
     async fn run(self) {
-        let policy = self.pod.pointer("/spec/restartPolicy").and_then(Value::as_str).unwrap_or("Always").to_owned();
+        let policy = self
+            .pod
+            .pointer("/spec/restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Always")
+            .to_owned();
         let (program, args) = match self.executable() {
             Ok(x) => x,
             Err(message) => {
-                let reason = if message.contains("not available") { "ErrImagePull" } else { "RunContainerError" };
-                self.update(|c| c.state = json!({"waiting": {"reason": reason, "message": message}}));
+                let reason = if message.contains("not available") {
+                    "ErrImagePull"
+                } else {
+                    "RunContainerError"
+                };
+                self.update(|c| {
+                    c.state = json!({"waiting": {"reason": reason, "message": message}})
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = self.stop.cancelled() => return self.update(|c| c.done = true),
@@ -295,8 +348,11 @@ impl ContainerRunner {
             }
             restarts += 1;
             // Back-off: 1 s, doubling, at most 20 s (Kubernetes waits 10 s to 5 min).
-            let backoff = Duration::from_secs(1u64 << (restarts - 1).min(4) as u32).min(Duration::from_secs(20));
-            let last = self.states.lock().expect("containers")[self.index].state.clone();
+            let backoff = Duration::from_secs(1u64 << (restarts - 1).min(4) as u32)
+                .min(Duration::from_secs(20));
+            let last = self.states.lock().expect("containers")[self.index]
+                .state
+                .clone();
             self.update(|c| {
                 c.restart_count = restarts;
                 c.last_state = last;
@@ -320,7 +376,13 @@ impl ContainerRunner {
         if log_path.exists() {
             let _ = std::fs::rename(&log_path, logs.join(format!("{cname}.previous.log")));
         }
-        let environment = match env::resolve(&self.kubelet.server, &self.pod, &self.spec, self.ip, &self.kubelet.kubeconfig) {
+        let environment = match env::resolve(
+            &self.kubelet.server,
+            &self.pod,
+            &self.spec,
+            self.ip,
+            &self.kubelet.kubeconfig,
+        ) {
             Ok(e) => e,
             Err(message) => {
                 self.update(|c| c.state = json!({"waiting": {"reason": "CreateContainerConfigError", "message": message}}));
@@ -330,7 +392,11 @@ impl ContainerRunner {
         };
         let mounts = env::mounts(&self.spec, &self.volumes);
         let rewrite = |s: &str| env::rewrite_paths(s, &mounts);
-        let log = match std::fs::OpenOptions::new().create(true).append(true).open(&log_path) {
+        let log = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+        {
             Ok(f) => f,
             Err(e) => {
                 self.update(|c| c.state = json!({"waiting": {"reason": "RunContainerError", "message": format!("cannot open log: {e}")}}));
@@ -344,7 +410,13 @@ impl ContainerRunner {
             .args(args.iter().map(|a| rewrite(a)))
             .env_clear()
             .envs(environment.iter().map(|(k, v)| (k.clone(), rewrite(v))))
-            .current_dir(self.spec["workingDir"].as_str().map(|w| PathBuf::from(rewrite(w))).filter(|w| w.is_dir()).unwrap_or(workdir))
+            .current_dir(
+                self.spec["workingDir"]
+                    .as_str()
+                    .map(|w| PathBuf::from(rewrite(w)))
+                    .filter(|w| w.is_dir())
+                    .unwrap_or(workdir),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log file clones")))
             .stderr(Stdio::from(log))
@@ -373,7 +445,14 @@ impl ContainerRunner {
         let probes = CancellationToken::new();
         let (liveness_failed_tx, mut liveness_failed) = tokio::sync::mpsc::channel::<()>(1);
         if let Some(p) = self.spec.get("readinessProbe").cloned() {
-            let (states, changed, index, spec, ip, token) = (self.states.clone(), self.changed.clone(), self.index, self.spec.clone(), self.ip, probes.clone());
+            let (states, changed, index, spec, ip, token) = (
+                self.states.clone(),
+                self.changed.clone(),
+                self.index,
+                self.spec.clone(),
+                self.ip,
+                probes.clone(),
+            );
             tokio::spawn(async move {
                 probe::run(p, spec, ip, token, move |ok| {
                     let mut s = states.lock().expect("containers");
@@ -396,7 +475,11 @@ impl ContainerRunner {
                 .await
             });
         }
-        let grace = |pod: &Value| pod.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+        let grace = |pod: &Value| {
+            pod.pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(30)
+        };
         let outcome = tokio::select! {
             status = child.wait() => {
                 let code = status.ok().and_then(|s| s.code().or_else(|| std::os::unix::process::ExitStatusExt::signal(&s).map(|sig| 128 + sig))).unwrap_or(255);
@@ -420,11 +503,20 @@ impl ContainerRunner {
             Some(code) => code,
             None => {
                 // Graceful stop: SIGTERM, then SIGKILL after the grace period.
-                let rt = self.kubelet.server.registry.find("", "v1", "pods").expect("built in");
+                let rt = self
+                    .kubelet
+                    .server
+                    .registry
+                    .find("", "v1", "pods")
+                    .expect("built in");
                 let period = self
                     .kubelet
                     .server
-                    .get(&rt, meta::meta_str(&self.pod, "namespace"), meta::name_of(&self.pod))
+                    .get(
+                        &rt,
+                        meta::meta_str(&self.pod, "namespace"),
+                        meta::name_of(&self.pod),
+                    )
                     .map(|p| grace(&p))
                     .unwrap_or(30);
                 if let Some(pid) = pid {
@@ -441,7 +533,13 @@ impl ContainerRunner {
                         child.wait().await.ok()
                     }
                 };
-                let code = status.and_then(|s| s.code().or_else(|| std::os::unix::process::ExitStatusExt::signal(&s).map(|sig| 128 + sig))).unwrap_or(137);
+                let code = status
+                    .and_then(|s| {
+                        s.code().or_else(|| {
+                            std::os::unix::process::ExitStatusExt::signal(&s).map(|sig| 128 + sig)
+                        })
+                    })
+                    .unwrap_or(137);
                 self.record_exit(code, &started);
                 return Ended::Stopped;
             }
@@ -466,7 +564,10 @@ impl ContainerRunner {
 /// (and `name` alone matches `name` and `name:latest`).
 pub fn image_matches(pattern: &str, image: &str) -> bool {
     match pattern.strip_suffix('*') {
-        Some(prefix) => image.starts_with(prefix) || (prefix.ends_with(':') && image == prefix.trim_end_matches(':')),
+        Some(prefix) => {
+            image.starts_with(prefix)
+                || (prefix.ends_with(':') && image == prefix.trim_end_matches(':'))
+        }
         None => image == pattern || image == format!("{pattern}:latest"),
     }
 }
@@ -477,7 +578,11 @@ fn which(program: &str) -> Option<PathBuf> {
         return p.is_file().then_some(p);
     }
     std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file()))
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(program))
+                .find(|p| p.is_file())
+        })
         .unwrap_or(None)
 }
 

@@ -25,13 +25,25 @@ fn secret_value(v: &Value) -> String {
 
 /// The container's environment, in order, or why it cannot be built (a missing ConfigMap,
 /// Secret or key that is not optional).
-pub fn resolve(server: &ApiServer, pod: &Value, spec: &Value, ip: Ipv4Addr, kubeconfig: &Path) -> Result<Vec<(String, String)>, String> {
+pub fn resolve(
+    server: &ApiServer,
+    pod: &Value,
+    spec: &Value,
+    ip: Ipv4Addr,
+    kubeconfig: &Path,
+) -> Result<Vec<(String, String)>, String> {
     let ns = meta::meta_str(pod, "namespace").unwrap_or("default");
     let name = meta::name_of(pod);
     let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())),
+        (
+            "PATH".into(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        ),
         ("HOSTNAME".into(), name.to_owned()),
-        ("HOME".into(), std::env::var("HOME").unwrap_or_else(|_| "/root".into())),
+        (
+            "HOME".into(),
+            std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
+        ),
         ("KUBECONFIG".into(), kubeconfig.display().to_string()),
     ];
     let mut set = |k: String, v: String| {
@@ -40,17 +52,36 @@ pub fn resolve(server: &ApiServer, pod: &Value, spec: &Value, ip: Ipv4Addr, kube
     };
     for from in spec["envFrom"].as_array().into_iter().flatten() {
         let prefix = from["prefix"].as_str().unwrap_or_default();
-        let (plural, source) = if let Some(s) = from.get("configMapRef") { ("configmaps", s) } else if let Some(s) = from.get("secretRef") { ("secrets", s) } else { continue };
+        let (plural, source) = if let Some(s) = from.get("configMapRef") {
+            ("configmaps", s)
+        } else if let Some(s) = from.get("secretRef") {
+            ("secrets", s)
+        } else {
+            continue;
+        };
         let source_name = source["name"].as_str().unwrap_or_default();
         match object(server, plural, ns, source_name) {
             Some(o) => {
                 for (k, v) in o["data"].as_object().into_iter().flatten() {
-                    let value = if plural == "secrets" { secret_value(v) } else { v.as_str().unwrap_or_default().to_owned() };
+                    let value = if plural == "secrets" {
+                        secret_value(v)
+                    } else {
+                        v.as_str().unwrap_or_default().to_owned()
+                    };
                     set(format!("{prefix}{k}"), value);
                 }
             }
             None if source["optional"] == true => {}
-            None => return Err(format!("{} \"{source_name}\" not found", if plural == "secrets" { "secret" } else { "configmap" })),
+            None => {
+                return Err(format!(
+                    "{} \"{source_name}\" not found",
+                    if plural == "secrets" {
+                        "secret"
+                    } else {
+                        "configmap"
+                    }
+                ));
+            }
         }
     }
     for e in spec["env"].as_array().into_iter().flatten() {
@@ -70,28 +101,71 @@ pub fn resolve(server: &ApiServer, pod: &Value, spec: &Value, ip: Ipv4Addr, kube
                 "metadata.uid" => meta::meta_str(pod, "uid").unwrap_or_default().to_owned(),
                 "status.podIP" => ip.to_string(),
                 "status.hostIP" => "127.0.0.1".into(),
-                "spec.nodeName" => pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                "spec.serviceAccountName" => pod.pointer("/spec/serviceAccountName").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                "spec.nodeName" => pod
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                "spec.serviceAccountName" => pod
+                    .pointer("/spec/serviceAccountName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
                 other => {
-                    let label = other.strip_prefix("metadata.labels['").or_else(|| other.strip_prefix("metadata.annotations['")).and_then(|r| r.strip_suffix("']"));
-                    let map = if other.starts_with("metadata.labels") { "labels" } else { "annotations" };
+                    let label = other
+                        .strip_prefix("metadata.labels['")
+                        .or_else(|| other.strip_prefix("metadata.annotations['"))
+                        .and_then(|r| r.strip_suffix("']"));
+                    let map = if other.starts_with("metadata.labels") {
+                        "labels"
+                    } else {
+                        "annotations"
+                    };
                     match label {
-                        Some(l) => pod["metadata"][map][l].as_str().unwrap_or_default().to_owned(),
+                        Some(l) => pod["metadata"][map][l]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
                         None => return Err(format!("env {key}: unsupported fieldRef {other:?}")),
                     }
                 }
             };
             set(key, value);
-        } else if let Some(r) = from.get("configMapKeyRef").or_else(|| from.get("secretKeyRef")) {
+        } else if let Some(r) = from
+            .get("configMapKeyRef")
+            .or_else(|| from.get("secretKeyRef"))
+        {
             let secret = from.get("secretKeyRef").is_some();
             let source = r["name"].as_str().unwrap_or_default();
             let k = r["key"].as_str().unwrap_or_default();
-            let o = object(server, if secret { "secrets" } else { "configmaps" }, ns, source);
+            let o = object(
+                server,
+                if secret { "secrets" } else { "configmaps" },
+                ns,
+                source,
+            );
             match o.as_ref().and_then(|o| o["data"].get(k)) {
-                Some(v) => set(key, if secret { secret_value(v) } else { v.as_str().unwrap_or_default().to_owned() }),
+                Some(v) => set(
+                    key,
+                    if secret {
+                        secret_value(v)
+                    } else {
+                        v.as_str().unwrap_or_default().to_owned()
+                    },
+                ),
                 None if r["optional"] == true => {}
-                None if o.is_none() => return Err(format!("{} \"{source}\" not found", if secret { "secret" } else { "configmap" })),
-                None => return Err(format!("couldn't find key {k} in {} {ns}/{source}", if secret { "Secret" } else { "ConfigMap" })),
+                None if o.is_none() => {
+                    return Err(format!(
+                        "{} \"{source}\" not found",
+                        if secret { "secret" } else { "configmap" }
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "couldn't find key {k} in {} {ns}/{source}",
+                        if secret { "Secret" } else { "ConfigMap" }
+                    ));
+                }
             }
         } else if from.get("resourceFieldRef").is_some() {
             set(key, "0".into());
@@ -101,10 +175,19 @@ pub fn resolve(server: &ApiServer, pod: &Value, spec: &Value, ip: Ipv4Addr, kube
 }
 
 /// Writes the pod's volumes under `dir/volumes/<name>`; returns each volume's directory.
-pub fn materialize_volumes(server: &ApiServer, pod: &Value, dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+pub fn materialize_volumes(
+    server: &ApiServer,
+    pod: &Value,
+    dir: &Path,
+) -> Result<Vec<(String, PathBuf)>, String> {
     let ns = meta::meta_str(pod, "namespace").unwrap_or("default");
     let mut out = Vec::new();
-    for v in pod.pointer("/spec/volumes").and_then(Value::as_array).into_iter().flatten() {
+    for v in pod
+        .pointer("/spec/volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = v["name"].as_str().unwrap_or_default().to_owned();
         let path = dir.join("volumes").join(&name);
         if let Some(host) = v.pointer("/hostPath/path").and_then(Value::as_str) {
@@ -113,25 +196,49 @@ pub fn materialize_volumes(server: &ApiServer, pod: &Value, dir: &Path) -> Resul
         }
         std::fs::create_dir_all(&path).map_err(|e| format!("volume {name}: {e}"))?;
         let (plural, source_name, optional) = if let Some(c) = v.get("configMap") {
-            ("configmaps", c["name"].as_str().unwrap_or_default(), c["optional"] == true)
+            (
+                "configmaps",
+                c["name"].as_str().unwrap_or_default(),
+                c["optional"] == true,
+            )
         } else if let Some(s) = v.get("secret") {
-            ("secrets", s["secretName"].as_str().unwrap_or_default(), s["optional"] == true)
+            (
+                "secrets",
+                s["secretName"].as_str().unwrap_or_default(),
+                s["optional"] == true,
+            )
         } else {
             out.push((name, path));
             continue;
         };
-        let source = v.get("configMap").or_else(|| v.get("secret")).cloned().unwrap_or_default();
+        let source = v
+            .get("configMap")
+            .or_else(|| v.get("secret"))
+            .cloned()
+            .unwrap_or_default();
         match object(server, plural, ns, source_name) {
             Some(o) => {
                 let data = o["data"].as_object().cloned().unwrap_or_default();
                 let items: Vec<(String, String)> = match source["items"].as_array() {
-                    Some(items) => items.iter().map(|i| (i["key"].as_str().unwrap_or_default().to_owned(), i["path"].as_str().unwrap_or_default().to_owned())).collect(),
+                    Some(items) => items
+                        .iter()
+                        .map(|i| {
+                            (
+                                i["key"].as_str().unwrap_or_default().to_owned(),
+                                i["path"].as_str().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect(),
                     None => data.keys().map(|k| (k.clone(), k.clone())).collect(),
                 };
                 for (key, file) in items {
-                    let Some(value) = data.get(&key) else { continue };
+                    let Some(value) = data.get(&key) else {
+                        continue;
+                    };
                     let content = if plural == "secrets" {
-                        base64::engine::general_purpose::STANDARD.decode(value.as_str().unwrap_or_default()).unwrap_or_default()
+                        base64::engine::general_purpose::STANDARD
+                            .decode(value.as_str().unwrap_or_default())
+                            .unwrap_or_default()
                     } else {
                         value.as_str().unwrap_or_default().as_bytes().to_vec()
                     };
@@ -146,7 +253,11 @@ pub fn materialize_volumes(server: &ApiServer, pod: &Value, dir: &Path) -> Resul
             None => {
                 return Err(format!(
                     "MountVolume.SetUp failed for volume \"{name}\": {} \"{source_name}\" not found",
-                    if plural == "secrets" { "secret" } else { "configmap" }
+                    if plural == "secrets" {
+                        "secret"
+                    } else {
+                        "configmap"
+                    }
                 ));
             }
         }
@@ -168,7 +279,10 @@ pub fn mounts(spec: &Value, volumes: &[(String, PathBuf)]) -> Vec<(String, PathB
                 Some(sub) => dir.join(sub),
                 None => dir.clone(),
             };
-            Some((m["mountPath"].as_str()?.trim_end_matches('/').to_owned(), dir))
+            Some((
+                m["mountPath"].as_str()?.trim_end_matches('/').to_owned(),
+                dir,
+            ))
         })
         .collect();
     // Longest first, so nested mounts win.
@@ -214,10 +328,22 @@ mod tests {
 
     #[test]
     fn mount_paths_are_rewritten_only_where_they_stand_as_paths() {
-        let mounts = vec![("/etc/config".to_owned(), PathBuf::from("/tmp/pod/volumes/cfg"))];
-        assert_eq!(rewrite_paths("/etc/config/app.yaml", &mounts), "/tmp/pod/volumes/cfg/app.yaml");
-        assert_eq!(rewrite_paths("cat /etc/config/a && ls /etc/config", &mounts), "cat /tmp/pod/volumes/cfg/a && ls /tmp/pod/volumes/cfg");
-        assert_eq!(rewrite_paths("/etc/configuration", &mounts), "/etc/configuration");
+        let mounts = vec![(
+            "/etc/config".to_owned(),
+            PathBuf::from("/tmp/pod/volumes/cfg"),
+        )];
+        assert_eq!(
+            rewrite_paths("/etc/config/app.yaml", &mounts),
+            "/tmp/pod/volumes/cfg/app.yaml"
+        );
+        assert_eq!(
+            rewrite_paths("cat /etc/config/a && ls /etc/config", &mounts),
+            "cat /tmp/pod/volumes/cfg/a && ls /tmp/pod/volumes/cfg"
+        );
+        assert_eq!(
+            rewrite_paths("/etc/configuration", &mounts),
+            "/etc/configuration"
+        );
         assert_eq!(rewrite_paths("/x/etc/config", &mounts), "/x/etc/config");
     }
 }

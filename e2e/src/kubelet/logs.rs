@@ -18,7 +18,11 @@ pub struct Logs {
 
 fn last_lines(text: &[u8], n: usize) -> &[u8] {
     let mut count = 0;
-    let end = if text.ends_with(b"\n") { text.len() - 1 } else { text.len() };
+    let end = if text.ends_with(b"\n") {
+        text.len() - 1
+    } else {
+        text.len()
+    };
     for i in (0..end).rev() {
         if text[i] == b'\n' {
             count += 1;
@@ -31,7 +35,14 @@ fn last_lines(text: &[u8], n: usize) -> &[u8] {
 }
 
 impl PodLogs for Logs {
-    fn log(&self, namespace: &str, pod: &str, container: &str, follow: bool, tail_lines: Option<usize>) -> Option<BoxStream<'static, Bytes>> {
+    fn log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        follow: bool,
+        tail_lines: Option<usize>,
+    ) -> Option<BoxStream<'static, Bytes>> {
         let kubelet = self.kubelet.upgrade()?;
         let state = kubelet.container_state(namespace, pod, container)?;
         let path = state.log.clone();
@@ -49,7 +60,8 @@ impl PodLogs for Logs {
         let (ns, pod, container) = (namespace.to_owned(), pod.to_owned(), container.to_owned());
         let weak = self.kubelet.clone();
         let rest = stream::unfold((file, offset), move |(mut file, offset)| {
-            let (weak, ns, pod, container) = (weak.clone(), ns.clone(), pod.clone(), container.clone());
+            let (weak, ns, pod, container) =
+                (weak.clone(), ns.clone(), pod.clone(), container.clone());
             async move {
                 loop {
                     let mut chunk = Vec::new();

@@ -60,7 +60,12 @@ pub struct Kubelet {
 }
 
 /// Starts the kubelet: registers the nodes and runs pods until `cancel`.
-pub fn spawn(server: &Arc<ApiServer>, config: &Config, cancel: &CancellationToken, tasks: &mut JoinSet<()>) -> anyhow::Result<Arc<Kubelet>> {
+pub fn spawn(
+    server: &Arc<ApiServer>,
+    config: &Config,
+    cancel: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> anyhow::Result<Arc<Kubelet>> {
     let kubelet = Arc::new(Kubelet {
         server: server.clone(),
         dir: config.dir.join("pods"),
@@ -76,7 +81,9 @@ pub fn spawn(server: &Arc<ApiServer>, config: &Config, cancel: &CancellationToke
     for node in NODES {
         kubelet.register_node(node, true);
     }
-    let _ = server.logs.set(Arc::new(logs::Logs { kubelet: Arc::downgrade(&kubelet) }));
+    let _ = server.logs.set(Arc::new(logs::Logs {
+        kubelet: Arc::downgrade(&kubelet),
+    }));
     let k = kubelet.clone();
     tasks.spawn(async move { k.run().await });
     Ok(kubelet)
@@ -102,18 +109,27 @@ impl Kubelet {
     }
 
     fn register_node(&self, name: &str, ready: bool) {
-        let rt = self.server.registry.find("", "v1", "nodes").expect("built in");
-        let opts = WriteOptions { field_manager: Some(MANAGER.into()), ..Default::default() };
+        let rt = self
+            .server
+            .registry
+            .find("", "v1", "nodes")
+            .expect("built in");
+        let opts = WriteOptions {
+            field_manager: Some(MANAGER.into()),
+            ..Default::default()
+        };
         if self.server.get(&rt, None, name).is_err() {
             let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}}});
             let _ = self.server.create(&rt, None, node, &opts);
         }
         let status = Self::node_status(ready);
-        let _ = self.server.modify(&rt, None, name, Some("status"), &opts, |old| {
-            let mut new = old.clone();
-            new["status"] = status;
-            Ok(new)
-        });
+        let _ = self
+            .server
+            .modify(&rt, None, name, Some("status"), &opts, |old| {
+                let mut new = old.clone();
+                new["status"] = status;
+                Ok(new)
+            });
     }
 
     async fn run(self: Arc<Self>) {
@@ -139,12 +155,18 @@ impl Kubelet {
     }
 
     fn sync(self: &Arc<Self>) {
-        let rt = self.server.registry.find("", "v1", "pods").expect("built in");
+        let rt = self
+            .server
+            .registry
+            .find("", "v1", "pods")
+            .expect("built in");
         let (pods, _) = self.server.store.list(&rt.storage_key(), None);
         let down = self.down.lock().expect("down").clone();
         let mut seen = BTreeSet::new();
         for pod in &pods {
-            let Some(node) = pod.pointer("/spec/nodeName").and_then(Value::as_str) else { continue };
+            let Some(node) = pod.pointer("/spec/nodeName").and_then(Value::as_str) else {
+                continue;
+            };
             if !NODES.contains(&node) || down.contains(node) {
                 continue;
             }
@@ -159,7 +181,15 @@ impl Kubelet {
                     // Never started here: nothing to stop.
                     drop(handles);
                     let ns = meta::meta_str(pod, "namespace").map(str::to_owned);
-                    let _ = self.server.delete(&rt, ns.as_deref(), meta::name_of(pod), &DeleteOptions { grace_period: Some(0), ..Default::default() });
+                    let _ = self.server.delete(
+                        &rt,
+                        ns.as_deref(),
+                        meta::name_of(pod),
+                        &DeleteOptions {
+                            grace_period: Some(0),
+                            ..Default::default()
+                        },
+                    );
                 }
                 None => {
                     if is_finished(pod) {
@@ -167,7 +197,9 @@ impl Kubelet {
                     }
                     let ip = self.allocate_ip();
                     let handle = PodHandle {
-                        namespace: meta::meta_str(pod, "namespace").unwrap_or("default").to_owned(),
+                        namespace: meta::meta_str(pod, "namespace")
+                            .unwrap_or("default")
+                            .to_owned(),
                         name: meta::name_of(pod).to_owned(),
                         node: node.to_owned(),
                         stop: CancellationToken::new(),
@@ -214,9 +246,16 @@ impl Kubelet {
     }
 
     /// The state of a container of a running pod.
-    pub fn container_state(&self, namespace: &str, pod: &str, container: &str) -> Option<ContainerState> {
+    pub fn container_state(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> Option<ContainerState> {
         let handles = self.pods.lock().expect("pods");
-        let h = handles.values().find(|h| h.namespace == namespace && h.name == pod)?;
+        let h = handles
+            .values()
+            .find(|h| h.namespace == namespace && h.name == pod)?;
         let states = h.containers.lock().expect("containers");
         states.iter().find(|c| c.name == container).cloned()
     }
@@ -224,7 +263,10 @@ impl Kubelet {
     /// Kills a container's process with SIGKILL, as if it crashed; its restart policy
     /// decides what follows. Returns whether a running process was found.
     pub fn crash_container(&self, namespace: &str, pod: &str, container: &str) -> bool {
-        match self.container_state(namespace, pod, container).and_then(|c| c.pid) {
+        match self
+            .container_state(namespace, pod, container)
+            .and_then(|c| c.pid)
+        {
             Some(pid) => container::kill_group(pid, nix::sys::signal::Signal::SIGKILL),
             None => false,
         }
@@ -238,7 +280,11 @@ impl Kubelet {
         self.register_node(node, false);
         let victims: Vec<(String, String)> = {
             let mut handles = self.pods.lock().expect("pods");
-            let uids: Vec<String> = handles.iter().filter(|(_, h)| h.node == node).map(|(u, _)| u.clone()).collect();
+            let uids: Vec<String> = handles
+                .iter()
+                .filter(|(_, h)| h.node == node)
+                .map(|(u, _)| u.clone())
+                .collect();
             uids.iter()
                 .filter_map(|u| handles.remove(u))
                 .map(|h| {
@@ -247,11 +293,26 @@ impl Kubelet {
                 })
                 .collect()
         };
-        let rt = self.server.registry.find("", "v1", "pods").expect("built in");
+        let rt = self
+            .server
+            .registry
+            .find("", "v1", "pods")
+            .expect("built in");
         let (pods, _) = self.server.store.list(&rt.storage_key(), None);
-        for pod in pods.iter().filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node)) {
+        for pod in pods
+            .iter()
+            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+        {
             let ns = meta::meta_str(pod, "namespace").map(str::to_owned);
-            let _ = self.server.delete(&rt, ns.as_deref(), meta::name_of(pod), &DeleteOptions { grace_period: Some(0), ..Default::default() });
+            let _ = self.server.delete(
+                &rt,
+                ns.as_deref(),
+                meta::name_of(pod),
+                &DeleteOptions {
+                    grace_period: Some(0),
+                    ..Default::default()
+                },
+            );
         }
         tracing::info!(node, pods = victims.len(), "node taken down");
     }
@@ -264,5 +325,8 @@ impl Kubelet {
 }
 
 fn is_finished(pod: &Value) -> bool {
-    matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"))
+    matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    )
 }

@@ -28,7 +28,9 @@ async fn check(probe: &Value, spec: &Value, ip: Ipv4Addr, timeout: Duration) -> 
             let port = port_of(spec, &http["port"])?;
             let path = http["path"].as_str().unwrap_or("/");
             let mut stream = tokio::net::TcpStream::connect((ip, port)).await.ok()?;
-            let request = format!("GET {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nUser-Agent: kube-probe/1.32\r\nConnection: close\r\n\r\n");
+            let request = format!(
+                "GET {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nUser-Agent: kube-probe/1.32\r\nConnection: close\r\n\r\n"
+            );
             stream.write_all(request.as_bytes()).await.ok()?;
             let mut head = vec![0u8; 64];
             let n = stream.read(&mut head).await.ok()?;
@@ -39,20 +41,39 @@ async fn check(probe: &Value, spec: &Value, ip: Ipv4Addr, timeout: Duration) -> 
             let port = port_of(spec, &tcp["port"])?;
             Some(tokio::net::TcpStream::connect((ip, port)).await.is_ok())
         } else if let Some(exec) = probe.get("exec") {
-            let command: Vec<String> = exec["command"].as_array()?.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect();
+            let command: Vec<String> = exec["command"]
+                .as_array()?
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect();
             let (program, args) = command.split_first()?;
-            let status = tokio::process::Command::new(program).args(args).kill_on_drop(true).status().await.ok()?;
+            let status = tokio::process::Command::new(program)
+                .args(args)
+                .kill_on_drop(true)
+                .status()
+                .await
+                .ok()?;
             Some(status.success())
         } else {
             None
         }
     };
-    tokio::time::timeout(timeout, attempt).await.ok().flatten().unwrap_or(false)
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// Probes until `stop`, reporting each change of the verdict (after the thresholds) to
 /// `report`. The first verdict is reported as soon as it is known.
-pub async fn run(probe: Value, spec: Value, ip: Ipv4Addr, stop: CancellationToken, mut report: impl FnMut(bool)) {
+pub async fn run(
+    probe: Value,
+    spec: Value,
+    ip: Ipv4Addr,
+    stop: CancellationToken,
+    mut report: impl FnMut(bool),
+) {
     let secs = |k: &str, default: u64| probe[k].as_u64().unwrap_or(default);
     let initial = Duration::from_secs(secs("initialDelaySeconds", 0));
     let period = Duration::from_secs(secs("periodSeconds", 10).max(1));
