@@ -21,7 +21,7 @@ use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::runtime::{Controller, controller::Action, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use strom_e2e::cluster::Cluster;
 use support::*;
@@ -763,5 +763,159 @@ async fn a_lost_node_has_its_pods_recreated_on_another() {
         "it runs on a ready node"
     );
     cluster.kubelet.restore_node(&victim_node);
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_recorded_with_kube_runtime_show_in_kubectl_describe() {
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let (cluster, _dir) = start_cluster().await;
+    let client = client(&cluster).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let object = api
+        .create(&PostParams::default(), &cm("subject", &[]))
+        .await
+        .unwrap();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "strom-test".into(),
+            instance: None,
+        },
+    );
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "SavepointFailed".into(),
+        note: Some("the bucket refused the write".into()),
+        action: "Savepoint".into(),
+        secondary: None,
+    };
+    let reference = object.object_ref(&());
+    recorder.publish(&event, &reference).await.unwrap();
+    // The same event again becomes a series (a patch of the first), not a second event.
+    recorder.publish(&event, &reference).await.unwrap();
+
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let listed = core
+        .list(&ListParams::default().fields("involvedObject.name=subject"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1, "{:?}", listed.items);
+    assert_eq!(listed.items[0].reason.as_deref(), Some("SavepointFailed"));
+    assert_eq!(
+        listed.items[0].message.as_deref(),
+        Some("the bucket refused the write")
+    );
+
+    for bin in kubectls() {
+        let described = ok(&bin, &cluster, &["describe", "configmap", "subject"]);
+        assert!(
+            described.contains("SavepointFailed")
+                && described.contains("the bucket refused the write"),
+            "{described}"
+        );
+        assert!(described.contains("Warning"), "{described}");
+    }
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_liveness_probe_restarts_the_container() {
+    let (cluster, _dir) = start_cluster().await;
+    let client = client(&cluster).await;
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    // Live while the file exists; the container removes it after a moment.
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sick"},
+        "spec": {"containers": [{
+            "name": "main", "image": "strom/shell:1",
+            "command": ["sh", "-c", "touch /tmp/alive-$HOSTNAME-$$; sleep 1; rm -f /tmp/alive-$HOSTNAME-*; sleep 3600"],
+            "livenessProbe": {"exec": {"command": ["sh", "-c", "ls /tmp/alive-sick-* >/dev/null 2>&1"]}, "periodSeconds": 1, "failureThreshold": 2}
+        }]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let st = status_of(&pods, "sick", "restarted by its liveness probe", |s| {
+        s.container_statuses
+            .as_ref()
+            .is_some_and(|c| c[0].restart_count >= 1)
+    })
+    .await;
+    let last = st.container_statuses.unwrap()[0]
+        .last_state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(last.exit_code, 137, "killed by the kubelet");
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_from_a_compacted_version_gets_410_expired() {
+    let (cluster, _dir) = start_cluster().await;
+    let client = client(&cluster).await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let first = api
+        .create(&PostParams::default(), &cm("old", &[]))
+        .await
+        .unwrap();
+    let from = first.resource_version().unwrap();
+    // Push the first write out of the watch history.
+    let rt = cluster
+        .server
+        .registry
+        .find("", "v1", "configmaps")
+        .unwrap();
+    for i in 0..20_100 {
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "churn"}, "data": {"i": i.to_string()}});
+        if i == 0 {
+            cluster
+                .server
+                .create(&rt, Some("default"), body, &Default::default())
+                .unwrap();
+        } else {
+            cluster
+                .server
+                .update(
+                    &rt,
+                    Some("default"),
+                    "churn",
+                    body,
+                    None,
+                    &Default::default(),
+                )
+                .unwrap();
+        }
+    }
+    let mut stream = api
+        .watch(&WatchParams::default(), &from)
+        .await
+        .unwrap()
+        .boxed();
+    match stream.try_next().await.unwrap() {
+        Some(WatchEvent::Error(e)) => {
+            assert_eq!(e.code, 410);
+            assert_eq!(e.reason, "Expired");
+        }
+        other => panic!("expected a 410 ERROR event, got {other:?}"),
+    }
+    // A relist and a watch from its version work again.
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut again = api
+        .watch(&WatchParams::default().timeout(1), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    assert!(
+        again.try_next().await.unwrap().is_none(),
+        "nothing changed since the relist"
+    );
     cluster.stop().await;
 }

@@ -29,6 +29,14 @@ data:
   greeting: hello from a configmap
   index.html: "<h1>served from a configMap volume</h1>"
 ---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db-secret
+  namespace: demo
+stringData:
+  password: s3cret
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -81,7 +89,15 @@ spec:
       containers:
         - name: db
           image: strom/shell:1
-          command: ["sh", "-c", "echo started $HOSTNAME; trap 'echo stopping; exit 0' TERM; while true; do sleep 0.2; done"]
+          command: ["sh", "-c", "echo started $HOSTNAME with $DB_PASSWORD and $(cat /etc/db/password); trap 'echo stopping; exit 0' TERM; while true; do sleep 0.2; done"]
+          env:
+            - name: DB_PASSWORD
+              valueFrom: {secretKeyRef: {name: db-secret, key: password}}
+          volumeMounts:
+            - {name: creds, mountPath: /etc/db}
+      volumes:
+        - name: creds
+          secret: {secretName: db-secret}
 "#;
 
 fn pods(bin: &Path, cluster: &strom_e2e::cluster::Cluster, ns: &str) -> Vec<Value> {
@@ -102,6 +118,7 @@ async fn workloads_run_and_behave_as_on_a_real_cluster(bin: &Path) {
     for line in [
         "namespace/demo created",
         "configmap/web-config created",
+        "secret/db-secret created",
         "deployment.apps/web created",
         "statefulset.apps/db created",
     ] {
@@ -151,7 +168,11 @@ async fn workloads_run_and_behave_as_on_a_real_cluster(bin: &Path) {
     assert_eq!(all.len(), 4);
     for p in &all {
         assert_eq!(p["status"]["phase"], "Running", "{p}");
-        assert!(p["status"]["podIP"].as_str().unwrap().starts_with("127.0."));
+        let ip: std::net::Ipv4Addr = p["status"]["podIP"].as_str().unwrap().parse().unwrap();
+        assert!(
+            ip.is_loopback() && ip != std::net::Ipv4Addr::LOCALHOST,
+            "{ip}"
+        );
     }
     let ips: std::collections::BTreeSet<&str> = all
         .iter()
@@ -166,11 +187,28 @@ async fn workloads_run_and_behave_as_on_a_real_cluster(bin: &Path) {
         table.contains("db-0") && table.contains("1/1") && table.contains("Running"),
         "{table}"
     );
-    let deploys = ok(bin, &cluster, &["get", "deploy", "-n", "demo"]);
-    assert!(
-        deploys.contains("web") && deploys.contains("2/2"),
-        "{deploys}"
+    eventually(
+        "the deployment to report 2/2 ready",
+        Duration::from_secs(20),
+        || {
+            let deploys = ok(bin, &cluster, &["get", "deploy", "-n", "demo"]);
+            (deploys.contains("web") && deploys.contains("2/2")).then_some(())
+        },
+    )
+    .await;
+    let rollout = ok(
+        bin,
+        &cluster,
+        &[
+            "rollout",
+            "status",
+            "-n",
+            "demo",
+            "deployment/web",
+            "--timeout=30s",
+        ],
     );
+    assert!(rollout.contains("successfully rolled out"), "{rollout}");
 
     // logs: env from a ConfigMap and the downward API, the volume served over HTTP.
     let web = all
@@ -185,7 +223,12 @@ async fn workloads_run_and_behave_as_on_a_real_cluster(bin: &Path) {
         "{logs}"
     );
     let logs = ok(bin, &cluster, &["logs", "-n", "demo", "db-1"]);
-    assert!(logs.contains("started db-1"), "{logs}");
+    assert!(
+        logs.contains("started db-1 with s3cret and s3cret"),
+        "{logs}"
+    );
+    let tail = ok(bin, &cluster, &["logs", "-n", "demo", "db-1", "--tail=1"]);
+    assert_eq!(tail.lines().count(), 1, "{tail}");
 
     // describe.
     let described = ok(bin, &cluster, &["describe", "pod", "-n", "demo", "db-0"]);
@@ -194,6 +237,11 @@ async fn workloads_run_and_behave_as_on_a_real_cluster(bin: &Path) {
         "{described}"
     );
     assert!(described.contains("Ready:          True"), "{described}");
+    assert!(
+        described.contains("Scheduled") && described.contains("Successfully assigned demo/db-0"),
+        "{described}"
+    );
+    assert!(described.contains("Started container db"), "{described}");
 
     // scale a StatefulSet down: the highest ordinal goes, gracefully (SIGTERM handled).
     ok(
@@ -289,6 +337,19 @@ async fn flinkjobs_are_validated_by_the_server_and_scaled(bin: &Path) {
     );
 
     let minimal = root.join("examples/minimal.yaml");
+    let dry = ok(
+        bin,
+        &cluster,
+        &["apply", "--dry-run=server", "-f", minimal.to_str().unwrap()],
+    );
+    assert!(dry.contains("(server dry run)"), "{dry}");
+    assert!(
+        !kubectl(bin, &cluster, &["get", "fj", "hello"])
+            .status
+            .success(),
+        "a dry run stores nothing"
+    );
+
     let out = ok(bin, &cluster, &["apply", "-f", minimal.to_str().unwrap()]);
     assert!(out.contains("flinkjob.strom.dev/hello created"), "{out}");
     let table = ok(bin, &cluster, &["get", "fj"]);

@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod builtin;
 pub mod discovery;
+pub mod events;
 pub mod gc;
 pub mod http;
 pub mod meta;

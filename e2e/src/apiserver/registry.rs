@@ -80,7 +80,16 @@ impl ResourceType {
 
     /// The key objects are stored under: the group and the plural (not the version).
     pub fn storage_key(&self) -> String {
+        if self.is_events_v1() {
+            // events.k8s.io/v1 Events are core Events seen another way (as in Kubernetes).
+            return "/events".into();
+        }
         format!("{}/{}", self.group, self.plural)
+    }
+
+    /// Whether this is `events.k8s.io/v1` Event, stored as core/v1 Event.
+    pub fn is_events_v1(&self) -> bool {
+        self.group == "events.k8s.io" && self.plural == "events"
     }
 
     fn builtin(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Self {

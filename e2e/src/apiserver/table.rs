@@ -172,6 +172,78 @@ fn layout(rt: &ResourceType) -> (Vec<Value>, RowFn<'_>) {
                 ]
             }),
         ),
+        ("", "Node") => (
+            vec![
+                name,
+                column("Status", "string", "The status of the node", 0),
+                column("Roles", "string", "The roles of the node", 0),
+                age,
+                column(
+                    "Version",
+                    "string",
+                    "Kubelet Version reported by the node.",
+                    0,
+                ),
+            ],
+            Box::new(|o| {
+                let ready = o
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|c| {
+                        c.iter()
+                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                    });
+                let mut status = if ready {
+                    "Ready".to_owned()
+                } else {
+                    "NotReady".to_owned()
+                };
+                if o.pointer("/spec/unschedulable") == Some(&json!(true)) {
+                    status.push_str(",SchedulingDisabled");
+                }
+                vec![
+                    json!(meta::name_of(o)),
+                    json!(status),
+                    json!("<none>"),
+                    age_of(o),
+                    json!(s(o.pointer("/status/nodeInfo/kubeletVersion"))),
+                ]
+            }),
+        ),
+        ("", "Event") => (
+            vec![
+                column(
+                    "Last Seen",
+                    "string",
+                    "Time since the event was last seen",
+                    0,
+                ),
+                column("Type", "string", "Normal or Warning", 0),
+                column("Reason", "string", "Why the event happened", 0),
+                column("Object", "string", "The object it is about", 0),
+                column("Message", "string", "What happened", 0),
+            ],
+            Box::new(|o| {
+                let when = o
+                    .get("lastTimestamp")
+                    .or_else(|| o.get("eventTime"))
+                    .and_then(Value::as_str)
+                    .map(meta::age)
+                    .unwrap_or_else(|| "<unknown>".into());
+                let object = format!(
+                    "{}/{}",
+                    s(o.pointer("/involvedObject/kind")).to_lowercase(),
+                    s(o.pointer("/involvedObject/name"))
+                );
+                vec![
+                    json!(when),
+                    json!(s(o.get("type"))),
+                    json!(s(o.get("reason"))),
+                    json!(object),
+                    json!(s(o.get("message"))),
+                ]
+            }),
+        ),
         ("", "Namespace") => (
             vec![
                 name,

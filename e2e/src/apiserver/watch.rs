@@ -72,6 +72,13 @@ fn line(kind: &str, object: Value) -> Bytes {
 
 impl State {
     fn render(&self, object: &Value) -> Value {
+        let converted;
+        let object = if self.rt.is_events_v1() {
+            converted = super::events::to_events_v1(object);
+            &converted
+        } else {
+            object
+        };
         match self.params.format {
             Format::Full => object.clone(),
             Format::Metadata => {

@@ -106,15 +106,24 @@ async fn up(
     let cluster = Cluster::start(config)
         .await
         .context("starting the local cluster")?;
-    let crd = strom_crds::crd();
+    // Installed as `kubectl apply` would, so a later `kubectl apply -f crds/flinkjob.yaml`
+    // updates it without a warning.
+    let mut crd = serde_json::to_value(strom_crds::crd())?;
+    let applied = crd.to_string();
+    crd["metadata"]["annotations"] =
+        serde_json::json!({"kubectl.kubernetes.io/last-applied-configuration": applied});
     let rt = cluster
         .server
         .registry
         .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         .expect("built in");
+    let opts = strom_e2e::apiserver::ops::WriteOptions {
+        field_manager: Some("strom-local".into()),
+        ..Default::default()
+    };
     cluster
         .server
-        .create(&rt, None, serde_json::to_value(&crd)?, &Default::default())
+        .create(&rt, None, crd, &opts)
         .map_err(|e| anyhow::anyhow!("installing the FlinkJob CRD: {}", e.message))?;
     println!("Strom local cluster is up at {}", cluster.url());
     println!("  kubeconfig: {}", cluster.kubeconfig.display());

@@ -67,8 +67,16 @@ pub fn reconcile(server: &ApiServer) {
                     "ownerReferences".into(),
                     json!([controller_ref(rs, "apps/v1", "ReplicaSet")]),
                 );
-                if let Err(e) = server.create(&pods_rt, Some(&ns), pod, &opts(MANAGER)) {
-                    tracing::debug!(error = %e.message, "pod not created");
+                match server.create(&pods_rt, Some(&ns), pod, &opts(MANAGER)) {
+                    Ok(w) => crate::apiserver::events::record(
+                        server,
+                        rs,
+                        "Normal",
+                        "SuccessfulCreate",
+                        &format!("Created pod: {}", meta::name_of(&w.object)),
+                        MANAGER,
+                    ),
+                    Err(e) => tracing::debug!(error = %e.message, "pod not created"),
                 }
             }
         } else if mine.len() > want {

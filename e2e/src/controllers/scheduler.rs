@@ -47,6 +47,19 @@ pub fn reconcile(server: &ApiServer) {
             continue;
         };
         let node_name = meta::name_of(node).to_owned();
+        let message = format!(
+            "Successfully assigned {}/{} to {node_name}",
+            meta::meta_str(pod, "namespace").unwrap_or_default(),
+            meta::name_of(pod)
+        );
+        crate::apiserver::events::record(
+            server,
+            pod,
+            "Normal",
+            "Scheduled",
+            &message,
+            "default-scheduler",
+        );
         let ns = meta::meta_str(pod, "namespace").map(str::to_owned);
         let _ = server.modify(
             &pods_rt,

@@ -81,8 +81,16 @@ pub fn reconcile(server: &ApiServer) {
                         spec["subdomain"] = json!(service);
                     }
                     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec});
-                    if let Err(e) = server.create(&pods_rt, Some(&ns), pod, &opts(MANAGER)) {
-                        tracing::debug!(error = %e.message, "pod not created");
+                    match server.create(&pods_rt, Some(&ns), pod, &opts(MANAGER)) {
+                        Ok(_) => crate::apiserver::events::record(
+                            server,
+                            set,
+                            "Normal",
+                            "SuccessfulCreate",
+                            &format!("create Pod {pod_name} in StatefulSet {name} successful"),
+                            MANAGER,
+                        ),
+                        Err(e) => tracing::debug!(error = %e.message, "pod not created"),
                     }
                     if !parallel {
                         break;

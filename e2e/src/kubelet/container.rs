@@ -273,6 +273,17 @@ impl ContainerRunner {
         self.changed.notify_one();
     }
 
+    fn event(&self, type_: &str, reason: &str, message: &str) {
+        crate::apiserver::events::record(
+            &self.kubelet.server,
+            &self.pod,
+            type_,
+            reason,
+            message,
+            "kubelet",
+        );
+    }
+
     fn executable(&self) -> Result<(PathBuf, Vec<String>), String> {
         let image = self.spec["image"].as_str().unwrap_or_default();
         let strings = |v: &Value| -> Vec<String> {
@@ -324,6 +335,7 @@ impl ContainerRunner {
                     _ = self.stop.cancelled() => return self.update(|c| c.done = true),
                     _ = self.kill.cancelled() => return self.update(|c| c.done = true),
                 }
+                self.event("Warning", "Failed", &message);
                 if reason == "ErrImagePull" {
                     self.update(|c| c.state = json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image: {message}")}}));
                 }
@@ -360,6 +372,9 @@ impl ContainerRunner {
                     c.state = json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off {}s restarting failed container={} pod={}", backoff.as_secs(), c.name, meta::name_of(&self.pod))}});
                 }
             });
+            if restarts > 1 {
+                self.event("Warning", "BackOff", "Back-off restarting failed container");
+            }
             tokio::select! {
                 _ = tokio::time::sleep(if restarts > 1 { backoff } else { Duration::ZERO }) => {}
                 _ = self.stop.cancelled() => return self.update(|c| c.done = true),
@@ -435,6 +450,7 @@ impl ContainerRunner {
         };
         let pid = child.id().map(|p| p as i32);
         let started = meta::now();
+        self.event("Normal", "Started", &format!("Started container {cname}"));
         let has_readiness = self.spec.get("readinessProbe").is_some();
         self.update(|c| {
             c.state = json!({"running": {"startedAt": started}});
@@ -519,6 +535,7 @@ impl ContainerRunner {
                     )
                     .map(|p| grace(&p))
                     .unwrap_or(30);
+                self.event("Normal", "Killing", &format!("Stopping container {cname}"));
                 if let Some(pid) = pid {
                     kill_group(pid, Signal::SIGTERM);
                 }

@@ -55,6 +55,7 @@ pub struct Kubelet {
     pods: Mutex<HashMap<String, PodHandle>>,
     used_ips: Mutex<BTreeSet<Ipv4Addr>>,
     down: Mutex<BTreeSet<String>>,
+    ip_range: IpRange,
     tasks: Mutex<JoinSet<()>>,
     cancel: CancellationToken,
 }
@@ -74,6 +75,7 @@ pub fn spawn(
         pods: Mutex::new(HashMap::new()),
         used_ips: Mutex::new(BTreeSet::new()),
         down: Mutex::new(BTreeSet::new()),
+        ip_range: IpRange::claim()?,
         tasks: Mutex::new(JoinSet::new()),
         cancel: cancel.child_token(),
     });
@@ -232,13 +234,14 @@ impl Kubelet {
 
     fn allocate_ip(&self) -> Ipv4Addr {
         let mut used = self.used_ips.lock().expect("ips");
-        for n in 2..65_000u32 {
-            let ip = Ipv4Addr::new(127, 0, 1 + (n / 250) as u8, (n % 250 + 2) as u8);
+        let octet = self.ip_range.octet;
+        for n in 0..64_000u32 {
+            let ip = Ipv4Addr::new(127, octet, (n / 250) as u8, (n % 250 + 2) as u8);
             if used.insert(ip) {
                 return ip;
             }
         }
-        Ipv4Addr::new(127, 0, 0, 1)
+        Ipv4Addr::new(127, octet, 255, 254)
     }
 
     pub(crate) fn release_ip(&self, ip: Ipv4Addr) {
@@ -321,6 +324,37 @@ impl Kubelet {
     pub fn restore_node(&self, node: &str) {
         self.down.lock().expect("down").remove(node);
         self.register_node(node, true);
+    }
+}
+
+/// The pod IPs of one kubelet: `127.<octet>.0.0/16`, with the octet held by a lock file
+/// for the kubelet's lifetime, so that local clusters running side by side (tests, several
+/// users) never hand out the same address.
+struct IpRange {
+    octet: u8,
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl IpRange {
+    fn claim() -> anyhow::Result<IpRange> {
+        use nix::fcntl::{Flock, FlockArg};
+        let dir = std::env::temp_dir().join("strom-local-ip-ranges");
+        std::fs::create_dir_all(&dir)?;
+        let start = std::process::id() as usize;
+        for i in 0..253usize {
+            // 127.0.0.0/16 is left alone: 127.0.0.1 is everyone's loopback.
+            let octet = (1 + (start + i) % 253) as u8;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(format!("{octet}.lock")))?;
+            // The lock is released when the kubelet (and so this handle) goes away.
+            if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                return Ok(IpRange { octet, _lock: lock });
+            }
+        }
+        anyhow::bail!("every pod IP range 127.1-253.0.0/16 is held by another local cluster")
     }
 }
 
