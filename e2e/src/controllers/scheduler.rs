@@ -25,6 +25,8 @@ pub fn reconcile(server: &ApiServer) {
                 && n.pointer("/spec/unschedulable") != Some(&json!(true))
         })
         .collect();
+    // Pods placed in this pass count toward their node's load at once.
+    let mut placed: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for pod in pods
         .iter()
         .filter(|p| p.pointer("/spec/nodeName").is_none() && !super::is_terminating(p))
@@ -42,11 +44,13 @@ pub fn reconcile(server: &ApiServer) {
                     p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(meta::name_of(n))
                 })
                 .count()
+                + placed.get(meta::name_of(n)).copied().unwrap_or(0)
         };
         let Some(node) = ready.iter().copied().filter(fits).min_by_key(|n| load(n)) else {
             continue;
         };
         let node_name = meta::name_of(node).to_owned();
+        *placed.entry(node_name.clone()).or_default() += 1;
         let message = format!(
             "Successfully assigned {}/{} to {node_name}",
             meta::meta_str(pod, "namespace").unwrap_or_default(),
