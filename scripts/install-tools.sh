@@ -41,5 +41,5 @@ PY
 fi
 export PATH="$PATH:$PWD/$tools/kubectl-1.32"
 
-"$tools/kubectl-1.35/kubectl" version --client | head -1
-kubectl version --client | head -1
+"$tools/kubectl-1.35/kubectl" version --client | sed -n 1p
+kubectl version --client | sed -n 1p
