@@ -1,5 +1,12 @@
-//! The Strom streaming engine: job spec → dataflow graph → parallel tasks, with event time,
-//! keyed state, checkpoints and the HTTP control endpoint.
+//! The Strom streaming engine: a job spec becomes a dataflow of parallel tasks exchanging
+//! Arrow record batches, with event time, watermarks, windows and keyed state.
 //!
-//! Not built yet; see `docs/architecture.md`. This crate must never depend on `kube`
-//! (enforced by `e2e/tests/dependency_direction.rs`).
+//! This crate never depends on `kube` (enforced by `e2e/tests/dependency_direction.rs`).
+
+pub mod expr;
+pub mod io;
+pub mod job;
+pub mod ops;
+pub mod plan;
+pub mod runtime;
+pub mod spec;

@@ -1,0 +1,5 @@
+//! Sources and sinks.
+
+pub mod format;
+pub mod sink;
+pub mod source;

@@ -1,0 +1,100 @@
+//! Sinks: a CSV or JSON-lines file (CSV with a header line), stdout, and a blackhole that
+//! only counts.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+
+use super::format;
+use crate::spec::FileFormat;
+
+/// Where a sink writes.
+pub enum SinkWriter {
+    /// A file.
+    File {
+        /// The open file.
+        out: BufWriter<File>,
+        /// Its format.
+        format: FileFormat,
+        /// Whether the header is written.
+        header_done: bool,
+    },
+    /// Standard output, as CSV.
+    Stdout,
+    /// Nothing (rows are counted by the task).
+    Blackhole,
+}
+
+impl SinkWriter {
+    /// Creates (truncates) `path`.
+    pub fn file(path: &str, format: FileFormat) -> Result<SinkWriter, ArrowError> {
+        let file = File::create(path)
+            .map_err(|e| ArrowError::IoError(format!("cannot create {path}: {e}"), e))?;
+        Ok(SinkWriter::File {
+            out: BufWriter::new(file),
+            format,
+            header_done: false,
+        })
+    }
+
+    /// Writes a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        let io = |e: std::io::Error| ArrowError::IoError(e.to_string(), e);
+        match self {
+            SinkWriter::File {
+                out,
+                format: FileFormat::Csv,
+                header_done,
+            } => {
+                let mut text = String::new();
+                if !*header_done {
+                    text.push_str(&format::csv_header(&batch.schema()));
+                    *header_done = true;
+                }
+                format::csv_rows(batch, &mut text);
+                out.write_all(text.as_bytes()).map_err(io)
+            }
+            SinkWriter::File {
+                out,
+                format: FileFormat::Jsonl,
+                ..
+            } => {
+                let mut w = arrow::json::LineDelimitedWriter::new(Vec::new());
+                w.write(batch)?;
+                w.finish()?;
+                out.write_all(&w.into_inner()).map_err(io)
+            }
+            SinkWriter::Stdout => {
+                let mut text = String::new();
+                format::csv_rows(batch, &mut text);
+                std::io::stdout()
+                    .lock()
+                    .write_all(text.as_bytes())
+                    .map_err(io)
+            }
+            SinkWriter::Blackhole => Ok(()),
+        }
+    }
+
+    /// Flushes; an empty CSV result still gets its header.
+    pub fn finish(&mut self, schema: &arrow::datatypes::Schema) -> Result<(), ArrowError> {
+        let io = |e: std::io::Error| ArrowError::IoError(e.to_string(), e);
+        if let SinkWriter::File {
+            out,
+            format: FileFormat::Csv,
+            header_done,
+        } = self
+            && !*header_done
+        {
+            out.write_all(format::csv_header(schema).as_bytes())
+                .map_err(io)?;
+            *header_done = true;
+        }
+        if let SinkWriter::File { out, .. } = self {
+            out.flush().map_err(io)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! Deduplication: the first row per key by event time (Flink's `Deduplicate(keep=FirstRow,
+//! order=ROWTIME)`), emitted once, when the watermark passes its event time.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::{ArrayRef, Int64Array};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+
+use super::value::{Val, column};
+use super::{OpStats, Operator};
+use crate::expr::{Expr, Ty, eval};
+use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
+
+struct KeyState {
+    emitted: bool,
+    /// The pending row, with its timer's sequence number.
+    pending: Option<(i64, u64, Vec<Val>)>,
+}
+
+/// Keeps each key's earliest row.
+pub struct Deduplicate {
+    keys: Vec<Expr>,
+    types: Vec<Ty>,
+    schema: SchemaRef,
+    state: HashMap<Vec<Val>, KeyState>,
+    /// Event-time timers of pending rows: (ts, sequence) → key.
+    timers: BTreeMap<(i64, u64), Vec<Val>>,
+    seq: u64,
+    watermark: i64,
+    stats: OpStats,
+}
+
+impl Deduplicate {
+    /// Dedup on `keys` of rows with `schema`.
+    pub fn new(keys: Vec<Expr>, schema: SchemaRef) -> Self {
+        let types = schema
+            .fields()
+            .iter()
+            .map(|f| Ty::of(f.data_type()).unwrap_or(Ty::Str))
+            .collect();
+        Deduplicate {
+            keys,
+            types,
+            schema,
+            state: HashMap::new(),
+            timers: BTreeMap::new(),
+            seq: 0,
+            watermark: MIN_WATERMARK,
+            stats: OpStats::default(),
+        }
+    }
+
+    /// The watermark rose: pending rows with `ts <= watermark` are final.
+    fn rise(&mut self, watermark: i64, ready: &mut Vec<(i64, Vec<Val>)>) {
+        if watermark <= self.watermark {
+            return;
+        }
+        self.watermark = watermark;
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > watermark {
+                break;
+            }
+            let key = entry.remove();
+            if let Some(st) = self.state.get_mut(&key)
+                && let Some((ts, _, row)) = st.pending.take()
+            {
+                ready.push((ts, row));
+                st.emitted = true;
+            }
+        }
+    }
+
+    fn emit(&self, rows: Vec<(i64, Vec<Val>)>, out: &mut Vec<Batch>) -> Result<(), ArrowError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = self
+            .types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| column(*t, rows.iter().map(|r| r.1[i].clone())))
+            .collect();
+        let rowtime: Int64Array = rows.iter().map(|r| r.0).collect();
+        out.push(Batch {
+            data: RecordBatch::try_new(self.schema.clone(), columns)?,
+            rowtime: Some(rowtime),
+            wm: None,
+        });
+        Ok(())
+    }
+}
+
+impl Operator for Deduplicate {
+    fn process(
+        &mut self,
+        _input: usize,
+        batch: Batch,
+        out: &mut Vec<Batch>,
+    ) -> Result<(), ArrowError> {
+        let n = batch.len();
+        let rowtime = batch.rowtime.clone().ok_or_else(|| {
+            ArrowError::InvalidArgumentError("deduplicate needs an event-time input".into())
+        })?;
+        let key_cols: Vec<ArrayRef> = self
+            .keys
+            .iter()
+            .map(|k| eval(k, &batch.data)?.into_array(n))
+            .collect::<Result<_, _>>()?;
+        let mut ready = Vec::new();
+        for row in 0..n {
+            let w = batch.wm.as_ref().map_or(self.watermark, |w| w.value(row));
+            self.rise(w, &mut ready);
+            let w = self.watermark;
+            let ts = rowtime.value(row);
+            if ts < w {
+                self.stats.late += 1;
+                continue;
+            }
+            let key: Vec<Val> = key_cols.iter().map(|c| Val::at(c.as_ref(), row)).collect();
+            let st = self.state.entry(key.clone()).or_insert(KeyState {
+                emitted: false,
+                pending: None,
+            });
+            if st.emitted {
+                continue;
+            }
+            if st.pending.as_ref().is_none_or(|(p, _, _)| ts < *p) {
+                let values = batch
+                    .data
+                    .columns()
+                    .iter()
+                    .map(|c| Val::at(c.as_ref(), row))
+                    .collect();
+                self.seq += 1;
+                if let Some((old_ts, old_seq, _)) = st.pending.replace((ts, self.seq, values)) {
+                    self.timers.remove(&(old_ts, old_seq));
+                }
+                self.timers.insert((ts, self.seq), key);
+            }
+        }
+        self.emit(ready, out)
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Batch>) -> Result<(), ArrowError> {
+        let mut ready = Vec::new();
+        self.rise(watermark, &mut ready);
+        self.emit(ready, out)
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn stats(&self) -> OpStats {
+        self.stats
+    }
+}

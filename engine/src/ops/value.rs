@@ -1,0 +1,151 @@
+//! Single values, for state kept per key (keys, accumulators, buffered rows), and turning
+//! rows of them back into Arrow columns.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int64Array,
+    Int64Builder, StringArray, StringBuilder,
+};
+
+use crate::expr::Ty;
+
+/// One value.
+#[derive(Debug, Clone)]
+pub enum Val {
+    /// Integer.
+    I(i64),
+    /// Float.
+    F(f64),
+    /// String.
+    S(Arc<str>),
+    /// Boolean.
+    B(bool),
+}
+
+impl PartialEq for Val {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Val::I(a), Val::I(b)) => a == b,
+            (Val::F(a), Val::F(b)) => a.to_bits() == b.to_bits(),
+            (Val::S(a), Val::S(b)) => a == b,
+            (Val::B(a), Val::B(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Val {}
+
+impl Hash for Val {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            Val::I(v) => v.hash(state),
+            Val::F(v) => v.to_bits().hash(state),
+            Val::S(v) => v.hash(state),
+            Val::B(v) => v.hash(state),
+        }
+    }
+}
+
+impl PartialOrd for Val {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Val {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Val::I(a), Val::I(b)) => a.cmp(b),
+            (Val::F(a), Val::F(b)) => a.total_cmp(b),
+            (Val::S(a), Val::S(b)) => a.cmp(b),
+            (Val::B(a), Val::B(b)) => a.cmp(b),
+            (a, b) => a.rank().cmp(&b.rank()),
+        }
+    }
+}
+
+impl Val {
+    fn rank(&self) -> u8 {
+        match self {
+            Val::B(_) => 0,
+            Val::I(_) => 1,
+            Val::F(_) => 2,
+            Val::S(_) => 3,
+        }
+    }
+
+    /// The value of `array` at `row`.
+    pub fn at(array: &dyn Array, row: usize) -> Val {
+        if let Some(a) = array.as_any().downcast_ref::<Int64Array>() {
+            Val::I(a.value(row))
+        } else if let Some(a) = array.as_any().downcast_ref::<Float64Array>() {
+            Val::F(a.value(row))
+        } else if let Some(a) = array.as_any().downcast_ref::<StringArray>() {
+            Val::S(Arc::from(a.value(row)))
+        } else if let Some(a) = array.as_any().downcast_ref::<BooleanArray>() {
+            Val::B(a.value(row))
+        } else {
+            Val::I(0)
+        }
+    }
+
+    /// As an integer (floats truncate).
+    pub fn as_i64(&self) -> i64 {
+        match self {
+            Val::I(v) => *v,
+            Val::F(v) => *v as i64,
+            Val::B(v) => i64::from(*v),
+            Val::S(_) => 0,
+        }
+    }
+
+    /// As a float.
+    pub fn as_f64(&self) -> f64 {
+        match self {
+            Val::I(v) => *v as f64,
+            Val::F(v) => *v,
+            Val::B(v) => f64::from(u8::from(*v)),
+            Val::S(_) => 0.0,
+        }
+    }
+}
+
+/// A column of `ty` from values.
+pub fn column(ty: Ty, values: impl IntoIterator<Item = Val>) -> ArrayRef {
+    match ty {
+        Ty::Int => {
+            let mut b = Int64Builder::new();
+            for v in values {
+                b.append_value(v.as_i64());
+            }
+            Arc::new(b.finish())
+        }
+        Ty::Float => {
+            let mut b = Float64Builder::new();
+            for v in values {
+                b.append_value(v.as_f64());
+            }
+            Arc::new(b.finish())
+        }
+        Ty::Str => {
+            let mut b = StringBuilder::new();
+            for v in values {
+                match v {
+                    Val::S(s) => b.append_value(&*s),
+                    other => b.append_value(format!("{other:?}")),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        Ty::Bool => {
+            let mut b = BooleanBuilder::new();
+            for v in values {
+                b.append_value(matches!(v, Val::B(true)));
+            }
+            Arc::new(b.finish())
+        }
+    }
+}

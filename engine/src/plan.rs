@@ -1,0 +1,834 @@
+//! From a checked [`JobSpec`] to a dataflow graph: vertices (sources, operator chains,
+//! sinks) with their parallelism and schemas, and edges that say how rows move between
+//! subtasks. Every expression is compiled against its input's columns here, so an unknown
+//! column or a type error is reported by path before anything runs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::expr::{self, Expr, Scope, Ty};
+use crate::io::source;
+use crate::ops::window::OutItem;
+use crate::ops::{self, AggKind, Aggregates, Operator};
+use crate::runtime::SchemaRef;
+use crate::spec::{FileFormat, JobSpec, Problems, TransformSpec};
+
+/// How rows of an edge find their subtask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Partition {
+    /// Subtask i sends to subtask i (same parallelism).
+    Forward,
+    /// By the hash of these columns (keyed state's hash ranges).
+    Hash(Vec<usize>),
+    /// Everything to subtask 0.
+    Single,
+}
+
+/// An input of a vertex.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// The producing vertex.
+    pub from: usize,
+    /// How rows are routed.
+    pub partition: Partition,
+}
+
+/// Makes one operator per subtask.
+pub type OpFactory = Arc<dyn Fn() -> Box<dyn Operator> + Send + Sync>;
+
+/// What a vertex is.
+#[derive(Clone)]
+pub enum VertexKind {
+    /// A file read by one subtask.
+    File {
+        /// Path.
+        path: String,
+        /// Format.
+        format: FileFormat,
+    },
+    /// Generated records.
+    Datagen {
+        /// Column expressions over `id`.
+        columns: Vec<Expr>,
+        /// How many.
+        count: Option<u64>,
+        /// Records per second, all subtasks together.
+        rate: Option<u64>,
+    },
+    /// Operators only.
+    Ops,
+    /// A sink.
+    Sink(SinkKind),
+}
+
+/// Sink kinds.
+#[derive(Debug, Clone)]
+pub enum SinkKind {
+    /// A file.
+    File(String, FileFormat),
+    /// Standard output.
+    Stdout,
+    /// Counted and dropped.
+    Blackhole,
+}
+
+/// A vertex: a source, an operator chain or a sink, run as `parallelism` subtasks.
+#[derive(Clone)]
+pub struct Vertex {
+    /// Name (the spec step's, or joined names of fused steps).
+    pub name: String,
+    /// Subtasks.
+    pub parallelism: usize,
+    /// Kind.
+    pub kind: VertexKind,
+    /// Inputs, in the operators' input order.
+    pub inputs: Vec<Edge>,
+    /// The operators run on each subtask, in order (after reading, for sources).
+    pub chain: Vec<OpFactory>,
+    /// Schema of what the vertex emits.
+    pub schema: SchemaRef,
+    /// Source event time: column and out-of-orderness.
+    pub watermark: Option<(usize, i64)>,
+    /// For sources: the declared columns, as read (before any fused operator).
+    pub source_schema: SchemaRef,
+}
+
+/// The dataflow graph.
+pub struct Plan {
+    /// Vertices in topological order.
+    pub vertices: Vec<Vertex>,
+}
+
+struct Builder {
+    parallelism: usize,
+    vertices: Vec<Vertex>,
+    /// Step name → (vertex, schema of that step's output).
+    outputs: BTreeMap<String, (usize, SchemaRef)>,
+    consumers: BTreeMap<String, usize>,
+    problems: Vec<crate::spec::Problem>,
+}
+
+fn problem(path: String, reason: impl Into<String>) -> crate::spec::Problem {
+    crate::spec::Problem {
+        path,
+        reason: reason.into(),
+    }
+}
+
+impl Plan {
+    /// Builds the graph of `spec` with `parallelism` as the default.
+    pub fn build(spec: &JobSpec, parallelism: usize) -> Result<Plan, Problems> {
+        let mut consumers: BTreeMap<String, usize> = BTreeMap::new();
+        for t in &spec.transforms {
+            for i in t
+                .input
+                .iter()
+                .chain(t.union.iter())
+                .chain(t.interval_join.iter().map(|j| &j.right))
+            {
+                *consumers.entry(i.clone()).or_default() += 1;
+            }
+        }
+        for s in &spec.sinks {
+            *consumers.entry(s.input.clone()).or_default() += 1;
+        }
+        let mut b = Builder {
+            parallelism: parallelism.max(1),
+            vertices: Vec::new(),
+            outputs: BTreeMap::new(),
+            consumers,
+            problems: Vec::new(),
+        };
+        for (i, s) in spec.sources.iter().enumerate() {
+            b.source(i, s);
+        }
+        // Transforms in dependency order.
+        let mut done = vec![false; spec.transforms.len()];
+        loop {
+            let mut progressed = false;
+            for (i, t) in spec.transforms.iter().enumerate() {
+                if done[i] {
+                    continue;
+                }
+                let needs: Vec<&String> = t
+                    .input
+                    .iter()
+                    .chain(t.union.iter())
+                    .chain(t.interval_join.iter().map(|j| &j.right))
+                    .collect();
+                if needs.iter().all(|n| b.outputs.contains_key(*n)) {
+                    b.transform(i, t);
+                    done[i] = true;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        for (i, t) in spec.transforms.iter().enumerate() {
+            if !done[i] && b.problems.is_empty() {
+                b.problems.push(problem(
+                    format!("transforms[{i}]"),
+                    format!(
+                        "{:?} is part of a cycle or depends on a step that failed",
+                        t.name
+                    ),
+                ));
+            }
+        }
+        for (i, s) in spec.sinks.iter().enumerate() {
+            b.sink(i, s);
+        }
+        if b.problems.is_empty() {
+            Ok(Plan {
+                vertices: b.vertices,
+            })
+        } else {
+            Err(Problems(b.problems))
+        }
+    }
+}
+
+impl Builder {
+    fn source(&mut self, i: usize, s: &crate::spec::SourceSpec) {
+        let path = format!("sources[{i}]");
+        let (kind, schema, parallelism) = if let Some(f) = &s.file {
+            (
+                VertexKind::File {
+                    path: f.path.clone(),
+                    format: f.format,
+                },
+                source::schema(&s.schema),
+                1,
+            )
+        } else if let Some(g) = &s.datagen {
+            let id_schema = source::Datagen::id_schema();
+            let scope = Scope::new(&id_schema);
+            let mut cols = Vec::new();
+            let mut exprs = Vec::new();
+            for (j, c) in g.columns.iter().enumerate() {
+                match expr::parse_sql(&c.expr).and_then(|e| scope.compile(&e)) {
+                    Ok(e) => {
+                        cols.push((c.name.clone(), e.ty()));
+                        exprs.push(e);
+                    }
+                    Err(e) => self
+                        .problems
+                        .push(problem(format!("{path}.datagen.columns[{j}].expr"), e)),
+                }
+            }
+            (
+                VertexKind::Datagen {
+                    columns: exprs,
+                    count: g.count,
+                    rate: g.rate,
+                },
+                expr::schema_of(&cols),
+                self.parallelism,
+            )
+        } else {
+            return;
+        };
+        let watermark = match &s.watermark {
+            Some(w) => match schema.fields().iter().position(|f| f.name() == &w.field) {
+                Some(col) if schema.field(col).data_type() == &Ty::Int.arrow() => {
+                    Some((col, w.max_out_of_orderness.millis().unwrap_or(0)))
+                }
+                Some(_) => {
+                    self.problems.push(problem(
+                        format!("{path}.watermark.field"),
+                        format!("{:?} must be a BIGINT of epoch milliseconds", w.field),
+                    ));
+                    None
+                }
+                None => {
+                    self.problems.push(problem(
+                        format!("{path}.watermark.field"),
+                        format!("{:?} is not a column of this source", w.field),
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        self.vertices.push(Vertex {
+            name: format!("source:{}", s.name),
+            parallelism,
+            kind,
+            inputs: vec![],
+            chain: vec![],
+            schema: schema.clone(),
+            watermark,
+            source_schema: schema.clone(),
+        });
+        self.outputs
+            .insert(s.name.clone(), (self.vertices.len() - 1, schema));
+    }
+
+    /// A vertex for `name` fed by `inputs`, or (for a single forward input with no other
+    /// consumer) the input's own vertex, extended.
+    fn attach(
+        &mut self,
+        name: &str,
+        input: Option<&str>,
+        parallelism: usize,
+        factory: OpFactory,
+        schema: SchemaRef,
+        edges: Vec<Edge>,
+    ) {
+        if let Some(input) = input {
+            let (v, _) = self.outputs[input].clone();
+            let fusable = edges.len() == 1
+                && edges[0].partition == Partition::Forward
+                && self.vertices[v].parallelism == parallelism
+                && self.consumers.get(input).copied().unwrap_or(0) == 1
+                && !matches!(self.vertices[v].kind, VertexKind::Sink(_));
+            if fusable {
+                let vertex = &mut self.vertices[v];
+                vertex.chain.push(factory);
+                vertex.name = format!("{} -> {name}", vertex.name);
+                vertex.schema = schema.clone();
+                self.outputs.insert(name.to_owned(), (v, schema));
+                return;
+            }
+        }
+        self.vertices.push(Vertex {
+            name: name.to_owned(),
+            parallelism,
+            kind: VertexKind::Ops,
+            inputs: edges,
+            chain: vec![factory],
+            schema: schema.clone(),
+            watermark: None,
+            source_schema: schema.clone(),
+        });
+        self.outputs
+            .insert(name.to_owned(), (self.vertices.len() - 1, schema));
+    }
+
+    fn calc(
+        &mut self,
+        path: &str,
+        input_schema: &SchemaRef,
+        where_: Option<&String>,
+        select: &[String],
+    ) -> Option<(OpFactory, SchemaRef)> {
+        let scope = Scope::new(input_schema);
+        let predicate = match where_.map(|w| expr::parse_sql(w).and_then(|e| scope.compile(&e))) {
+            Some(Ok(p)) if p.ty() == Ty::Bool => Some(p),
+            Some(Ok(_)) => {
+                self.problems.push(problem(
+                    format!("{path}.where"),
+                    "must be a condition (true or false)",
+                ));
+                return None;
+            }
+            Some(Err(e)) => {
+                self.problems.push(problem(format!("{path}.where"), e));
+                return None;
+            }
+            None => None,
+        };
+        let projection = if select.is_empty() {
+            None
+        } else {
+            let mut items = Vec::new();
+            for (j, s) in select.iter().enumerate() {
+                match expr::parse_select_item(s).and_then(|(e, alias)| {
+                    Ok((
+                        alias.unwrap_or_else(|| expr::default_name(&e)),
+                        scope.compile(&e)?,
+                    ))
+                }) {
+                    Ok(item) => items.push(item),
+                    Err(e) => self
+                        .problems
+                        .push(problem(format!("{path}.select[{j}]"), e)),
+                }
+            }
+            Some(items)
+        };
+        let proto = ops::Calc::new(predicate.clone(), projection.clone(), input_schema.clone());
+        let schema = proto.schema();
+        let input = input_schema.clone();
+        Some((
+            Arc::new(move || {
+                Box::new(ops::Calc::new(
+                    predicate.clone(),
+                    projection.clone(),
+                    input.clone(),
+                )) as Box<dyn Operator>
+            }),
+            schema,
+        ))
+    }
+
+    fn keys(
+        &mut self,
+        path: &str,
+        schema: &SchemaRef,
+        names: &[String],
+    ) -> Option<(Vec<Expr>, Vec<usize>)> {
+        let scope = Scope::new(schema);
+        let mut exprs = Vec::new();
+        let mut idx = Vec::new();
+        for (j, k) in names.iter().enumerate() {
+            match scope.column(k) {
+                Ok((i, t)) => {
+                    exprs.push(Expr::Column(i, t));
+                    idx.push(i);
+                }
+                Err(e) => self.problems.push(problem(format!("{path}[{j}]"), e)),
+            }
+        }
+        (exprs.len() == names.len()).then_some((exprs, idx))
+    }
+
+    fn transform(&mut self, i: usize, t: &TransformSpec) {
+        let path = format!("transforms[{i}]");
+        let p = t.parallelism.map_or(self.parallelism, |p| p as usize);
+        let input = t.input.clone();
+        let input_schema = input.as_ref().map(|n| self.outputs[n].1.clone());
+
+        if let Some(w) = &t.window {
+            let Some(mut schema) = input_schema else {
+                return;
+            };
+            let mut input_name = input.clone().unwrap_or_default();
+            if t.where_.is_some() {
+                // The filter runs before the exchange, fused with its input when it can be.
+                let Some((f, s)) = self.calc(&path, &schema, t.where_.as_ref(), &[]) else {
+                    return;
+                };
+                let pre = format!("{}.where", t.name);
+                self.consumers.insert(pre.clone(), 1);
+                let from = self.outputs[&input_name].0;
+                let from_p = self.vertices[from].parallelism;
+                self.attach(
+                    &pre,
+                    Some(&input_name),
+                    from_p,
+                    f,
+                    s.clone(),
+                    vec![Edge {
+                        from,
+                        partition: Partition::Forward,
+                    }],
+                );
+                input_name = pre;
+                schema = s;
+            }
+            let Some((key_exprs, key_idx)) =
+                self.keys(&format!("{path}.key_by"), &schema, &t.key_by)
+            else {
+                return;
+            };
+            let kind = match (&w.tumble, &w.hop, &w.session) {
+                (Some(d), _, _) => ops::WindowKind::Tumble {
+                    size: d.millis().unwrap_or(1),
+                },
+                (_, Some(h), _) => ops::WindowKind::Hop {
+                    size: h.size.millis().unwrap_or(1),
+                    slide: h.slide.millis().unwrap_or(1),
+                },
+                (_, _, Some(g)) => ops::WindowKind::Session {
+                    gap: g.millis().unwrap_or(1),
+                },
+                _ => return,
+            };
+            let scope = Scope::new(&schema);
+            let mut calls = Vec::new();
+            let mut items = Vec::new();
+            for (j, s) in t.select.iter().enumerate() {
+                let item_path = format!("{path}.select[{j}]");
+                let parsed = match expr::parse_select_item(s) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        self.problems.push(problem(item_path, e));
+                        continue;
+                    }
+                };
+                let name = parsed
+                    .1
+                    .clone()
+                    .unwrap_or_else(|| expr::default_name(&parsed.0));
+                match compile_aggregate(&scope, &parsed.0) {
+                    Ok(Some(call)) => {
+                        calls.push(call);
+                        items.push((name, OutItem::Agg(calls.len() - 1)));
+                    }
+                    Ok(None) => {
+                        let col = expr::default_name(&parsed.0).to_lowercase();
+                        if col == "window_start" {
+                            items.push((name, OutItem::Start));
+                        } else if col == "window_end" {
+                            items.push((name, OutItem::End));
+                        } else if let Some(k) =
+                            t.key_by.iter().position(|k| k.eq_ignore_ascii_case(&col))
+                        {
+                            items.push((name, OutItem::Key(k)));
+                        } else {
+                            self.problems.push(problem(item_path, format!("{s:?} must be a key_by column, window_start, window_end or an aggregate such as COUNT(*)")));
+                        }
+                    }
+                    Err(e) => self.problems.push(problem(item_path, e)),
+                }
+            }
+            let aggs = Aggregates(calls);
+            let proto =
+                ops::WindowAggregate::new(kind, key_exprs.clone(), aggs.clone(), items.clone());
+            let out_schema = proto.schema();
+            let factory: OpFactory = Arc::new(move || {
+                Box::new(ops::WindowAggregate::new(
+                    kind,
+                    key_exprs.clone(),
+                    aggs.clone(),
+                    items.clone(),
+                )) as Box<dyn Operator>
+            });
+            let from = self.outputs[&input_name].0;
+            self.attach(
+                &t.name,
+                None,
+                p,
+                factory,
+                out_schema,
+                vec![Edge {
+                    from,
+                    partition: Partition::Hash(key_idx),
+                }],
+            );
+            return;
+        }
+
+        if let Some(d) = &t.deduplicate {
+            let Some(schema) = input_schema else { return };
+            let Some((key_exprs, key_idx)) =
+                self.keys(&format!("{path}.deduplicate.key"), &schema, &d.key)
+            else {
+                return;
+            };
+            let s2 = schema.clone();
+            let factory: OpFactory = Arc::new(move || {
+                Box::new(ops::Deduplicate::new(key_exprs.clone(), s2.clone())) as Box<dyn Operator>
+            });
+            let from = self.outputs[input.as_deref().unwrap_or_default()].0;
+            self.attach(
+                &t.name,
+                None,
+                p,
+                factory,
+                schema.clone(),
+                vec![Edge {
+                    from,
+                    partition: Partition::Hash(key_idx),
+                }],
+            );
+            self.post_select(&path, t, &schema);
+            return;
+        }
+
+        if let Some(n) = &t.top_n {
+            let Some(schema) = input_schema else { return };
+            let scope = Scope::new(&schema);
+            let (start, end) = match (scope.column("window_start"), scope.column("window_end")) {
+                (Ok((s, _)), Ok((e, _))) => (s, e),
+                _ => {
+                    self.problems.push(problem(format!("{path}.input"), "top_n needs an input with window_start and window_end columns (a windowed aggregation)"));
+                    return;
+                }
+            };
+            let order = match expr::parse_order_by(&n.order_by).and_then(|items| {
+                items
+                    .into_iter()
+                    .map(|(e, asc)| Ok((scope.compile(&e)?, asc)))
+                    .collect::<Result<Vec<_>, String>>()
+            }) {
+                Ok(o) => o,
+                Err(e) => {
+                    self.problems
+                        .push(problem(format!("{path}.top_n.order_by"), e));
+                    return;
+                }
+            };
+            let (count, ties, number) = (n.n as usize, n.with_ties, n.number_as.clone());
+            let s2 = schema.clone();
+            let proto = ops::TopN::new(
+                count,
+                ties,
+                order.clone(),
+                start,
+                end,
+                s2.clone(),
+                number.clone(),
+            );
+            let out_schema = proto.schema();
+            let factory: OpFactory = Arc::new(move || {
+                Box::new(ops::TopN::new(
+                    count,
+                    ties,
+                    order.clone(),
+                    start,
+                    end,
+                    s2.clone(),
+                    number.clone(),
+                )) as Box<dyn Operator>
+            });
+            let from = self.outputs[input.as_deref().unwrap_or_default()].0;
+            self.attach(
+                &t.name,
+                None,
+                p,
+                factory,
+                out_schema.clone(),
+                vec![Edge {
+                    from,
+                    partition: Partition::Hash(vec![start, end]),
+                }],
+            );
+            self.post_select(&path, t, &out_schema);
+            return;
+        }
+
+        if let Some(j) = &t.interval_join {
+            let Some(left_schema) = input_schema else {
+                return;
+            };
+            let right_schema = self.outputs[&j.right].1.clone();
+            let left_name = input.clone().unwrap_or_default();
+            let (mut lk, mut rk, mut li, mut ri) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (k, cond) in j.on.iter().enumerate() {
+                let parts: Vec<&str> = cond.split('=').map(str::trim).collect();
+                let resolved = match parts.as_slice() {
+                    [l, r] => Scope::new(&left_schema)
+                        .column(l.rsplit('.').next().unwrap_or(l))
+                        .and_then(|a| {
+                            Ok((
+                                a,
+                                Scope::new(&right_schema)
+                                    .column(r.rsplit('.').next().unwrap_or(r))?,
+                            ))
+                        }),
+                    _ => Err("write the condition as left_column = right_column".into()),
+                };
+                match resolved {
+                    Ok(((a, at), (b, bt))) if at == bt => {
+                        lk.push(Expr::Column(a, at));
+                        rk.push(Expr::Column(b, bt));
+                        li.push(a);
+                        ri.push(b);
+                    }
+                    Ok(_) => self.problems.push(problem(
+                        format!("{path}.interval_join.on[{k}]"),
+                        "the two columns have different types",
+                    )),
+                    Err(e) => self
+                        .problems
+                        .push(problem(format!("{path}.interval_join.on[{k}]"), e)),
+                }
+            }
+            let bound = |s: &str| -> Result<i64, String> {
+                match s.strip_prefix('-') {
+                    Some(rest) => crate::spec::Duration(rest.into()).millis().map(|v| -v),
+                    None => crate::spec::Duration(s.into()).millis(),
+                }
+            };
+            let (lower, upper) = match (bound(&j.lower), bound(&j.upper)) {
+                (Ok(l), Ok(u)) if l <= u => (l, u),
+                (Ok(_), Ok(_)) => {
+                    self.problems.push(problem(
+                        format!("{path}.interval_join"),
+                        "lower must not exceed upper",
+                    ));
+                    return;
+                }
+                (Err(e), _) => {
+                    self.problems
+                        .push(problem(format!("{path}.interval_join.lower"), e));
+                    return;
+                }
+                (_, Err(e)) => {
+                    self.problems
+                        .push(problem(format!("{path}.interval_join.upper"), e));
+                    return;
+                }
+            };
+            let (right_name, ls, rs) = (j.right.clone(), left_schema.clone(), right_schema.clone());
+            let ln = left_name.clone();
+            let proto = ops::IntervalJoin::new(
+                lk.clone(),
+                rk.clone(),
+                lower,
+                upper,
+                (&ln, ls.clone()),
+                (&right_name, rs.clone()),
+            );
+            let out_schema = proto.schema();
+            let factory: OpFactory = Arc::new(move || {
+                Box::new(ops::IntervalJoin::new(
+                    lk.clone(),
+                    rk.clone(),
+                    lower,
+                    upper,
+                    (&ln, ls.clone()),
+                    (&right_name, rs.clone()),
+                )) as Box<dyn Operator>
+            });
+            let edges = vec![
+                Edge {
+                    from: self.outputs[&left_name].0,
+                    partition: Partition::Hash(li),
+                },
+                Edge {
+                    from: self.outputs[&j.right].0,
+                    partition: Partition::Hash(ri),
+                },
+            ];
+            self.attach(&t.name, None, p, factory, out_schema.clone(), edges);
+            self.post_select(&path, t, &out_schema);
+            return;
+        }
+
+        if !t.union.is_empty() {
+            let schemas: Vec<SchemaRef> =
+                t.union.iter().map(|n| self.outputs[n].1.clone()).collect();
+            for (j, s) in schemas.iter().enumerate().skip(1) {
+                let same = s.fields().len() == schemas[0].fields().len()
+                    && s.fields()
+                        .iter()
+                        .zip(schemas[0].fields())
+                        .all(|(a, b)| a.data_type() == b.data_type());
+                if !same {
+                    self.problems.push(problem(
+                        format!("{path}.union[{j}]"),
+                        "has different columns than the first input",
+                    ));
+                    return;
+                }
+            }
+            let schema = schemas[0].clone();
+            let s2 = schema.clone();
+            let factory: OpFactory =
+                Arc::new(move || Box::new(ops::Union::new(s2.clone())) as Box<dyn Operator>);
+            let edges = t
+                .union
+                .iter()
+                .map(|n| Edge {
+                    from: self.outputs[n].0,
+                    partition: Partition::Single,
+                })
+                .collect();
+            self.attach(&t.name, None, 1, factory, schema.clone(), edges);
+            self.post_select(&path, t, &schema);
+            return;
+        }
+
+        // Filter and projection.
+        let Some(schema) = input_schema else { return };
+        let Some((factory, out_schema)) = self.calc(&path, &schema, t.where_.as_ref(), &t.select)
+        else {
+            return;
+        };
+        let input_name = input.unwrap_or_default();
+        let from = self.outputs[&input_name].0;
+        let from_p = self.vertices[from].parallelism;
+        let (partition, p) = if t.parallelism.is_none() || p == from_p {
+            (Partition::Forward, from_p)
+        } else {
+            (Partition::Single, 1)
+        };
+        self.attach(
+            &t.name,
+            Some(&input_name),
+            p,
+            factory,
+            out_schema,
+            vec![Edge { from, partition }],
+        );
+    }
+
+    /// A `select` (and `where`) after a stateful step, fused into its vertex.
+    fn post_select(&mut self, path: &str, t: &TransformSpec, schema: &SchemaRef) {
+        if t.select.is_empty() && t.where_.is_none() {
+            return;
+        }
+        let Some((factory, out_schema)) = self.calc(path, schema, t.where_.as_ref(), &t.select)
+        else {
+            return;
+        };
+        let (v, _) = self.outputs[&t.name].clone();
+        self.vertices[v].chain.push(factory);
+        self.vertices[v].schema = out_schema.clone();
+        self.outputs.insert(t.name.clone(), (v, out_schema));
+    }
+
+    fn sink(&mut self, i: usize, s: &crate::spec::SinkSpec) {
+        let Some((from, schema)) = self.outputs.get(&s.input).cloned() else {
+            return;
+        };
+        let kind = if let Some(f) = &s.file {
+            SinkKind::File(f.path.clone(), f.format)
+        } else if s.stdout.is_some() {
+            SinkKind::Stdout
+        } else {
+            SinkKind::Blackhole
+        };
+        let _ = i;
+        // Blackholes count in parallel; files and stdout are written by one subtask.
+        let (parallelism, partition) = match kind {
+            SinkKind::Blackhole if self.vertices[from].parallelism > 1 => {
+                (self.vertices[from].parallelism, Partition::Forward)
+            }
+            _ => (1, Partition::Single),
+        };
+        self.vertices.push(Vertex {
+            name: format!("sink:{}", s.name),
+            parallelism,
+            kind: VertexKind::Sink(kind),
+            inputs: vec![Edge { from, partition }],
+            chain: vec![],
+            schema: schema.clone(),
+            watermark: None,
+            source_schema: schema,
+        });
+    }
+}
+
+/// An aggregate call, if `e` is one (`COUNT(*)`, `SUM(v)`, …).
+pub fn compile_aggregate(
+    scope: &Scope,
+    e: &sqlparser::ast::Expr,
+) -> Result<Option<ops::aggregate::AggCall>, String> {
+    use sqlparser::ast::{Expr as E, FunctionArg, FunctionArgExpr, FunctionArguments};
+    let E::Function(f) = e else { return Ok(None) };
+    let name = f.name.to_string();
+    let FunctionArguments::List(list) = &f.args else {
+        return Ok(None);
+    };
+    let distinct = matches!(
+        list.duplicate_treatment,
+        Some(sqlparser::ast::DuplicateTreatment::Distinct)
+    );
+    let star = matches!(
+        list.args.as_slice(),
+        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
+    );
+    let Some(kind) = AggKind::from_name(&name, distinct, star) else {
+        return Ok(None);
+    };
+    let arg = if star {
+        None
+    } else {
+        match list.args.as_slice() {
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(a))] => Some(scope.compile(a)?),
+            _ => return Err(format!("{name} takes one argument")),
+        }
+    };
+    if let (AggKind::Sum | AggKind::Avg, Some(a)) = (kind, &arg)
+        && !matches!(a.ty(), Ty::Int | Ty::Float)
+    {
+        return Err(format!("{name} needs a number"));
+    }
+    Ok(Some(ops::aggregate::AggCall { kind, arg }))
+}

@@ -1,0 +1,282 @@
+//! The job spec: a declarative pipeline of named sources, transforms and sinks wired by
+//! name, read from YAML or JSON. Expressions are SQL, parsed with `sqlparser`.
+//!
+//! [`JobSpec::parse`] reads and checks a spec before anything runs and lists every problem
+//! by path (`transforms[2].window.tumble: "1x" is not a duration`), unknown fields included.
+
+mod check;
+mod duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use check::{Problem, Problems};
+pub use duration::Duration;
+
+/// A whole job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+
+pub struct JobSpec {
+    /// Where records come from.
+    pub sources: Vec<SourceSpec>,
+    /// What is done to them, in any order (inputs are named).
+    #[serde(default)]
+    pub transforms: Vec<TransformSpec>,
+    /// Where results go.
+    pub sinks: Vec<SinkSpec>,
+}
+
+/// A column type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum FieldType {
+    /// 64-bit integer.
+    Bigint,
+    /// 32-bit integer (held as 64-bit).
+    Int,
+    /// 64-bit float.
+    Double,
+    /// UTF-8 text.
+    String,
+    /// true/false.
+    Boolean,
+}
+
+/// One column of a source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+
+pub struct FieldSpec {
+    /// Column name.
+    pub name: String,
+    /// Column type.
+    #[serde(rename = "type")]
+    pub type_: FieldType,
+}
+
+/// Event time of a source: which column holds it (epoch milliseconds) and how out of order
+/// records may arrive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct WatermarkSpec {
+    /// BIGINT column with the event time in epoch milliseconds.
+    pub field: String,
+    /// The watermark trails the highest event time seen by this much.
+    pub max_out_of_orderness: Duration,
+    /// A source subtask that sends nothing for this long stops holding the watermark back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<Duration>,
+}
+
+/// A source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct SourceSpec {
+    /// Name other steps use as `input`.
+    pub name: String,
+    /// Read a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileSource>,
+    /// Generate records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datagen: Option<DatagenSource>,
+    /// The columns (for files and for datagen).
+    #[serde(default)]
+    pub schema: Vec<FieldSpec>,
+    /// Event time and watermarks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<WatermarkSpec>,
+}
+
+/// File formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// Comma-separated, no header.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// A bounded file source, read in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+
+pub struct FileSource {
+    /// Local path.
+    pub path: String,
+    /// Format.
+    pub format: FileFormat,
+}
+
+/// A generated source: each column is an expression over the sequence number `id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct DatagenSource {
+    /// How many records (unset: unbounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// Records per second (unset: as fast as possible).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u64>,
+    /// Columns as SQL expressions over `id` (BIGINT), e.g. `k: "MOD(id * 7919, 10000)"`.
+    pub columns: Vec<GeneratedColumn>,
+}
+
+/// One generated column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+
+pub struct GeneratedColumn {
+    /// Column name.
+    pub name: String,
+    /// SQL expression over `id`.
+    pub expr: String,
+}
+
+/// A window over event time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct WindowSpec {
+    /// Tumbling windows of this size, aligned to the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tumble: Option<Duration>,
+    /// Sliding (hopping) windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hop: Option<HopSpec>,
+    /// Session windows per key, closed after this gap without records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Duration>,
+}
+
+/// Sliding windows: `size` long, starting every `slide`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+
+pub struct HopSpec {
+    /// Window length.
+    pub size: Duration,
+    /// Distance between window starts.
+    pub slide: Duration,
+}
+
+/// Keep the first row per key by event time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+
+pub struct DeduplicateSpec {
+    /// Key columns.
+    pub key: Vec<String>,
+}
+
+/// Keep the best rows of each window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct TopNSpec {
+    /// How many rows per window.
+    pub n: u32,
+    /// SQL ordering, e.g. `cnt DESC, k ASC`.
+    pub order_by: String,
+    /// Keep every row tied with the n-th (RANK) instead of exactly n (ROW_NUMBER).
+    #[serde(default)]
+    pub with_ties: bool,
+    /// Add a column with this name holding the row's number (1 = best).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_as: Option<String>,
+}
+
+/// Join two keyed streams on event-time intervals: `right.ts BETWEEN left.ts + lower AND
+/// left.ts + upper`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct IntervalJoinSpec {
+    /// The other input.
+    pub right: String,
+    /// Equality conditions, `left_column = right_column`.
+    pub on: Vec<String>,
+    /// Lower bound of `right.ts - left.ts` (may be negative, e.g. `-5m`... written as text).
+    pub lower: String,
+    /// Upper bound of `right.ts - left.ts`.
+    pub upper: String,
+}
+
+/// A transform. Which fields are set decides what it does:
+/// - `where` and/or `select` alone: filter and projection (stateless);
+/// - `window` (with `key_by` and aggregate `select`): windowed aggregation;
+/// - `deduplicate`: the first row per key by event time;
+/// - `top_n`: the best rows of each window of its input;
+/// - `interval_join`: an event-time interval join of `input` with `interval_join.right`;
+/// - `union`: all rows of several inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct TransformSpec {
+    /// Name other steps use as `input`.
+    pub name: String,
+    /// The input (a source or transform name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// A SQL condition; rows where it is not true are dropped.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub where_: Option<String>,
+    /// SQL select items (`a + b AS total`); with a window, aggregates such as `COUNT(*) AS n`
+    /// and `window_start`, `window_end`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub select: Vec<String>,
+    /// Key columns for windows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_by: Vec<String>,
+    /// Event-time window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowSpec>,
+    /// Deduplication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduplicate: Option<DeduplicateSpec>,
+    /// Top-N per window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_n: Option<TopNSpec>,
+    /// Interval join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_join: Option<IntervalJoinSpec>,
+    /// Union of these inputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub union: Vec<String>,
+    /// Parallelism of this step (default: the job's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<u32>,
+}
+
+/// A sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct SinkSpec {
+    /// Name.
+    pub name: String,
+    /// Input.
+    pub input: String,
+    /// Write a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileSink>,
+    /// Print rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<serde_json::Value>,
+    /// Count rows and drop them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blackhole: Option<serde_json::Value>,
+}
+
+/// A file sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+
+pub struct FileSink {
+    /// Local path.
+    pub path: String,
+    /// Format (CSV gets a header line).
+    pub format: FileFormat,
+}
+
+impl JobSpec {
+    /// Reads a YAML or JSON spec and checks it; every problem is listed with its path.
+    pub fn parse(text: &str) -> Result<JobSpec, Problems> {
+        check::parse(text)
+    }
+
+    /// The JSON schema of the spec (embedded in the FlinkJob CRD as `spec.job`).
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(JobSpec)).expect("a schema serializes")
+    }
+}

@@ -1,0 +1,110 @@
+//! Every case in `../shared/golden/` — inputs, Flink 2.3's exact output — expressed as a Strom
+//! job spec (`tests/golden/*.yaml`), run at parallelism 1, 2 and 4, must give Flink's rows
+//! (compared as sorted lines; doubles numerically).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
+
+use std::path::{Path, PathBuf};
+
+use strom_engine::spec::JobSpec;
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/golden")
+}
+
+fn same_line(got: &str, want: &str) -> bool {
+    if got == want {
+        return true;
+    }
+    let (g, w): (Vec<&str>, Vec<&str>) = (got.split(',').collect(), want.split(',').collect());
+    g.len() == w.len()
+        && g.iter().zip(&w).all(|(a, b)| {
+            a == b
+                || match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => x == y || ((x - y).abs() <= 1e-9 * y.abs().max(1e-300)),
+                    _ => false,
+                }
+        })
+}
+
+fn run_case(case: &str, parallelism: usize) {
+    let dir = golden_dir().join(case);
+    assert!(
+        dir.is_dir(),
+        "{} is missing (the golden cases live in ../shared/golden)",
+        dir.display()
+    );
+    let out = std::env::temp_dir().join(format!(
+        "strom-golden-{case}-p{parallelism}-{}.csv",
+        std::process::id()
+    ));
+    let spec_text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{case}.yaml")),
+    )
+    .unwrap()
+    .replace("${DIR}", dir.to_str().unwrap())
+    .replace("${OUT}", out.to_str().unwrap());
+    let spec = JobSpec::parse(&spec_text).unwrap_or_else(|e| panic!("{case}: {e}"));
+    strom_engine::job::run(&spec, parallelism)
+        .unwrap_or_else(|e| panic!("{case} at p={parallelism}: {e}"));
+    let got_text = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let want_text = std::fs::read_to_string(dir.join("expected.csv")).unwrap();
+    let mut got: Vec<&str> = got_text.lines().collect();
+    let mut want: Vec<&str> = want_text.lines().collect();
+    assert_eq!(
+        got.first(),
+        want.first(),
+        "{case} at p={parallelism}: header"
+    );
+    let (mut got, mut want) = (got.split_off(1), want.split_off(1));
+    got.sort_unstable();
+    want.sort_unstable();
+    // Both sides are sorted: compare line by line (doubles numerically).
+    let same = got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| same_line(g, w));
+    if !same {
+        let got_set: std::collections::HashSet<&str> = got.iter().copied().collect();
+        let want_set: std::collections::HashSet<&str> = want.iter().copied().collect();
+        let missing: Vec<&&str> = want
+            .iter()
+            .filter(|w| !got_set.contains(**w))
+            .take(5)
+            .collect();
+        let extra: Vec<&&str> = got
+            .iter()
+            .filter(|g| !want_set.contains(**g))
+            .take(5)
+            .collect();
+        panic!(
+            "{case} at p={parallelism}: {} rows, Flink {}; missing e.g. {missing:?}; extra e.g. {extra:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+macro_rules! golden {
+    ($($name:ident => $case:literal),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            for p in [1, 2, 4] {
+                run_case($case, p);
+            }
+        }
+    )*};
+}
+
+golden! {
+    filter_and_projection_match_flink => "01_filter_project",
+    tumbling_windows_with_late_data_match_flink => "02_tumble_agg",
+    hopping_windows_with_late_data_match_flink => "03_hop_agg",
+    session_windows_with_late_data_match_flink => "04_session_agg",
+    deduplication_keeps_flinks_first_rows => "05_dedup_first",
+    interval_join_matches_flink => "06_interval_join",
+    window_top_n_matches_flink => "07_window_topn",
+    nexmark_q5_matches_flink => "08_nexmark_q5",
+    nexmark_q7_matches_flink => "09_nexmark_q7",
+}
