@@ -724,6 +724,35 @@ impl Builder {
             return;
         }
 
+        if let Some(rate) = t.throttle {
+            let Some(schema) = input_schema else { return };
+            let input_name = input.unwrap_or_default();
+            let from = self.outputs[&input_name].0;
+            let p = t
+                .parallelism
+                .map_or(self.vertices[from].parallelism, |p| p as usize);
+            let partition = if p == self.vertices[from].parallelism {
+                Partition::Forward
+            } else {
+                Partition::Hash((0..schema.fields().len()).collect())
+            };
+            let s2 = schema.clone();
+            let factory: OpFactory = Arc::new(move || {
+                Box::new(ops::Throttle::new(rate, s2.clone())) as Box<dyn Operator>
+            });
+            // Never fused: a throttle is its own task, so its slowness backpressures the input.
+            self.attach(
+                &t.name,
+                None,
+                p,
+                factory,
+                schema.clone(),
+                vec![Edge { from, partition }],
+            );
+            self.post_select(&path, t, &schema);
+            return;
+        }
+
         // Filter and projection.
         let Some(schema) = input_schema else { return };
         let Some((factory, out_schema)) = self.calc(&path, &schema, t.where_.as_ref(), &t.select)

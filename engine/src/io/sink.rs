@@ -92,8 +92,10 @@ impl SinkWriter {
                 .map_err(io)?;
             *header_done = true;
         }
-        if let SinkWriter::File { out, .. } = self {
-            out.flush().map_err(io)?;
+        match self {
+            SinkWriter::File { out, .. } => out.flush().map_err(io)?,
+            SinkWriter::Stdout => std::io::stdout().flush().map_err(io)?,
+            SinkWriter::Blackhole => {}
         }
         Ok(())
     }

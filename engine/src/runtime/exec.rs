@@ -222,7 +222,17 @@ impl Running {
             match h.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    first_error.get_or_insert(e);
+                    // Prefer the cause over the tasks that stopped because of it.
+                    let knock_on = |e: &RunError| {
+                        let RunError::Task { message, .. } = e;
+                        message == "cancelled" || message.ends_with("task stopped")
+                    };
+                    if first_error
+                        .as_ref()
+                        .is_none_or(|f| knock_on(f) && !knock_on(&e))
+                    {
+                        first_error = Some(e);
+                    }
                 }
                 Err(_) => {
                     first_error.get_or_insert(RunError::Task {
@@ -249,7 +259,7 @@ pub fn summary(metrics: &[Arc<TaskMetrics>], elapsed: Duration) -> Summary {
     for m in metrics {
         s.late_records += m.late_records.load(Ordering::Relaxed);
         if m.vertex.starts_with("source:") {
-            s.records_in += m.records_out.load(Ordering::Relaxed);
+            s.records_in += m.records_in.load(Ordering::Relaxed);
         }
         if m.vertex.starts_with("sink:") {
             s.records_out += m.records_in.load(Ordering::Relaxed);
@@ -314,6 +324,9 @@ fn run_task(
                 let Some(data) = next else { break };
                 let data = data.map_err(err)?;
                 produced += data.num_rows() as u64;
+                metrics
+                    .records_in
+                    .fetch_add(data.num_rows() as u64, Ordering::Relaxed);
                 let batch = match &mut marker {
                     Some(m) => m.stamp(data).map_err(err)?,
                     None => Batch::plain(data),

@@ -153,11 +153,13 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
             t.top_n.is_some(),
             t.interval_join.is_some(),
             !t.union.is_empty(),
+            t.throttle.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() > 1 {
             fail(
                 path.clone(),
-                "set at most one of window, deduplicate, top_n, interval_join and union".into(),
+                "set at most one of window, deduplicate, top_n, interval_join, union and throttle"
+                    .into(),
             );
         }
         if t.union.is_empty() && t.input.is_none() {
@@ -220,6 +222,12 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
             && n.n == 0
         {
             fail(format!("{path}.top_n.n"), "must be at least 1".into());
+        }
+        if t.throttle == Some(0) {
+            fail(
+                format!("{path}.throttle"),
+                "must be at least 1 record per second".into(),
+            );
         }
         if t.parallelism == Some(0) {
             fail(format!("{path}.parallelism"), "must be at least 1".into());

@@ -201,7 +201,8 @@ pub struct IntervalJoinSpec {
 /// - `deduplicate`: the first row per key by event time;
 /// - `top_n`: the best rows of each window of its input;
 /// - `interval_join`: an event-time interval join of `input` with `interval_join.right`;
-/// - `union`: all rows of several inputs.
+/// - `union`: all rows of several inputs;
+/// - `throttle`: rows passed on at a bounded rate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub struct TransformSpec {
@@ -235,6 +236,10 @@ pub struct TransformSpec {
     /// Union of these inputs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub union: Vec<String>,
+    /// Pass rows on at most this many per second per subtask (a predictable workload for
+    /// autoscaler tests). Runs as its own task, so a slow throttle backpressures its input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<u64>,
     /// Parallelism of this step (default: the job's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallelism: Option<u32>,
