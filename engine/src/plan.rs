@@ -61,8 +61,11 @@ pub enum VertexKind {
     Sink(SinkKind),
 }
 
+/// Called with every batch a [`SinkKind::Collect`] sink receives.
+pub type Collector = Arc<dyn Fn(&arrow::record_batch::RecordBatch) + Send + Sync>;
+
 /// Sink kinds.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum SinkKind {
     /// A file.
     File(String, FileFormat),
@@ -70,6 +73,34 @@ pub enum SinkKind {
     Stdout,
     /// Counted and dropped.
     Blackhole,
+    /// Handed to a function (for programs embedding the engine: tests, benchmarks).
+    Collect(Collector),
+}
+
+impl std::fmt::Debug for SinkKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SinkKind::File(p, fmt) => write!(f, "File({p}, {fmt:?})"),
+            SinkKind::Stdout => f.write_str("Stdout"),
+            SinkKind::Blackhole => f.write_str("Blackhole"),
+            SinkKind::Collect(_) => f.write_str("Collect"),
+        }
+    }
+}
+
+impl Plan {
+    /// Replaces every sink with `collector` (one subtask receiving all rows).
+    pub fn collect_sinks(&mut self, collector: Collector) {
+        for v in &mut self.vertices {
+            if let VertexKind::Sink(kind) = &mut v.kind {
+                *kind = SinkKind::Collect(collector.clone());
+                v.parallelism = 1;
+                for e in &mut v.inputs {
+                    e.partition = Partition::Single;
+                }
+            }
+        }
+    }
 }
 
 /// A vertex: a source, an operator chain or a sink, run as `parallelism` subtasks.

@@ -25,6 +25,8 @@ pub enum SinkWriter {
     Stdout,
     /// Nothing (rows are counted by the task).
     Blackhole,
+    /// A function of each batch.
+    Collect(crate::plan::Collector),
 }
 
 impl SinkWriter {
@@ -75,6 +77,10 @@ impl SinkWriter {
                     .map_err(io)
             }
             SinkWriter::Blackhole => Ok(()),
+            SinkWriter::Collect(f) => {
+                f(batch);
+                Ok(())
+            }
         }
     }
 
@@ -95,7 +101,7 @@ impl SinkWriter {
         match self {
             SinkWriter::File { out, .. } => out.flush().map_err(io)?,
             SinkWriter::Stdout => std::io::stdout().flush().map_err(io)?,
-            SinkWriter::Blackhole => {}
+            SinkWriter::Blackhole | SinkWriter::Collect(_) => {}
         }
         Ok(())
     }

@@ -1,13 +1,13 @@
 //! Deduplication: the first row per key by event time (Flink's `Deduplicate(keep=FirstRow,
 //! order=ROWTIME)`), emitted once, when the watermark passes its event time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use arrow::array::{ArrayRef, Int64Array};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use super::value::{Val, column};
+use super::value::{FxMap, Val, column};
 use super::{OpStats, Operator};
 use crate::expr::{Expr, Ty, eval};
 use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
@@ -23,7 +23,7 @@ pub struct Deduplicate {
     keys: Vec<Expr>,
     types: Vec<Ty>,
     schema: SchemaRef,
-    state: HashMap<Vec<Val>, KeyState>,
+    state: FxMap<Vec<Val>, KeyState>,
     /// Event-time timers of pending rows: (ts, sequence) → key.
     timers: BTreeMap<(i64, u64), Vec<Val>>,
     seq: u64,
@@ -43,7 +43,7 @@ impl Deduplicate {
             keys,
             types,
             schema,
-            state: HashMap::new(),
+            state: FxMap::default(),
             timers: BTreeMap::new(),
             seq: 0,
             watermark: MIN_WATERMARK,

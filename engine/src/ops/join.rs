@@ -2,7 +2,6 @@
 //! with equal keys join when `l.ts + lower <= r.ts <= l.ts + upper`. Rows are kept until no
 //! future row of the other side can match them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array};
@@ -11,11 +10,11 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use super::Operator;
-use super::value::{Val, column};
+use super::value::{FxMap, Val, column};
 use crate::expr::{Expr, Ty, eval};
 use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
 
-type Buffer = HashMap<Vec<Val>, Vec<(i64, Vec<Val>)>>;
+type Buffer = FxMap<Vec<Val>, Vec<(i64, Vec<Val>)>>;
 
 /// Interval join of one subtask.
 pub struct IntervalJoin {
@@ -63,8 +62,8 @@ impl IntervalJoin {
             right_keys,
             lower,
             upper,
-            left: HashMap::new(),
-            right: HashMap::new(),
+            left: FxMap::default(),
+            right: FxMap::default(),
             left_types: types(&left.1),
             right_types: types(&right.1),
             schema: Arc::new(Schema::new(fields)),

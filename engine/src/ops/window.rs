@@ -6,7 +6,7 @@
 //! while `window_end - 1 > W`; a session takes it when the session it merges into ends after
 //! `W + 1`. Windows fire when the watermark reaches `window_end - 1` and are emitted once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array};
@@ -15,7 +15,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use super::aggregate::{Acc, Aggregates};
-use super::value::{Val, column};
+use super::value::{FxMap, Val, column};
 use super::{OpStats, Operator};
 use crate::expr::{Expr, Ty, eval};
 use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
@@ -72,9 +72,9 @@ pub struct WindowAggregate {
     items: Vec<OutItem>,
     schema: SchemaRef,
     /// Tumbling and hopping windows by end, then key.
-    panes: BTreeMap<i64, HashMap<Vec<Val>, Vec<Acc>>>,
+    panes: BTreeMap<i64, FxMap<Vec<Val>, Vec<Acc>>>,
     /// Open sessions by key.
-    sessions: HashMap<Vec<Val>, Vec<Session>>,
+    sessions: FxMap<Vec<Val>, Vec<Session>>,
     watermark: i64,
     seq: u64,
     stats: OpStats,
@@ -108,7 +108,7 @@ impl WindowAggregate {
             items: items.into_iter().map(|(_, i)| i).collect(),
             schema: Arc::new(Schema::new(fields)),
             panes: BTreeMap::new(),
-            sessions: HashMap::new(),
+            sessions: FxMap::default(),
             watermark: MIN_WATERMARK,
             seq: 0,
             stats: OpStats::default(),

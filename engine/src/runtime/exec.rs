@@ -374,6 +374,7 @@ fn run_task(
                 }
                 VertexKind::Sink(SinkKind::Stdout) => Some(SinkWriter::Stdout),
                 VertexKind::Sink(SinkKind::Blackhole) => Some(SinkWriter::Blackhole),
+                VertexKind::Sink(SinkKind::Collect(f)) => Some(SinkWriter::Collect(f.clone())),
                 _ => None,
             };
             let mut watermarks: Vec<Vec<i64>> =

@@ -1,0 +1,252 @@
+//! The benchmark of `../shared/bench/README.md`: the same generated events Apache Flink 2.3
+//! ran (q0 source only, qa filter + projection, qb keyed 1 s tumbling count/sum), each run
+//! with a discarding sink and timed, then run again with a checksum sink and checked
+//! against the checksums the README gives. Prints events per second per core beside Flink's
+//! recorded figures.
+//!
+//!   cargo run --release -p strom-engine --bin strom-bench -- [--events N] [--parallelism P] [--runs R]
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arrow::array::{Array, Int64Array};
+use arrow::record_batch::RecordBatch;
+use clap::Parser;
+use strom_engine::plan::Plan;
+use strom_engine::runtime::exec::Running;
+use strom_engine::spec::JobSpec;
+
+#[derive(Parser)]
+struct Args {
+    /// Events per run (the README's figures are for 20 000 000).
+    #[arg(long, default_value_t = 20_000_000)]
+    events: u64,
+    /// Parallelism (cores used).
+    #[arg(long, default_value_t = 1)]
+    parallelism: usize,
+    /// Timed runs per workload (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Skip the checksum verification runs.
+    #[arg(long)]
+    no_verify: bool,
+}
+
+const SOURCE: &str = r#"
+sources:
+  - name: events
+    datagen:
+      count: ${N}
+      columns:
+        - {name: id, expr: "id"}
+        - {name: k, expr: "MOD(id * 7919, 10000)"}
+        - {name: v, expr: "MOD(id * 2654435761 / 65536, 1000)"}
+        - {name: ts, expr: "1700000000000 + id / 100 - MOD(id * 1597334677 / 4096, 1000)"}
+    watermark: {field: ts, max_out_of_orderness: 1s}
+"#;
+
+struct Workload {
+    name: &'static str,
+    what: &'static str,
+    transforms: &'static str,
+    output: &'static str,
+    flink_p1: f64,
+    flink_p2: f64,
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "q0",
+        what: "source only",
+        transforms: "transforms: []",
+        output: "events",
+        flink_p1: 3.17e6,
+        flink_p2: 3.63e6,
+    },
+    Workload {
+        name: "qa",
+        what: "filter + projection",
+        transforms: "transforms:\n  - name: qa\n    input: events\n    where: \"v < 300\"\n    select: [id, k, \"v * 3 + 1 AS v3\"]",
+        output: "qa",
+        flink_p1: 3.72e6,
+        flink_p2: 6.01e6,
+    },
+    Workload {
+        name: "qb",
+        what: "keyed 1 s tumbling count/sum, 10k keys",
+        transforms: "transforms:\n  - name: qb\n    input: events\n    key_by: [k]\n    window: {tumble: 1s}\n    select: [k, window_start, window_end, \"COUNT(*) AS cnt\", \"SUM(v) AS sum_v\"]",
+        output: "qb",
+        flink_p1: 1.42e6,
+        flink_p2: 1.89e6,
+    },
+];
+
+fn spec(w: &Workload, n: u64) -> JobSpec {
+    let text = format!(
+        "{}{}\nsinks:\n  - name: out\n    input: {}\n    blackhole: {{}}\n",
+        SOURCE.replace("${N}", &n.to_string()),
+        w.transforms,
+        w.output
+    );
+    JobSpec::parse(&text).expect("the benchmark specs are valid")
+}
+
+fn col(b: &RecordBatch, name: &str) -> Int64Array {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned())
+        .expect("an integer column")
+}
+
+/// Checksums as defined in the bench README.
+fn checksums(name: &str, batches: &[RecordBatch]) -> String {
+    let mut n = 0i64;
+    match name {
+        "qa" => {
+            let (mut s_id, mut s_k, mut s_v3, mut s_mix) = (0i64, 0i64, 0i64, 0i64);
+            for b in batches {
+                let (id, k, v3) = (col(b, "id"), col(b, "k"), col(b, "v3"));
+                for i in 0..b.num_rows() {
+                    n += 1;
+                    s_id += id.value(i);
+                    s_k += k.value(i);
+                    s_v3 += v3.value(i);
+                    s_mix += (id.value(i) * v3.value(i)) % 1_000_003;
+                }
+            }
+            format!("n={n}, s_id={s_id}, s_k={s_k}, s_v3={s_v3}, s_mix={s_mix}")
+        }
+        "qb" => {
+            let (
+                mut s_cnt,
+                mut s_sum_v,
+                mut s_kc,
+                mut s_wsv,
+                mut min_ws,
+                mut max_ws,
+                mut s_len,
+                mut s_mix,
+            ) = (0i64, 0i64, 0i64, 0i64, i64::MAX, i64::MIN, 0i64, 0i64);
+            for b in batches {
+                let (k, ws, we, cnt, sum_v) = (
+                    col(b, "k"),
+                    col(b, "window_start"),
+                    col(b, "window_end"),
+                    col(b, "cnt"),
+                    col(b, "sum_v"),
+                );
+                for i in 0..b.num_rows() {
+                    n += 1;
+                    let w = (ws.value(i) - 1_700_000_000_000).div_euclid(1000);
+                    s_cnt += cnt.value(i);
+                    s_sum_v += sum_v.value(i);
+                    s_kc += k.value(i) * cnt.value(i);
+                    s_wsv += w * sum_v.value(i);
+                    min_ws = min_ws.min(w);
+                    max_ws = max_ws.max(w);
+                    s_len += (we.value(i) - ws.value(i)) / 1000;
+                    s_mix += ((k.value(i) * 100_003 + w) * cnt.value(i) * 31 + sum_v.value(i))
+                        % 1_000_003;
+                }
+            }
+            format!(
+                "n={n}, s_cnt={s_cnt}, s_sum_v={s_sum_v}, s_kc={s_kc}, s_wsv={s_wsv}, min_ws={min_ws}, max_ws={max_ws}, s_len={s_len}, s_mix={s_mix}"
+            )
+        }
+        _ => {
+            for b in batches {
+                n += b.num_rows() as i64;
+            }
+            format!("n={n}")
+        }
+    }
+}
+
+fn expected(name: &str) -> Option<&'static str> {
+    match name {
+        "qa" => Some(
+            "n=6000008, s_id=59999950258790, s_k=29997038010, s_v3=2696998265, s_mix=3000249126313",
+        ),
+        "qb" => Some(
+            "n=2010000, s_cnt=20000000, s_sum_v=9989992394, s_kc=99990000000, s_wsv=989015441544, min_ws=-1, max_ws=199, s_len=2010000, s_mix=994880965504",
+        ),
+        _ => None,
+    }
+}
+
+/// CPU seconds (user + system) this process has used, from /proc (Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn main() {
+    let args = Args::parse();
+    let p = args.parallelism.max(1);
+    println!(
+        "Strom engine benchmark: {} events per run, parallelism {p}, median of {} runs",
+        args.events, args.runs
+    );
+    println!(
+        "{:<4} {:<40} {:>14} {:>14} {:>16} {:>9} {:>9}",
+        "", "workload", "Strom events/s", "per CPU-s", "Flink p=1 / p=2", "× Flink", "× per CPU"
+    );
+    for w in WORKLOADS {
+        let mut rates = Vec::new();
+        for _ in 0..args.runs {
+            let plan = Plan::build(&spec(w, args.events), p).expect("plans");
+            let (started, cpu) = (Instant::now(), cpu_seconds());
+            Running::start(plan).wait().expect("the benchmark job runs");
+            let wall = started.elapsed().as_secs_f64();
+            let used = (cpu_seconds() - cpu).max(0.01);
+            rates.push((args.events as f64 / wall, args.events as f64 / used));
+        }
+        rates.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (median, per_cpu) = rates[rates.len() / 2];
+        // Flink's figure at the same parallelism; its job used about that many cores.
+        let flink = if p == 1 { w.flink_p1 } else { w.flink_p2 };
+        println!(
+            "{:<4} {:<40} {:>14.0} {:>14.0} {:>7.2}M/{:.2}M {:>9.1} {:>9.1}",
+            w.name,
+            w.what,
+            median,
+            per_cpu,
+            w.flink_p1 / 1e6,
+            w.flink_p2 / 1e6,
+            median / flink,
+            per_cpu / (flink / p as f64)
+        );
+        if !args.no_verify && args.events == 20_000_000 {
+            let batches: Arc<Mutex<Vec<RecordBatch>>> = Arc::default();
+            let mut plan = Plan::build(&spec(w, args.events), p).expect("plans");
+            let sink = batches.clone();
+            plan.collect_sinks(Arc::new(move |b: &RecordBatch| {
+                sink.lock().expect("collector").push(b.clone())
+            }));
+            Running::start(plan)
+                .wait()
+                .expect("the verification job runs");
+            let got = checksums(w.name, &batches.lock().expect("collector"));
+            match expected(w.name) {
+                Some(want) if want == got => println!("     checksums match the README: {got}"),
+                Some(want) => {
+                    println!("     CHECKSUMS DIFFER\n       got  {got}\n       want {want}");
+                    std::process::exit(1);
+                }
+                None => println!("     {got}"),
+            }
+        }
+    }
+    println!(
+        "(× Flink: events/s against Flink's recorded median at the same parallelism; × per CPU: events per CPU-second of this process against Flink's events/s divided by its parallelism, i.e. assuming Flink used one core per subtask)"
+    );
+}
