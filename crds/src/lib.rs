@@ -8,6 +8,7 @@
 //!   and CEL rules, reported with field paths.
 
 mod duration;
+pub mod job_schema;
 pub mod spec;
 pub mod status;
 mod storage_url;

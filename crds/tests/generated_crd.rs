@@ -131,3 +131,40 @@ fn every_cross_field_rule_names_the_field_it_is_about() {
         assert!(rule["message"].is_string(), "rule without message: {rule}");
     }
 }
+
+/// Words YAML 1.1 readers (kubectl's among them) read as booleans when unquoted.
+const YAML11_BOOLEANS: &[&str] = &[
+    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+    "OFF",
+];
+
+fn strings_in(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings_in(v, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k.clone());
+                if k != "description" {
+                    strings_in(v, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn no_field_name_or_value_turns_into_a_boolean_in_kubectls_yaml() {
+    // kubectl reads YAML 1.1: a field named `on` became `true` and broke the CRD on apply.
+    let mut strings = Vec::new();
+    strings_in(
+        &serde_json::to_value(strom_crds::crd()).unwrap(),
+        &mut strings,
+    );
+    let bad: Vec<&String> = strings
+        .iter()
+        .filter(|s| YAML11_BOOLEANS.contains(&s.as_str()))
+        .collect();
+    assert!(bad.is_empty(), "YAML 1.1 boolean words in the CRD: {bad:?}");
+}

@@ -159,8 +159,13 @@ fn schema_defaults_equal_the_rust_defaults() {
         serde_json::to_value(&crd.spec.versions[0].schema).unwrap()["openAPIV3Schema"].clone();
     let defaulted = kube::core::cel::apply_defaults(&schema, &value);
 
-    let from_serde = strom_crds::validate::from_value(value).unwrap();
-    let from_schema = strom_crds::validate::from_value(defaulted.clone()).unwrap();
+    let mut from_serde = strom_crds::validate::from_value(value).unwrap();
+    let mut from_schema = strom_crds::validate::from_value(defaulted.clone()).unwrap();
+    // Inside spec.job the schema also applies the engine's defaults (e.g. `schema: []`),
+    // which the engine applies itself when it reads the job: compare the rest.
+    assert!(from_schema.spec.job.is_some());
+    from_serde.spec.job = None;
+    from_schema.spec.job = None;
     assert_eq!(from_schema.spec, from_serde.spec);
     // And the schema really did fill them in (the comparison above is not vacuous).
     assert_eq!(defaulted["spec"]["checkpoints"]["interval"], "30s");
@@ -205,5 +210,33 @@ fn strom_local_check_prints_each_verdict_and_fails_on_a_bad_manifest() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&missing.stderr).contains("cannot read examples/no-such-file.yaml")
+    );
+}
+
+#[test]
+fn the_crd_checks_the_pipeline_in_spec_job_too() {
+    // spec.job carries the engine's job-spec schema, so the API server refuses a broken
+    // pipeline with its path (the engine reports the same when it starts).
+    let validator = committed_crd_validator();
+    let text = std::fs::read_to_string(repo().join("examples/autoscaled.yaml")).unwrap();
+    let mut value: Value = serde_yaml_ng::from_str(&text).unwrap();
+    value["spec"]["job"]["transforms"][0]["window"]["tumble"] = serde_json::json!("1x");
+    value["spec"]["job"]["transforms"][0]["colour"] = serde_json::json!("red");
+    let errors: Vec<String> = validator
+        .validate(&value)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("spec.job.transforms[0].window.tumble: ")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("spec.job.transforms[0].colour: unknown field")),
+        "{errors:#?}"
     );
 }

@@ -583,7 +583,7 @@ impl Builder {
                     return;
                 }
             };
-            let (count, ties, number) = (n.n as usize, n.with_ties, n.number_as.clone());
+            let (count, ties, number) = (n.limit as usize, n.with_ties, n.number_as.clone());
             let s2 = schema.clone();
             let proto = ops::TopN::new(
                 count,
@@ -629,7 +629,7 @@ impl Builder {
             let right_schema = self.outputs[&j.right].1.clone();
             let left_name = input.clone().unwrap_or_default();
             let (mut lk, mut rk, mut li, mut ri) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (k, cond) in j.on.iter().enumerate() {
+            for (k, cond) in j.keys.iter().enumerate() {
                 let parts: Vec<&str> = cond.split('=').map(str::trim).collect();
                 let resolved = match parts.as_slice() {
                     [l, r] => Scope::new(&left_schema)
@@ -651,12 +651,12 @@ impl Builder {
                         ri.push(b);
                     }
                     Ok(_) => self.problems.push(problem(
-                        format!("{path}.interval_join.on[{k}]"),
+                        format!("{path}.interval_join.keys[{k}]"),
                         "the two columns have different types",
                     )),
                     Err(e) => self
                         .problems
-                        .push(problem(format!("{path}.interval_join.on[{k}]"), e)),
+                        .push(problem(format!("{path}.interval_join.keys[{k}]"), e)),
                 }
             }
             let bound = |s: &str| -> Result<i64, String> {

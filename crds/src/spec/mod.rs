@@ -80,7 +80,7 @@ pub struct FlinkJobSpec {
     /// The pipeline, inline: sources, transforms and sinks wired by name. Set exactly one of
     /// `job` and `jobUri`. Changing it upgrades the job according to `upgradeMode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "open_object")]
+    #[schemars(schema_with = "job_schema")]
     pub job: Option<serde_json::Value>,
 
     /// The pipeline as a YAML or JSON file in object storage, e.g.
@@ -165,11 +165,11 @@ fn one() -> i32 {
     1
 }
 
-fn open_object(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "object",
-        "x-kubernetes-preserve-unknown-fields": true,
-    })
+/// The engine's job-spec schema, in structural form: the API server checks pipelines too.
+fn job_schema(_: &mut SchemaGenerator) -> Schema {
+    Schema::try_from(crate::job_schema::structural()).unwrap_or_else(
+        |_| json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+    )
 }
 
 /// How a spec change reaches the running job.

@@ -474,10 +474,13 @@ pub fn default_and_validate(
 pub fn register_crd(server: &ApiServer, crd: &Value) {
     let name = meta::name_of(crd).to_owned();
     let typed: Result<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition, _> =
-        serde_json::from_value(crd.clone());
-    let Ok(typed) = typed else {
-        tracing::warn!(crd = %name, "CRD does not parse; its kinds are not served");
-        return;
+        serde_path_to_error::deserialize(crd);
+    let typed = match typed {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(crd = %name, error = %e, "CRD does not parse; its kinds are not served");
+            return;
+        }
     };
     let spec = &crd["spec"];
     let mut types = Vec::new();

@@ -32,14 +32,25 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print the JSON schema of job specs (committed as crds/job-schema.json).
+    Schema,
 }
 
 fn main() -> ExitCode {
-    let Command::Run {
-        job,
-        parallelism,
-        dry_run,
-    } = Cli::parse().command;
+    let (job, parallelism, dry_run) = match Cli::parse().command {
+        Command::Run {
+            job,
+            parallelism,
+            dry_run,
+        } => (job, parallelism, dry_run),
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&JobSpec::json_schema()).expect("a schema serializes")
+            );
+            return ExitCode::SUCCESS;
+        }
+    };
     let text = match std::fs::read_to_string(&job) {
         Ok(t) => t,
         Err(e) => {

@@ -219,9 +219,9 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
             );
         }
         if let Some(n) = &t.top_n
-            && n.n == 0
+            && n.limit == 0
         {
-            fail(format!("{path}.top_n.n"), "must be at least 1".into());
+            fail(format!("{path}.top_n.limit"), "must be at least 1".into());
         }
         if t.throttle == Some(0) {
             fail(

@@ -168,8 +168,9 @@ pub struct DeduplicateSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub struct TopNSpec {
-    /// How many rows per window.
-    pub n: u32,
+    /// How many rows per window. (Not called `n`: YAML 1.1 readers such as kubectl's read a
+    /// bare `n` as `false`.)
+    pub limit: u32,
     /// SQL ordering, e.g. `cnt DESC, k ASC`.
     pub order_by: String,
     /// Keep every row tied with the n-th (RANK) instead of exactly n (ROW_NUMBER).
@@ -187,8 +188,9 @@ pub struct TopNSpec {
 pub struct IntervalJoinSpec {
     /// The other input.
     pub right: String,
-    /// Equality conditions, `left_column = right_column`.
-    pub on: Vec<String>,
+    /// Equality conditions, `left_column = right_column`. (Not called `on`: YAML 1.1
+    /// readers such as kubectl's read a bare `on` as `true`.)
+    pub keys: Vec<String>,
     /// Lower bound of `right.ts - left.ts` (may be negative, e.g. `-5m`... written as text).
     pub lower: String,
     /// Upper bound of `right.ts - left.ts`.
