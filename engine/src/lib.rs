@@ -3,6 +3,7 @@
 //!
 //! This crate never depends on `kube` (enforced by `e2e/tests/dependency_direction.rs`).
 
+pub mod control;
 pub mod expr;
 pub mod io;
 pub mod job;

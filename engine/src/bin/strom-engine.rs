@@ -31,18 +31,23 @@ enum Command {
         /// Only check the spec and print the dataflow it becomes.
         #[arg(long)]
         dry_run: bool,
+        /// Serve the control endpoint (/v1/job, /metrics, /healthz, /readyz) here, e.g.
+        /// `127.0.0.1:8081`.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Print the JSON schema of job specs (committed as crds/job-schema.json).
     Schema,
 }
 
 fn main() -> ExitCode {
-    let (job, parallelism, dry_run) = match Cli::parse().command {
+    let (job, parallelism, dry_run, listen) = match Cli::parse().command {
         Command::Run {
             job,
             parallelism,
             dry_run,
-        } => (job, parallelism, dry_run),
+            listen,
+        } => (job, parallelism, dry_run, listen),
         Command::Schema => {
             println!(
                 "{}",
@@ -99,6 +104,21 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let running = strom_engine::runtime::exec::Running::start(plan);
+    let view = strom_engine::control::JobView::new(
+        running.metrics.clone(),
+        parallelism as u32,
+        running.started,
+    );
+    if let Some(addr) = listen {
+        match strom_engine::control::serve(view.clone(), addr) {
+            Ok(bound) => eprintln!("control endpoint on http://{bound} (/v1/job, /metrics)"),
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr}: {e}");
+                running.cancel();
+                return ExitCode::from(2);
+            }
+        }
+    }
     let live = std::io::stderr().is_terminal();
     let mut last = (0u64, 0u64);
     while !running.is_finished() {
@@ -134,7 +154,12 @@ fn main() -> ExitCode {
     if live {
         eprintln!();
     }
-    match running.wait() {
+    let result = running.wait();
+    *view.outcome.lock().expect("outcome") = Some(match &result {
+        Ok(_) => (strom_protocol::JobState::Finished, None),
+        Err(e) => (strom_protocol::JobState::Failed, Some(e.to_string())),
+    });
+    match result {
         Ok(s) => {
             eprintln!(
                 "finished in {:.2} s: {} records in, {} out, {} late (dropped and counted)",

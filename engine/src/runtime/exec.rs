@@ -339,6 +339,7 @@ fn run_task(
                     let w = m.current();
                     if w > last_wm {
                         last_wm = w;
+                        metrics.watermark.store(w, Ordering::Relaxed);
                         chain.on_watermark(w, &mut out).map_err(err)?;
                         for b in out.drain(..) {
                             outputs.data(&mut clock, b)?;
@@ -406,6 +407,9 @@ fn run_task(
                 let Ok((input, from, msg)) = received else {
                     return Err("an upstream task stopped".into());
                 };
+                if cancel.load(Ordering::Relaxed) {
+                    return Err("cancelled".into());
+                }
                 let from = if matches!(v.inputs[input].partition, Partition::Forward) {
                     0
                 } else {

@@ -1,0 +1,272 @@
+//! The engine's HTTP control endpoint: `/v1/job` (status and every subtask's counters, as
+//! the `strom-protocol` types), Prometheus `/metrics`, and `/healthz` and `/readyz`.
+//!
+//! A sampler turns the tasks' cumulative time counters into milliseconds per second over
+//! the last second, the signals the autoscaler reads.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus::{Encoder, GaugeVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use strom_protocol::{JobState, JobStatus, SubtaskMetrics, VertexStatus};
+
+use crate::runtime::metrics::TaskMetrics;
+
+/// What the endpoint reports on.
+pub struct JobView {
+    metrics: Vec<Arc<TaskMetrics>>,
+    parallelism: u32,
+    started: Instant,
+    /// Set when the job ends.
+    pub outcome: Mutex<Option<(JobState, Option<String>)>>,
+    rates: Mutex<Vec<(f64, f64, f64)>>,
+}
+
+impl JobView {
+    /// A view over a running job's task counters.
+    pub fn new(metrics: Vec<Arc<TaskMetrics>>, parallelism: u32, started: Instant) -> Arc<Self> {
+        let n = metrics.len();
+        Arc::new(JobView {
+            metrics,
+            parallelism,
+            started,
+            outcome: Mutex::new(None),
+            rates: Mutex::new(vec![(0.0, 0.0, 0.0); n]),
+        })
+    }
+
+    /// Samples the time counters every second until the job ends; call on its own thread.
+    pub fn sample_forever(self: &Arc<Self>) {
+        let read = |m: &TaskMetrics| {
+            (
+                m.busy_ns.load(Ordering::Relaxed),
+                m.idle_ns.load(Ordering::Relaxed),
+                m.backpressured_ns.load(Ordering::Relaxed),
+            )
+        };
+        let mut last: Vec<(u64, u64, u64)> = self.metrics.iter().map(|m| read(m)).collect();
+        let mut at = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = Instant::now();
+            let secs = (now - at).as_secs_f64();
+            let current: Vec<(u64, u64, u64)> = self.metrics.iter().map(|m| read(m)).collect();
+            let rates = current
+                .iter()
+                .zip(&last)
+                .map(|(c, l)| {
+                    let per_s = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / 1e6 / secs;
+                    (per_s(c.0, l.0), per_s(c.1, l.1), per_s(c.2, l.2))
+                })
+                .collect();
+            *self.rates.lock().expect("rates") = rates;
+            last = current;
+            at = now;
+            if self.outcome.lock().expect("outcome").is_some() {
+                return;
+            }
+        }
+    }
+
+    /// The job's status now.
+    pub fn status(&self) -> JobStatus {
+        let rates = self.rates.lock().expect("rates").clone();
+        let (state, error) = self
+            .outcome
+            .lock()
+            .expect("outcome")
+            .clone()
+            .unwrap_or((JobState::Running, None));
+        let mut vertices: Vec<VertexStatus> = Vec::new();
+        for (m, r) in self.metrics.iter().zip(rates) {
+            let watermark = m.watermark.load(Ordering::Relaxed);
+            let sub = SubtaskMetrics {
+                subtask: m.subtask as u32,
+                busy_ms_per_second: r.0,
+                idle_ms_per_second: r.1,
+                backpressured_ms_per_second: r.2,
+                records_in: m.records_in.load(Ordering::Relaxed),
+                records_out: m.records_out.load(Ordering::Relaxed),
+                late_records: m.late_records.load(Ordering::Relaxed),
+                watermark: (watermark != i64::MIN).then_some(watermark),
+            };
+            match vertices.iter_mut().find(|v| v.name == m.vertex) {
+                Some(v) => {
+                    v.parallelism += 1;
+                    v.subtasks.push(sub);
+                }
+                None => vertices.push(VertexStatus {
+                    name: m.vertex.clone(),
+                    parallelism: 1,
+                    subtasks: vec![sub],
+                }),
+            }
+        }
+        JobStatus {
+            state,
+            parallelism: self.parallelism,
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            restarts: 0,
+            error,
+            vertices,
+        }
+    }
+
+    /// The Prometheus text exposition of the job's metrics.
+    pub fn prometheus(&self) -> String {
+        let registry = Registry::new();
+        let labels = &["vertex", "subtask"];
+        let gauge = |name: &str, help: &str| {
+            GaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+        };
+        let counter = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+        };
+        let busy = gauge(
+            "strom_engine_task_busy_ms_per_second",
+            "Milliseconds per second the subtask spent processing.",
+        );
+        let idle = gauge(
+            "strom_engine_task_idle_ms_per_second",
+            "Milliseconds per second the subtask spent waiting for input.",
+        );
+        let back = gauge(
+            "strom_engine_task_backpressured_ms_per_second",
+            "Milliseconds per second the subtask spent blocked on a full output.",
+        );
+        let rin = counter(
+            "strom_engine_task_records_in_total",
+            "Rows received (for sources: read).",
+        );
+        let rout = counter("strom_engine_task_records_out_total", "Rows sent.");
+        let late = counter(
+            "strom_engine_task_late_records_total",
+            "Rows dropped because they arrived after their window.",
+        );
+        let wm = counter(
+            "strom_engine_task_watermark_ms",
+            "The subtask's current watermark, epoch milliseconds.",
+        );
+        let lag = counter(
+            "strom_engine_task_watermark_lag_ms",
+            "Wall-clock time minus the watermark, milliseconds.",
+        );
+        let status = self.status();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for v in &status.vertices {
+            for s in &v.subtasks {
+                let l = [v.name.as_str(), &s.subtask.to_string()];
+                busy.with_label_values(&l).set(s.busy_ms_per_second);
+                idle.with_label_values(&l).set(s.idle_ms_per_second);
+                back.with_label_values(&l)
+                    .set(s.backpressured_ms_per_second);
+                rin.with_label_values(&l).set(s.records_in as i64);
+                rout.with_label_values(&l).set(s.records_out as i64);
+                late.with_label_values(&l).set(s.late_records as i64);
+                if let Some(w) = s.watermark.filter(|w| *w != i64::MAX) {
+                    wm.with_label_values(&l).set(w);
+                    lag.with_label_values(&l).set(now_ms - w);
+                }
+            }
+        }
+        let uptime = prometheus::Gauge::new(
+            "strom_engine_job_uptime_seconds",
+            "Seconds since the job started.",
+        )
+        .expect("valid metric");
+        uptime.set(status.uptime_ms as f64 / 1000.0);
+        let restarts = prometheus::IntGauge::new(
+            "strom_engine_job_restarts_total",
+            "Restarts of the job in this process.",
+        )
+        .expect("valid metric");
+        restarts.set(status.restarts as i64);
+        for c in [
+            Box::new(busy) as Box<dyn prometheus::core::Collector>,
+            Box::new(idle),
+            Box::new(back),
+            Box::new(rin),
+            Box::new(rout),
+            Box::new(late),
+            Box::new(wm),
+            Box::new(lag),
+            Box::new(uptime),
+            Box::new(restarts),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut out)
+            .expect("text encoding");
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn router(view: Arc<JobView>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(v): State<Arc<JobView>>| async move {
+                match v.outcome.lock().expect("outcome").as_ref() {
+                    Some((JobState::Failed, e)) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("failed: {}", e.clone().unwrap_or_default()),
+                    ),
+                    _ => (StatusCode::OK, "ready".to_owned()),
+                }
+            }),
+        )
+        .route(
+            "/v1/job",
+            get(|State(v): State<Arc<JobView>>| async move { axum::Json(v.status()) }),
+        )
+        .route(
+            "/metrics",
+            get(|State(v): State<Arc<JobView>>| async move {
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    v.prometheus(),
+                )
+                    .into_response()
+            }),
+        )
+        .with_state(view)
+}
+
+/// Serves the endpoint on `addr` from a background thread; returns the bound address.
+pub fn serve(view: Arc<JobView>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let sampler = view.clone();
+    std::thread::Builder::new()
+        .name("metrics-sampler".into())
+        .spawn(move || sampler.sample_forever())?;
+    std::thread::Builder::new()
+        .name("control-endpoint".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            runtime.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                if let Err(e) = axum::serve(listener, router(view)).await {
+                    eprintln!("control endpoint stopped: {e}");
+                }
+            });
+        })?;
+    Ok(bound)
+}
