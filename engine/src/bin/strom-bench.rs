@@ -30,6 +30,9 @@ struct Args {
     /// Skip the checksum verification runs.
     #[arg(long)]
     no_verify: bool,
+    /// Skip q5 and q7 (which first write a 432 MB bid file under target/bench/).
+    #[arg(long)]
+    skip_bids: bool,
 }
 
 const SOURCE: &str = r#"
@@ -189,6 +192,184 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Writes the bid file of `../shared/bench/flink/gen_bids.py` (same formulas, u64 wrapping
+/// arithmetic), unless it is already there with the expected size.
+fn ensure_bids(path: &std::path::Path, bids: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+    const SEED: u64 = 0x5EED_5EED_5EED_5EED;
+    const RATE: i64 = 50_000;
+    const CHANNELS: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
+    if bids == 10_000_000 && path.metadata().is_ok_and(|m| m.len() == 432_425_141) {
+        return Ok(());
+    }
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+    for i in 0..bids {
+        let r = |j: u64| {
+            mix(SEED.wrapping_add((i.wrapping_mul(4).wrapping_add(j + 1)).wrapping_mul(GOLDEN)))
+        };
+        let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+        let ii = i as i64;
+        let last_auction = 2000 + ii / 10;
+        let auction = if r0 % 2 == 0 {
+            (last_auction / 100) * 100
+        } else {
+            last_auction - (r1 % 1000) as i64
+        };
+        let last_person = 1000 + ii / 50;
+        let bidder = if r2 % 4 != 0 {
+            (last_person / 100) * 100 + 1
+        } else {
+            last_person - ((r2 >> 8) % 1000) as i64
+        };
+        let price = 1 + ((r3 >> 11) % 100_000_000) as i64;
+        let channel = CHANNELS[((r1 >> 32) % 4) as usize];
+        let ts = 1_700_000_000_000 + (ii * 1000) / RATE;
+        writeln!(out, "{auction},{bidder},{price},{channel},{ts}")?;
+    }
+    out.flush()?;
+    drop(out);
+    std::fs::rename(tmp, path)
+}
+
+fn bid_checksums(name: &str, batches: &[RecordBatch]) -> String {
+    let mut n = 0i64;
+    match name {
+        "q5" => {
+            let (mut s_auction, mut s_num, mut max_num, mut s_mix) = (0i64, 0i64, 0i64, 0i64);
+            for b in batches {
+                let (a, num) = (col(b, "auction"), col(b, "num"));
+                for i in 0..b.num_rows() {
+                    n += 1;
+                    s_auction += a.value(i);
+                    s_num += num.value(i);
+                    max_num = max_num.max(num.value(i));
+                    s_mix += (a.value(i) * 31 + num.value(i)) % 1_000_003;
+                }
+            }
+            format!("n={n}, s_auction={s_auction}, s_num={s_num}, max_num={max_num}, s_mix={s_mix}")
+        }
+        _ => {
+            let (mut s_auction, mut s_bidder, mut s_price, mut s_sec, mut s_mix) =
+                (0i64, 0i64, 0i64, 0i64, 0i64);
+            for b in batches {
+                let (a, bd, p, t) = (
+                    col(b, "auction"),
+                    col(b, "bidder"),
+                    col(b, "price"),
+                    col(b, "date_time"),
+                );
+                for i in 0..b.num_rows() {
+                    n += 1;
+                    s_auction += a.value(i);
+                    s_bidder += bd.value(i);
+                    s_price += p.value(i);
+                    s_sec += (t.value(i) - 1_700_000_000_000).div_euclid(1000);
+                    s_mix += (a.value(i) * 31 + bd.value(i) * 7 + p.value(i)) % 1_000_003;
+                }
+            }
+            format!(
+                "n={n}, s_auction={s_auction}, s_bidder={s_bidder}, s_price={s_price}, s_sec={s_sec}, s_mix={s_mix}"
+            )
+        }
+    }
+}
+
+fn bid_spec(query: &str, bids: &std::path::Path) -> JobSpec {
+    let case = if query == "q5" {
+        "08_nexmark_q5"
+    } else {
+        "09_nexmark_q7"
+    };
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/golden/{case}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("the golden specs ship with the engine")
+    .replace("${DIR}/bids.csv", &bids.display().to_string());
+    // Timed runs discard the output; the verification run collects it.
+    let text = match text.split_once("    file: {path: \"${OUT}\", format: csv}") {
+        Some((head, tail)) => format!("{head}    blackhole: {{}}{tail}"),
+        None => text,
+    };
+    JobSpec::parse(&text).expect("the Nexmark specs are valid")
+}
+
+fn run_bids(args: &Args, p: usize) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/bids.csv");
+    let started = Instant::now();
+    ensure_bids(&path, 10_000_000).expect("the bid file can be written");
+    eprintln!(
+        "bid file ready ({:.1} s): {}",
+        started.elapsed().as_secs_f64(),
+        path.display()
+    );
+    for (query, what, flink_p1, flink_p2, want) in [
+        (
+            "q5",
+            "Nexmark q5 hot items (HOP 10 s / 2 s)",
+            0.60e6,
+            0.86e6,
+            "n=109, s_auction=55574900, s_num=60349, max_num=565, s_mix=45877218",
+        ),
+        (
+            "q7",
+            "Nexmark q7 highest bid (10 s tumble)",
+            0.25e6,
+            0.24e6,
+            "n=20, s_auction=9946805, s_bidder=1999402, s_price=1999995964, s_sec=1973, s_mix=9335794",
+        ),
+    ] {
+        let mut rates = Vec::new();
+        for _ in 0..args.runs {
+            let plan = Plan::build(&bid_spec(query, &path), p).expect("plans");
+            let (t, cpu) = (Instant::now(), cpu_seconds());
+            Running::start(plan).wait().expect("the benchmark job runs");
+            rates.push((
+                10_000_000f64 / t.elapsed().as_secs_f64(),
+                10_000_000f64 / (cpu_seconds() - cpu).max(0.01),
+            ));
+        }
+        rates.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (median, per_cpu) = rates[rates.len() / 2];
+        let flink = if p == 1 { flink_p1 } else { flink_p2 };
+        println!(
+            "{query:<4} {what:<40} {median:>14.0} {per_cpu:>14.0} {:>7.2}M/{:.2}M {:>9.1} {:>9.1}",
+            flink_p1 / 1e6,
+            flink_p2 / 1e6,
+            median / flink,
+            per_cpu / (flink / p as f64)
+        );
+        if !args.no_verify {
+            let batches: Arc<Mutex<Vec<RecordBatch>>> = Arc::default();
+            let mut plan = Plan::build(&bid_spec(query, &path), p).expect("plans");
+            let sink = batches.clone();
+            plan.collect_sinks(Arc::new(move |b: &RecordBatch| {
+                sink.lock().expect("collector").push(b.clone())
+            }));
+            Running::start(plan)
+                .wait()
+                .expect("the verification job runs");
+            let got = bid_checksums(query, &batches.lock().expect("collector"));
+            if got == want {
+                println!("     checksums match the README: {got}");
+            } else {
+                println!("     CHECKSUMS DIFFER\n       got  {got}\n       want {want}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
 fn main() {
     let args = Args::parse();
     let p = args.parallelism.max(1);
@@ -245,6 +426,9 @@ fn main() {
                 None => println!("     {got}"),
             }
         }
+    }
+    if !args.skip_bids {
+        run_bids(&args, p);
     }
     println!(
         "(× Flink: events/s against Flink's recorded median at the same parallelism; × per CPU: events per CPU-second of this process against Flink's events/s divided by its parallelism, i.e. assuming Flink used one core per subtask)"

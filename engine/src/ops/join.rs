@@ -28,6 +28,8 @@ pub struct IntervalJoin {
     right_types: Vec<Ty>,
     schema: SchemaRef,
     watermark: i64,
+    /// The watermark at the last state cleanup.
+    cleaned_at: i64,
 }
 
 impl IntervalJoin {
@@ -68,6 +70,7 @@ impl IntervalJoin {
             right_types: types(&right.1),
             schema: Arc::new(Schema::new(fields)),
             watermark: MIN_WATERMARK,
+            cleaned_at: MIN_WATERMARK,
         }
     }
 }
@@ -149,6 +152,12 @@ impl Operator for IntervalJoin {
             self.right.clear();
             return Ok(());
         }
+        // Expired rows only cost memory, never correctness: sweep once per second of event
+        // time rather than on every watermark.
+        if w.saturating_sub(self.cleaned_at) < 1000 {
+            return Ok(());
+        }
+        self.cleaned_at = w;
         // Future rows have ts >= w: a left row can still match while l.ts + upper >= w, a
         // right row while r.ts - lower >= w.
         let (lower, upper) = (self.lower, self.upper);
