@@ -52,8 +52,9 @@ pub enum VertexKind {
         columns: Vec<Expr>,
         /// How many.
         count: Option<u64>,
-        /// Records per second, all subtasks together.
-        rate: Option<u64>,
+        /// Rate phases `(records per second, for how long in seconds)`, all subtasks
+        /// together; the last rate holds afterwards. Empty: as fast as possible.
+        rate: Vec<(f64, f64)>,
     },
     /// Operators only.
     Ops,
@@ -253,7 +254,7 @@ impl Builder {
                 VertexKind::Datagen {
                     columns: exprs,
                     count: g.count,
-                    rate: g.rate,
+                    rate: rate_phases(g),
                 },
                 expr::schema_of(&cols),
                 self.parallelism,
@@ -855,6 +856,33 @@ impl Builder {
     }
 }
 
+fn rate_phases(g: &crate::spec::DatagenSource) -> Vec<(f64, f64)> {
+    match g.rate {
+        Some(r) => vec![(r as f64, f64::INFINITY)],
+        None => g
+            .rate_schedule
+            .iter()
+            .map(|p| (p.rate as f64, p.for_.millis().unwrap_or(0) as f64 / 1000.0))
+            .collect(),
+    }
+}
+
+/// How long after the start `records` records are due under `phases` (rates in records per
+/// second, durations in seconds; the last rate holds after its phase). None: no limit.
+pub fn due_after(phases: &[(f64, f64)], records: f64) -> Option<std::time::Duration> {
+    let (mut left, mut at) = (records, 0.0f64);
+    for (i, (rate, secs)) in phases.iter().enumerate() {
+        let last = i + 1 == phases.len();
+        let capacity = rate * secs;
+        if last || left <= capacity {
+            return Some(std::time::Duration::from_secs_f64(at + left / rate));
+        }
+        left -= capacity;
+        at += secs;
+    }
+    None
+}
+
 /// An aggregate call, if `e` is one (`COUNT(*)`, `SUM(v)`, …).
 pub fn compile_aggregate(
     scope: &Scope,
@@ -891,4 +919,24 @@ pub fn compile_aggregate(
         return Err(format!("{name} needs a number"));
     }
     Ok(Some(ops::aggregate::AggCall { kind, arg }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::due_after;
+    use std::time::Duration;
+
+    #[test]
+    fn a_rate_schedule_spaces_records_phase_by_phase() {
+        let phases = [(1000.0, 60.0), (5000.0, f64::INFINITY)];
+        assert_eq!(due_after(&phases, 500.0), Some(Duration::from_millis(500)));
+        assert_eq!(due_after(&phases, 60_000.0), Some(Duration::from_secs(60)));
+        assert_eq!(due_after(&phases, 65_000.0), Some(Duration::from_secs(61)));
+        // After the last phase its rate holds.
+        assert_eq!(
+            due_after(&[(10.0, 1.0)], 30.0),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(due_after(&[], 30.0), None);
+    }
 }

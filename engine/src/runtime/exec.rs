@@ -304,11 +304,13 @@ fn run_task(
                 )),
                 _ => None,
             };
-            let rate = match &v.kind {
-                VertexKind::Datagen { rate: Some(r), .. } => {
-                    Some((*r as f64 / v.parallelism as f64).max(1.0))
-                }
-                _ => None,
+            // Each subtask takes its share of the rate.
+            let phases: Vec<(f64, f64)> = match &v.kind {
+                VertexKind::Datagen { rate, .. } => rate
+                    .iter()
+                    .map(|(r, secs)| ((r / v.parallelism as f64).max(0.001), *secs))
+                    .collect(),
+                _ => Vec::new(),
             };
             let (mut produced, begun) = (0u64, Instant::now());
             let mut last_wm = MIN_WATERMARK;
@@ -348,8 +350,7 @@ fn run_task(
                     }
                 }
                 metrics.late_records.store(chain.late(), Ordering::Relaxed);
-                if let Some(rate) = rate {
-                    let due = Duration::from_secs_f64(produced as f64 / rate);
+                if let Some(due) = crate::plan::due_after(&phases, produced as f64) {
                     let spent = begun.elapsed();
                     if due > spent {
                         clock.switch(Phase::Busy);

@@ -135,6 +135,36 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
                 "a file source needs its columns".into(),
             );
         }
+        if let Some(g) = &s.datagen {
+            if g.rate.is_some() && !g.rate_schedule.is_empty() {
+                fail(
+                    format!("{path}.datagen"),
+                    "set rate or rate_schedule, not both".into(),
+                );
+            }
+            if g.rate == Some(0) {
+                fail(
+                    format!("{path}.datagen.rate"),
+                    "must be at least 1 record per second".into(),
+                );
+            }
+            for (j, phase) in g.rate_schedule.iter().enumerate() {
+                if phase.rate == 0 {
+                    fail(
+                        format!("{path}.datagen.rate_schedule[{j}].rate"),
+                        "must be at least 1 record per second".into(),
+                    );
+                }
+                match phase.for_.millis() {
+                    Err(e) => fail(format!("{path}.datagen.rate_schedule[{j}].for"), e),
+                    Ok(0) => fail(
+                        format!("{path}.datagen.rate_schedule[{j}].for"),
+                        "must be greater than zero".into(),
+                    ),
+                    Ok(_) => {}
+                }
+            }
+        }
         if let Some(w) = &s.watermark {
             if let Err(e) = w.max_out_of_orderness.millis() {
                 fail(format!("{path}.watermark.max_out_of_orderness"), e);

@@ -114,11 +114,25 @@ pub struct DatagenSource {
     /// How many records (unset: unbounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
-    /// Records per second (unset: as fast as possible).
+    /// Records per second, all subtasks together (unset: as fast as possible).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<u64>,
+    /// Rates that change over time, e.g. 1000/s for 60 s then 5000/s: each phase in turn;
+    /// the last phase's rate holds after it ends. Set `rate` or `rate_schedule`, not both.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_schedule: Vec<RatePhase>,
     /// Columns as SQL expressions over `id` (BIGINT), e.g. `k: "MOD(id * 7919, 10000)"`.
     pub columns: Vec<GeneratedColumn>,
+}
+
+/// A phase of a rate schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RatePhase {
+    /// Records per second during the phase, all subtasks together.
+    pub rate: u64,
+    /// How long the phase lasts (wall-clock time).
+    #[serde(rename = "for")]
+    pub for_: Duration,
 }
 
 /// One generated column.
