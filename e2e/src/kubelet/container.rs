@@ -498,8 +498,7 @@ impl ContainerRunner {
         };
         let outcome = tokio::select! {
             status = child.wait() => {
-                let code = status.ok().and_then(|s| s.code().or_else(|| std::os::unix::process::ExitStatusExt::signal(&s).map(|sig| 128 + sig))).unwrap_or(255);
-                Some(code)
+                Some(exit_code(status.ok(), 255))
             }
             _ = liveness_failed.recv() => {
                 if let Some(pid) = pid { kill_group(pid, Signal::SIGKILL); }
@@ -550,13 +549,7 @@ impl ContainerRunner {
                         child.wait().await.ok()
                     }
                 };
-                let code = status
-                    .and_then(|s| {
-                        s.code().or_else(|| {
-                            std::os::unix::process::ExitStatusExt::signal(&s).map(|sig| 128 + sig)
-                        })
-                    })
-                    .unwrap_or(137);
+                let code = exit_code(status, 137);
                 self.record_exit(code, &started);
                 return Ended::Stopped;
             }
@@ -575,6 +568,17 @@ impl ContainerRunner {
             c.pid = None;
         });
     }
+}
+
+/// A container's exit code as Kubernetes reports it: the process's own, or 128 + the
+/// signal that ended it; `unknown` when the status could not be read.
+fn exit_code(status: Option<std::process::ExitStatus>, unknown: i32) -> i32 {
+    status
+        .and_then(|s| {
+            s.code()
+                .or_else(|| std::os::unix::process::ExitStatusExt::signal(&s).map(|sig| 128 + sig))
+        })
+        .unwrap_or(unknown)
 }
 
 /// `strom/engine:*` matches any tag of `strom/engine`; a pattern without `*` matches exactly
