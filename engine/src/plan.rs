@@ -29,6 +29,8 @@ pub enum Partition {
 pub struct Edge {
     /// The producing vertex.
     pub from: usize,
+    /// Which of its outputs: 0 the main one, 1 the late-data side output of a window.
+    pub port: usize,
     /// How rows are routed.
     pub partition: Partition,
 }
@@ -136,6 +138,8 @@ struct Builder {
     vertices: Vec<Vertex>,
     /// Step name → (vertex, schema of that step's output).
     outputs: BTreeMap<String, (usize, SchemaRef)>,
+    /// Step name → output port of its vertex, for side outputs (absent: 0).
+    ports: BTreeMap<String, usize>,
     consumers: BTreeMap<String, usize>,
     problems: Vec<crate::spec::Problem>,
 }
@@ -168,6 +172,7 @@ impl Plan {
             parallelism: parallelism.max(1),
             vertices: Vec::new(),
             outputs: BTreeMap::new(),
+            ports: BTreeMap::new(),
             consumers,
             problems: Vec::new(),
         };
@@ -298,6 +303,15 @@ impl Builder {
             .insert(s.name.clone(), (self.vertices.len() - 1, schema));
     }
 
+    /// An edge from step `name`'s output.
+    fn edge(&self, name: &str, partition: Partition) -> Edge {
+        Edge {
+            from: self.outputs[name].0,
+            port: self.ports.get(name).copied().unwrap_or(0),
+            partition,
+        }
+    }
+
     /// A vertex for `name` fed by `inputs`, or (for a single forward input with no other
     /// consumer) the input's own vertex, extended.
     fn attach(
@@ -313,6 +327,7 @@ impl Builder {
             let (v, _) = self.outputs[input].clone();
             let fusable = edges.len() == 1
                 && edges[0].partition == Partition::Forward
+                && edges[0].port == 0
                 && self.vertices[v].parallelism == parallelism
                 && self.consumers.get(input).copied().unwrap_or(0) == 1
                 && !matches!(self.vertices[v].kind, VertexKind::Sink(_));
@@ -435,19 +450,9 @@ impl Builder {
                 };
                 let pre = format!("{}.where", t.name);
                 self.consumers.insert(pre.clone(), 1);
-                let from = self.outputs[&input_name].0;
-                let from_p = self.vertices[from].parallelism;
-                self.attach(
-                    &pre,
-                    Some(&input_name),
-                    from_p,
-                    f,
-                    s.clone(),
-                    vec![Edge {
-                        from,
-                        partition: Partition::Forward,
-                    }],
-                );
+                let from_p = self.vertices[self.outputs[&input_name].0].parallelism;
+                let edge = self.edge(&input_name, Partition::Forward);
+                self.attach(&pre, Some(&input_name), from_p, f, s.clone(), vec![edge]);
                 input_name = pre;
                 schema = s;
             }
@@ -508,29 +513,41 @@ impl Builder {
                 }
             }
             let aggs = Aggregates(calls);
-            let proto =
-                ops::WindowAggregate::new(kind, key_exprs.clone(), aggs.clone(), items.clone());
+            let lateness = ops::window::Lateness {
+                allowed: w
+                    .allowed_lateness
+                    .as_ref()
+                    .and_then(|d| d.millis().ok())
+                    .unwrap_or(0),
+                side_output: w
+                    .late_output
+                    .as_ref()
+                    .is_some_and(|l| self.consumers.contains_key(l)),
+            };
+            let proto = ops::WindowAggregate::new(
+                kind,
+                lateness,
+                key_exprs.clone(),
+                aggs.clone(),
+                items.clone(),
+            );
             let out_schema = proto.schema();
             let factory: OpFactory = Arc::new(move || {
                 Box::new(ops::WindowAggregate::new(
                     kind,
+                    lateness,
                     key_exprs.clone(),
                     aggs.clone(),
                     items.clone(),
                 )) as Box<dyn Operator>
             });
-            let from = self.outputs[&input_name].0;
-            self.attach(
-                &t.name,
-                None,
-                p,
-                factory,
-                out_schema,
-                vec![Edge {
-                    from,
-                    partition: Partition::Hash(key_idx),
-                }],
-            );
+            let edge = self.edge(&input_name, Partition::Hash(key_idx));
+            self.attach(&t.name, None, p, factory, out_schema, vec![edge]);
+            if let Some(late) = &w.late_output {
+                let v = self.outputs[&t.name].0;
+                self.outputs.insert(late.clone(), (v, schema.clone()));
+                self.ports.insert(late.clone(), 1);
+            }
             return;
         }
 
@@ -545,18 +562,11 @@ impl Builder {
             let factory: OpFactory = Arc::new(move || {
                 Box::new(ops::Deduplicate::new(key_exprs.clone(), s2.clone())) as Box<dyn Operator>
             });
-            let from = self.outputs[input.as_deref().unwrap_or_default()].0;
-            self.attach(
-                &t.name,
-                None,
-                p,
-                factory,
-                schema.clone(),
-                vec![Edge {
-                    from,
-                    partition: Partition::Hash(key_idx),
-                }],
+            let edge = self.edge(
+                input.as_deref().unwrap_or_default(),
+                Partition::Hash(key_idx),
             );
+            self.attach(&t.name, None, p, factory, schema.clone(), vec![edge]);
             self.post_select(&path, t, &schema);
             return;
         }
@@ -607,18 +617,11 @@ impl Builder {
                     number.clone(),
                 )) as Box<dyn Operator>
             });
-            let from = self.outputs[input.as_deref().unwrap_or_default()].0;
-            self.attach(
-                &t.name,
-                None,
-                p,
-                factory,
-                out_schema.clone(),
-                vec![Edge {
-                    from,
-                    partition: Partition::Hash(vec![start, end]),
-                }],
+            let edge = self.edge(
+                input.as_deref().unwrap_or_default(),
+                Partition::Hash(vec![start, end]),
             );
+            self.attach(&t.name, None, p, factory, out_schema.clone(), vec![edge]);
             self.post_select(&path, t, &out_schema);
             return;
         }
@@ -708,14 +711,8 @@ impl Builder {
                 )) as Box<dyn Operator>
             });
             let edges = vec![
-                Edge {
-                    from: self.outputs[&left_name].0,
-                    partition: Partition::Hash(li),
-                },
-                Edge {
-                    from: self.outputs[&j.right].0,
-                    partition: Partition::Hash(ri),
-                },
+                self.edge(&left_name, Partition::Hash(li)),
+                self.edge(&j.right, Partition::Hash(ri)),
             ];
             self.attach(&t.name, None, p, factory, out_schema.clone(), edges);
             self.post_select(&path, t, &out_schema);
@@ -746,10 +743,7 @@ impl Builder {
             let edges = t
                 .union
                 .iter()
-                .map(|n| Edge {
-                    from: self.outputs[n].0,
-                    partition: Partition::Single,
-                })
+                .map(|n| self.edge(n, Partition::Single))
                 .collect();
             self.attach(&t.name, None, 1, factory, schema.clone(), edges);
             self.post_select(&path, t, &schema);
@@ -779,7 +773,7 @@ impl Builder {
                 p,
                 factory,
                 schema.clone(),
-                vec![Edge { from, partition }],
+                vec![self.edge(&input_name, partition)],
             );
             self.post_select(&path, t, &schema);
             return;
@@ -805,7 +799,7 @@ impl Builder {
             p,
             factory,
             out_schema,
-            vec![Edge { from, partition }],
+            vec![self.edge(&input_name, partition)],
         );
     }
 
@@ -847,7 +841,7 @@ impl Builder {
             name: format!("sink:{}", s.name),
             parallelism,
             kind: VertexKind::Sink(kind),
-            inputs: vec![Edge { from, partition }],
+            inputs: vec![self.edge(&s.input, partition)],
             chain: vec![],
             schema: schema.clone(),
             watermark: None,

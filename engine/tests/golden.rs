@@ -108,3 +108,71 @@ golden! {
     nexmark_q5_matches_flink => "08_nexmark_q5",
     nexmark_q7_matches_flink => "09_nexmark_q7",
 }
+
+/// Runs `case` with the window's late records sent to a side output, and returns the `id`s
+/// that came out of it, sorted.
+fn late_ids(case: &str, parallelism: usize) -> Vec<i64> {
+    let dir = golden_dir().join(case);
+    let tmp = std::env::temp_dir().join(format!(
+        "strom-golden-late-{case}-p{parallelism}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (out, late) = (tmp.join("out.csv"), tmp.join("late.csv"));
+    let spec_text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{case}.yaml")),
+    )
+    .unwrap()
+    .replace("${DIR}", dir.to_str().unwrap())
+    .replace("${OUT}", out.to_str().unwrap());
+    let mut spec = JobSpec::parse(&spec_text).unwrap();
+    let window = spec
+        .transforms
+        .iter_mut()
+        .find_map(|t| t.window.as_mut())
+        .unwrap();
+    window.late_output = Some("too_late".into());
+    let late_sink = format!(
+        "name: late\ninput: too_late\nfile: {{path: {:?}, format: csv}}",
+        late.to_str().unwrap()
+    );
+    spec.sinks
+        .push(serde_yaml_ng::from_str(&late_sink).unwrap());
+    let spec = JobSpec::parse(&serde_json::to_string(&spec).unwrap()).unwrap();
+    strom_engine::job::run(&spec, parallelism).unwrap();
+    let text = std::fs::read_to_string(&late).unwrap();
+    let _ = std::fs::remove_dir_all(&tmp);
+    let mut lines = text.lines();
+    assert_eq!(lines.next().map(|h| h.split(',').next()), Some(Some("id")));
+    let mut ids: Vec<i64> = lines
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+macro_rules! golden_late {
+    ($($name:ident => $case:literal),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let want: Vec<i64> = std::fs::read_to_string(golden_dir().join($case).join("dropped_ids.csv"))
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(|l| l.parse().unwrap())
+                .collect();
+            assert!(!want.is_empty());
+            for p in [1, 2, 4] {
+                assert_eq!(late_ids($case, p), want, "{} at p={p}", $case);
+            }
+        }
+    )*};
+}
+
+// The late-data side output holds exactly the records Flink dropped as late.
+golden_late! {
+    tumbling_late_output_holds_the_records_flink_dropped => "02_tumble_agg",
+    hopping_late_output_holds_the_records_flink_dropped => "03_hop_agg",
+    session_late_output_holds_the_records_flink_dropped => "04_session_agg",
+    top_n_late_output_holds_the_records_flink_dropped => "07_window_topn",
+}

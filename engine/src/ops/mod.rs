@@ -31,7 +31,8 @@ use crate::runtime::{Batch, SchemaRef};
 /// Counters an operator reports.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OpStats {
-    /// Rows dropped because they arrived after their window (or row) was final.
+    /// Rows dropped (or sent to the late-data side output) because they arrived after their
+    /// window (or row) was final.
     pub late: u64,
 }
 
@@ -52,6 +53,9 @@ pub trait Operator: Send {
 
     /// The schema of what it emits.
     fn schema(&self) -> SchemaRef;
+
+    /// Moves rows meant for the late-data side output (port 1) into `out`.
+    fn take_late(&mut self, _out: &mut Vec<Batch>) {}
 
     /// Counters so far.
     fn stats(&self) -> OpStats {
@@ -99,7 +103,14 @@ impl Chain {
         Ok(())
     }
 
-    /// Late rows dropped by the chain.
+    /// Rows for the late-data side output that the chain's operators set aside.
+    pub fn take_late(&mut self, out: &mut Vec<Batch>) {
+        for op in &mut self.0 {
+            op.take_late(out);
+        }
+    }
+
+    /// Late rows dropped (or set aside) by the chain.
     pub fn late(&self) -> u64 {
         self.0.iter().map(|o| o.stats().late).sum()
     }

@@ -4,17 +4,23 @@
 //! A row's lateness is judged against the watermark it saw at its source (`Batch::wm`), as a
 //! chained Flink job at parallelism 1 judges it: a tumbling or hopping window takes the row
 //! while `window_end - 1 > W`; a session takes it when the session it merges into ends after
-//! `W + 1`. Windows fire when the watermark reaches `window_end - 1` and are emitted once.
+//! `W + 1`. Windows fire when the watermark reaches `window_end - 1`.
+//!
+//! With an allowed lateness `L` (tumble and hop), a fired window keeps its state until the
+//! watermark reaches `window_end - 1 + L`, as Flink's `allowedLateness`: a record for it that
+//! arrives in that time is added and the window fires again at once with the updated result.
+//! Records too late for every window they belong to are counted and, when the job names a
+//! `late_output`, set aside for that side output with their columns, event time and watermark.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array};
+use arrow::array::{ArrayRef, Int64Array, UInt32Array};
 use arrow::datatypes::{Field, Schema};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use super::aggregate::{Acc, Aggregates};
+use super::aggregate::{Acc, Aggregates, Args};
 use super::value::{FxMap, Val, column};
 use super::{OpStats, Operator};
 use crate::expr::{Expr, Ty, eval};
@@ -63,16 +69,33 @@ struct Session {
     accs: Vec<Acc>,
 }
 
+/// How a windowed aggregation treats late records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lateness {
+    /// How long (ms) a fired tumbling or hopping window still takes late records.
+    pub allowed: i64,
+    /// Whether late records are set aside for a side output (else only counted).
+    pub side_output: bool,
+}
+
+type Pane = FxMap<Vec<Val>, Vec<Acc>>;
+
 /// Windowed aggregation of one subtask.
 pub struct WindowAggregate {
     kind: WindowKind,
+    lateness: Lateness,
     keys: Vec<Expr>,
     key_types: Vec<Ty>,
     aggs: Aggregates,
     items: Vec<OutItem>,
     schema: SchemaRef,
-    /// Tumbling and hopping windows by end, then key.
-    panes: BTreeMap<i64, FxMap<Vec<Val>, Vec<Acc>>>,
+    /// Tumbling and hopping windows that have not fired, by end, then key.
+    panes: BTreeMap<i64, Pane>,
+    /// Fired windows kept for the allowed lateness, by end.
+    fired: BTreeMap<i64, Pane>,
+    /// Rows of the current input batch that were too late, and late batches set aside.
+    late_rows: Vec<u32>,
+    late_out: Vec<Batch>,
     /// Open sessions by key.
     sessions: FxMap<Vec<Val>, Vec<Session>>,
     watermark: i64,
@@ -84,6 +107,7 @@ impl WindowAggregate {
     /// An operator emitting `items` named `names`.
     pub fn new(
         kind: WindowKind,
+        lateness: Lateness,
         keys: Vec<Expr>,
         aggs: Aggregates,
         items: Vec<(String, OutItem)>,
@@ -102,12 +126,16 @@ impl WindowAggregate {
             .collect();
         WindowAggregate {
             kind,
+            lateness,
             keys,
             key_types,
             aggs,
             items: items.into_iter().map(|(_, i)| i).collect(),
             schema: Arc::new(Schema::new(fields)),
             panes: BTreeMap::new(),
+            fired: BTreeMap::new(),
+            late_rows: Vec::new(),
+            late_out: Vec::new(),
             sessions: FxMap::default(),
             watermark: MIN_WATERMARK,
             seq: 0,
@@ -143,9 +171,10 @@ impl WindowAggregate {
         Ok(())
     }
 
-    fn add_session(&mut self, key: Vec<Val>, ts: i64, wm: i64, accs: Vec<Acc>) {
+    /// Adds a row to its session; false if it was too late for any.
+    fn add_session(&mut self, key: Vec<Val>, ts: i64, wm: i64, accs: Vec<Acc>) -> bool {
         let WindowKind::Session { gap } = self.kind else {
-            return;
+            return false;
         };
         let (mut start, mut end) = (ts, ts + gap);
         let open = self.sessions.entry(key).or_default();
@@ -168,8 +197,7 @@ impl WindowAggregate {
             end = end.max(s.end);
         }
         if merged.is_empty() && end - 1 <= wm {
-            self.stats.late += 1;
-            return;
+            return false;
         }
         for s in merged {
             min_ts = min_ts.min(s.min_ts);
@@ -183,6 +211,52 @@ impl WindowAggregate {
             max_ts,
             accs: merged_accs,
         });
+        true
+    }
+
+    /// Adds row `row` (key `key`) to the tumbling or hopping window ending at `end`, as seen
+    /// under watermark `wm`; false if that window is past its allowed lateness. A window the
+    /// row's watermark has passed fires first (if it has not yet), then fires again with the
+    /// row added.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site, all per-row state"
+    )]
+    fn add_to_pane(
+        &mut self,
+        end: i64,
+        size: i64,
+        key: &[Val],
+        wm: i64,
+        args: &Args,
+        row: usize,
+        rows: &mut Vec<(Vec<Val>, i64, i64, Vec<Val>)>,
+    ) -> bool {
+        let allowed = self.lateness.allowed;
+        if end - 1 + allowed <= wm {
+            return false;
+        }
+        if end - 1 > wm {
+            let pane = self.panes.entry(end).or_default();
+            let accs = match pane.get_mut(key) {
+                Some(a) => a,
+                None => pane.entry(key.to_vec()).or_insert_with(|| self.aggs.init()),
+            };
+            self.aggs.update(accs, args, row, self.seq);
+            return true;
+        }
+        // Late, within the allowed lateness: the window has fired (or fires now).
+        if let Some(pane) = self.panes.remove(&end) {
+            for (k, accs) in &pane {
+                rows.push((k.clone(), end - size, end, self.aggs.finish(accs)));
+            }
+            self.fired.insert(end, pane);
+        }
+        let pane = self.fired.entry(end).or_default();
+        let accs = pane.entry(key.to_vec()).or_insert_with(|| self.aggs.init());
+        self.aggs.update(accs, args, row, self.seq);
+        rows.push((key.to_vec(), end - size, end, self.aggs.finish(accs)));
+        true
     }
 }
 
@@ -191,7 +265,7 @@ impl Operator for WindowAggregate {
         &mut self,
         _input: usize,
         batch: Batch,
-        _out: &mut Vec<Batch>,
+        out: &mut Vec<Batch>,
     ) -> Result<(), ArrowError> {
         let n = batch.len();
         let rowtime = batch.rowtime.clone().ok_or_else(|| {
@@ -213,56 +287,56 @@ impl Operator for WindowAggregate {
                 .map_or(current, |w| w.value(i))
                 .max(current)
         };
+        let mut refired = Vec::new();
         for row in 0..n {
             let ts = rowtime.value(row);
             let wm = wm_of(row);
             let key: Vec<Val> = key_cols.iter().map(|c| Val::at(c.as_ref(), row)).collect();
             self.seq += 1;
-            match self.kind {
+            let counted = match self.kind {
                 WindowKind::Tumble { size } => {
                     let end = ts - ts.rem_euclid(size) + size;
-                    if end - 1 <= wm {
-                        self.stats.late += 1;
-                        continue;
-                    }
-                    let accs = self
-                        .panes
-                        .entry(end)
-                        .or_default()
-                        .entry(key)
-                        .or_insert_with(|| self.aggs.init());
-                    self.aggs.update(accs, &args, row, self.seq);
+                    self.add_to_pane(end, size, &key, wm, &args, row, &mut refired)
                 }
                 WindowKind::Hop { size, slide } => {
-                    let last_start = ts - ts.rem_euclid(slide);
                     let mut counted = false;
-                    let mut start = last_start;
+                    let mut start = ts - ts.rem_euclid(slide);
                     while start > ts - size {
-                        let end = start + size;
-                        if end - 1 > wm {
-                            counted = true;
-                            let accs = self
-                                .panes
-                                .entry(end)
-                                .or_default()
-                                .entry(key.clone())
-                                .or_insert_with(|| self.aggs.init());
-                            self.aggs.update(accs, &args, row, self.seq);
-                        }
+                        counted |= self.add_to_pane(
+                            start + size,
+                            size,
+                            &key,
+                            wm,
+                            &args,
+                            row,
+                            &mut refired,
+                        );
                         start -= slide;
                     }
-                    if !counted {
-                        self.stats.late += 1;
-                    }
+                    counted
                 }
                 WindowKind::Session { .. } => {
                     let mut accs = self.aggs.init();
                     self.aggs.update(&mut accs, &args, row, self.seq);
-                    self.add_session(key, ts, wm, accs);
+                    self.add_session(key, ts, wm, accs)
+                }
+            };
+            if !counted {
+                self.stats.late += 1;
+                if self.lateness.side_output {
+                    self.late_rows.push(row as u32);
                 }
             }
         }
-        Ok(())
+        if !self.late_rows.is_empty() {
+            let rows = UInt32Array::from(std::mem::take(&mut self.late_rows));
+            self.late_out.push(batch.take(&rows)?);
+        }
+        self.emit(refired, out)
+    }
+
+    fn take_late(&mut self, out: &mut Vec<Batch>) {
+        out.append(&mut self.late_out);
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Batch>) -> Result<(), ArrowError> {
@@ -273,12 +347,26 @@ impl Operator for WindowAggregate {
                 // Every window whose end - 1 <= W fires.
                 let limit = watermark.saturating_add(1);
                 let fired: Vec<i64> = self.panes.range(..=limit).map(|(e, _)| *e).collect();
+                let keep = self.lateness.allowed > 0;
                 for end in fired {
-                    if let Some(keys) = self.panes.remove(&end) {
-                        for (key, accs) in keys {
-                            rows.push((key, end - size, end, self.aggs.finish(&accs)));
+                    if let Some(pane) = self.panes.remove(&end) {
+                        for (key, accs) in &pane {
+                            rows.push((key.clone(), end - size, end, self.aggs.finish(accs)));
+                        }
+                        if keep {
+                            self.fired.insert(end, pane);
                         }
                     }
+                }
+                // Windows past their allowed lateness are forgotten.
+                let expired = watermark
+                    .saturating_add(1)
+                    .saturating_sub(self.lateness.allowed);
+                while let Some(entry) = self.fired.first_entry() {
+                    if *entry.key() > expired {
+                        break;
+                    }
+                    entry.remove();
                 }
             }
             WindowKind::Session { gap } => {

@@ -61,8 +61,8 @@ pub struct Summary {
 }
 
 struct Outputs {
-    /// (consumer vertex, its input index, partition, senders to its subtasks)
-    edges: Vec<(usize, Partition, Vec<SyncSender<Envelope>>)>,
+    /// (output port, consumer's input index, partition, senders to the consumer's subtasks)
+    edges: Vec<(usize, usize, Partition, Vec<SyncSender<Envelope>>)>,
     subtask: usize,
 }
 
@@ -81,7 +81,13 @@ impl Outputs {
         result
     }
 
+    /// Sends rows of the main output (port 0).
     fn data(&self, clock: &mut Clock, batch: Batch) -> Result<(), String> {
+        self.data_on(clock, 0, batch)
+    }
+
+    /// Sends rows of output `port` (0 main, 1 the late-data side output).
+    fn data_on(&self, clock: &mut Clock, port: usize, batch: Batch) -> Result<(), String> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -89,7 +95,7 @@ impl Outputs {
             .metrics()
             .records_out
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        for (input, part, senders) in &self.edges {
+        for (_, input, part, senders) in self.edges.iter().filter(|e| e.0 == port) {
             match part {
                 Partition::Forward => self.send(
                     clock,
@@ -118,7 +124,7 @@ impl Outputs {
     }
 
     fn broadcast(&self, clock: &mut Clock, msg: &Message) -> Result<(), String> {
-        for (input, part, senders) in &self.edges {
+        for (_, input, part, senders) in &self.edges {
             let targets: Vec<usize> = match part {
                 Partition::Forward => vec![self.subtask],
                 Partition::Single => vec![0],
@@ -158,7 +164,7 @@ impl Running {
                 for (ci, c) in plan.vertices.iter().enumerate() {
                     for (input, e) in c.inputs.iter().enumerate() {
                         if e.from == vi {
-                            edges.push((input, e.partition.clone(), senders[ci].clone()));
+                            edges.push((e.port, input, e.partition.clone(), senders[ci].clone()));
                         }
                     }
                 }
@@ -337,6 +343,7 @@ fn run_task(
                 for b in out.drain(..) {
                     outputs.data(&mut clock, b)?;
                 }
+                late_out(&mut chain, &outputs, &mut clock)?;
                 if let Some(m) = &marker {
                     let w = m.current();
                     if w > last_wm {
@@ -346,6 +353,7 @@ fn run_task(
                         for b in out.drain(..) {
                             outputs.data(&mut clock, b)?;
                         }
+                        late_out(&mut chain, &outputs, &mut clock)?;
                         outputs.broadcast(&mut clock, &Message::Watermark(w))?;
                     }
                 }
@@ -385,8 +393,10 @@ fn run_task(
             let (mut ended, mut current) = (0usize, MIN_WATERMARK);
             let deliver = |clock: &mut Clock,
                            out: &mut Vec<Batch>,
+                           chain: &mut Chain,
                            sink: &mut Option<SinkWriter>|
              -> Result<(), String> {
+                late_out(chain, &outputs, clock)?;
                 for b in out.drain(..) {
                     match sink {
                         Some(s) => {
@@ -426,7 +436,7 @@ fn run_task(
                         } else {
                             chain.process(input, b, &mut out).map_err(err)?;
                         }
-                        deliver(&mut clock, &mut out, &mut sink)?;
+                        deliver(&mut clock, &mut out, &mut chain, &mut sink)?;
                         metrics.late_records.store(chain.late(), Ordering::Relaxed);
                     }
                     Message::Watermark(w) => {
@@ -441,7 +451,7 @@ fn run_task(
                             current = combined;
                             metrics.watermark.store(current, Ordering::Relaxed);
                             chain.on_watermark(current, &mut out).map_err(err)?;
-                            deliver(&mut clock, &mut out, &mut sink)?;
+                            deliver(&mut clock, &mut out, &mut chain, &mut sink)?;
                             if sink.is_none() {
                                 outputs.broadcast(&mut clock, &Message::Watermark(current))?;
                             }
@@ -452,7 +462,7 @@ fn run_task(
                         if ended == total {
                             if current < MAX_WATERMARK {
                                 chain.on_watermark(MAX_WATERMARK, &mut out).map_err(err)?;
-                                deliver(&mut clock, &mut out, &mut sink)?;
+                                deliver(&mut clock, &mut out, &mut chain, &mut sink)?;
                             }
                             metrics.late_records.store(chain.late(), Ordering::Relaxed);
                             if let Some(s) = &mut sink {
@@ -474,6 +484,16 @@ fn run_task(
             }
         }
     }
+}
+
+/// Sends what the chain set aside for the late-data side output.
+fn late_out(chain: &mut Chain, outputs: &Outputs, clock: &mut Clock) -> Result<(), String> {
+    let mut late = Vec::new();
+    chain.take_late(&mut late);
+    for b in late {
+        outputs.data_on(clock, 1, b)?;
+    }
+    Ok(())
 }
 
 fn source_schema(v: &Vertex) -> crate::runtime::SchemaRef {

@@ -102,16 +102,15 @@ pub(super) fn parse(text: &str) -> Result<JobSpec, Problems> {
 fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
     let mut fail = |path: String, reason: String| problems.push(Problem { path, reason });
     let mut names: BTreeMap<String, String> = BTreeMap::new();
-    let mut name = |n: &str, path: String, fail: &mut dyn FnMut(String, String)| {
+    // `field` is the path of the name itself, e.g. `transforms[2].name`.
+    let mut name = |n: &str, field: String, fail: &mut dyn FnMut(String, String)| {
+        let owner = field.strip_suffix(".name").unwrap_or(&field).to_owned();
         if n.is_empty() {
-            fail(format!("{path}.name"), "must not be empty".into());
+            fail(field, "must not be empty".into());
         } else if let Some(first) = names.get(n) {
-            fail(
-                format!("{path}.name"),
-                format!("{n:?} is already the name of {first}"),
-            );
+            fail(field, format!("{n:?} is already the name of {first}"));
         } else {
-            names.insert(n.to_owned(), path);
+            names.insert(n.to_owned(), owner);
         }
     };
     if spec.sources.is_empty() {
@@ -122,7 +121,7 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
     }
     for (i, s) in spec.sources.iter().enumerate() {
         let path = format!("sources[{i}]");
-        name(&s.name, path.clone(), &mut fail);
+        name(&s.name, format!("{path}.name"), &mut fail);
         match (&s.file, &s.datagen) {
             (Some(_), Some(_)) | (None, None) => {
                 fail(path.clone(), "set exactly one of file and datagen".into())
@@ -176,7 +175,7 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
     }
     for (i, t) in spec.transforms.iter().enumerate() {
         let path = format!("transforms[{i}]");
-        name(&t.name, path.clone(), &mut fail);
+        name(&t.name, format!("{path}.name"), &mut fail);
         let kinds = [
             t.window.is_some(),
             t.deduplicate.is_some(),
@@ -233,6 +232,17 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
                     _ => {}
                 }
             }
+            match w.allowed_lateness.as_ref().map(super::Duration::millis) {
+                Some(Err(e)) => fail(format!("{path}.window.allowed_lateness"), e),
+                Some(Ok(l)) if l > 0 && w.session.is_some() => fail(
+                    format!("{path}.window.allowed_lateness"),
+                    "is supported for tumble and hop windows, not yet for sessions".into(),
+                ),
+                _ => {}
+            }
+            if let Some(late) = &w.late_output {
+                name(late, format!("{path}.window.late_output"), &mut fail);
+            }
             if t.select.is_empty() {
                 fail(
                     format!("{path}.select"),
@@ -265,7 +275,7 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
     }
     for (i, s) in spec.sinks.iter().enumerate() {
         let path = format!("sinks[{i}]");
-        name(&s.name, path.clone(), &mut fail);
+        name(&s.name, format!("{path}.name"), &mut fail);
         let set = [s.file.is_some(), s.stdout.is_some(), s.blackhole.is_some()]
             .iter()
             .filter(|x| **x)
@@ -283,12 +293,17 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
         .iter()
         .map(|s| s.name.as_str())
         .chain(spec.transforms.iter().map(|t| t.name.as_str()))
+        .chain(
+            spec.transforms
+                .iter()
+                .filter_map(|t| t.window.as_ref()?.late_output.as_deref()),
+        )
         .collect();
     let mut check_input = |path: String, input: &str| {
         if !producers.contains(input) {
             fail(
                 path,
-                format!("{input:?} is not the name of a source or transform"),
+                format!("{input:?} is not the name of a source, a transform or a late_output"),
             );
         }
     };

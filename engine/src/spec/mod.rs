@@ -158,6 +158,16 @@ pub struct WindowSpec {
     /// Session windows per key, closed after this gap without records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Duration>,
+    /// Keep a window this long after it fires (tumble and hop): a record that arrives late
+    /// but within it updates the window, which fires again with the updated result (one more
+    /// row per such record, as Flink's `allowedLateness`). Default 0: a window fires once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_lateness: Option<Duration>,
+    /// Name of a stream of the records too late for every window they belong to (with the
+    /// window's input columns); later steps and sinks use it as their `input`. Without it,
+    /// late records are dropped — and always counted in the `late_records` metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_output: Option<String>,
 }
 
 /// Sliding windows: `size` long, starting every `slide`.
