@@ -96,6 +96,8 @@ impl JobView {
                 records_out: m.records_out.load(Ordering::Relaxed),
                 late_records: m.late_records.load(Ordering::Relaxed),
                 watermark: (watermark != i64::MIN).then_some(watermark),
+                watermark_idle: m.watermark_idle.load(Ordering::Relaxed),
+                pending_records: u64::try_from(m.pending_records.load(Ordering::Relaxed)).ok(),
             };
             match vertices.iter_mut().find(|v| v.name == m.vertex) {
                 Some(v) => {
@@ -158,6 +160,14 @@ impl JobView {
             "strom_engine_task_watermark_lag_ms",
             "Wall-clock time minus the watermark, milliseconds.",
         );
+        let pending = counter(
+            "strom_engine_source_pending_records",
+            "Records a source subtask has still to read (only where known).",
+        );
+        let wm_idle = counter(
+            "strom_engine_task_watermark_idle",
+            "1 while the subtask is idle for watermarks (does not hold them back), else 0.",
+        );
         let status = self.status();
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -172,6 +182,12 @@ impl JobView {
                 rin.with_label_values(&l).set(s.records_in as i64);
                 rout.with_label_values(&l).set(s.records_out as i64);
                 late.with_label_values(&l).set(s.late_records as i64);
+                wm_idle
+                    .with_label_values(&l)
+                    .set(i64::from(s.watermark_idle));
+                if let Some(p) = s.pending_records {
+                    pending.with_label_values(&l).set(p as i64);
+                }
                 if let Some(w) = s.watermark.filter(|w| *w != i64::MAX) {
                     wm.with_label_values(&l).set(w);
                     lag.with_label_values(&l).set(now_ms - w);
@@ -197,6 +213,8 @@ impl JobView {
             Box::new(rin),
             Box::new(rout),
             Box::new(late),
+            Box::new(wm_idle),
+            Box::new(pending),
             Box::new(wm),
             Box::new(lag),
             Box::new(uptime),

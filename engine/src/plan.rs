@@ -123,6 +123,9 @@ pub struct Vertex {
     pub schema: SchemaRef,
     /// Source event time: column and out-of-orderness.
     pub watermark: Option<(usize, i64)>,
+    /// For sources: after this long without records a subtask declares itself idle, so it
+    /// no longer holds back the watermark downstream.
+    pub idle_timeout: Option<std::time::Duration>,
     /// For sources: the declared columns, as read (before any fused operator).
     pub source_schema: SchemaRef,
 }
@@ -297,6 +300,11 @@ impl Builder {
             chain: vec![],
             schema: schema.clone(),
             watermark,
+            idle_timeout: s
+                .watermark
+                .as_ref()
+                .and_then(|w| w.idle_timeout.as_ref()?.millis().ok())
+                .map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
             source_schema: schema.clone(),
         });
         self.outputs
@@ -348,6 +356,7 @@ impl Builder {
             chain: vec![factory],
             schema: schema.clone(),
             watermark: None,
+            idle_timeout: None,
             source_schema: schema.clone(),
         });
         self.outputs
@@ -845,6 +854,7 @@ impl Builder {
             chain: vec![],
             schema: schema.clone(),
             watermark: None,
+            idle_timeout: None,
             source_schema: schema,
         });
     }
@@ -861,20 +871,45 @@ fn rate_phases(g: &crate::spec::DatagenSource) -> Vec<(f64, f64)> {
     }
 }
 
-/// How long after the start `records` records are due under `phases` (rates in records per
-/// second, durations in seconds; the last rate holds after its phase). None: no limit.
+/// When, after the start, record number `records` (counting from 0) is due under `phases`
+/// (rates in records per second, durations in seconds; the last rate holds after its phase;
+/// a rate of 0 is a pause). None: no limit. `Duration::MAX`: never (paused for good).
 pub fn due_after(phases: &[(f64, f64)], records: f64) -> Option<std::time::Duration> {
     let (mut left, mut at) = (records, 0.0f64);
     for (i, (rate, secs)) in phases.iter().enumerate() {
         let last = i + 1 == phases.len();
+        if left <= 0.0 && *rate > 0.0 {
+            return Some(std::time::Duration::from_secs_f64(at));
+        }
+        if last {
+            return Some(if *rate > 0.0 {
+                std::time::Duration::from_secs_f64(at + left / rate)
+            } else {
+                std::time::Duration::MAX
+            });
+        }
         let capacity = rate * secs;
-        if last || left <= capacity {
+        if left < capacity {
             return Some(std::time::Duration::from_secs_f64(at + left / rate));
         }
         left -= capacity;
         at += secs;
     }
     None
+}
+
+/// How many records are due `secs` seconds after the start under `phases` (see
+/// [`due_after`]); infinite without phases.
+pub fn due_by(phases: &[(f64, f64)], secs: f64) -> f64 {
+    let (mut total, mut t) = (0.0, secs);
+    for (i, (rate, len)) in phases.iter().enumerate() {
+        if i + 1 == phases.len() || t <= *len {
+            return total + rate * t;
+        }
+        total += rate * len;
+        t -= len;
+    }
+    f64::INFINITY
 }
 
 /// An aggregate call, if `e` is one (`COUNT(*)`, `SUM(v)`, …).
@@ -917,7 +952,7 @@ pub fn compile_aggregate(
 
 #[cfg(test)]
 mod tests {
-    use super::due_after;
+    use super::{due_after, due_by};
     use std::time::Duration;
 
     #[test]
@@ -932,5 +967,15 @@ mod tests {
             Some(Duration::from_secs(3))
         );
         assert_eq!(due_after(&[], 30.0), None);
+        // A pause: nothing more is due until it ends; a final pause never ends.
+        let paused = [(10.0, 1.0), (0.0, 5.0), (10.0, 1.0)];
+        assert_eq!(due_after(&paused, 10.0), Some(Duration::from_secs(6)));
+        assert_eq!(due_by(&paused, 3.0), 10.0);
+        assert_eq!(due_by(&paused, 6.5), 15.0);
+        assert_eq!(
+            due_after(&[(10.0, 1.0), (0.0, 1.0)], 10.0),
+            Some(Duration::MAX)
+        );
+        assert_eq!(due_by(&[], 1.0), f64::INFINITY);
     }
 }

@@ -46,6 +46,14 @@ fn job_status_and_prometheus_metrics_show_backpressure() {
     assert!(source.backpressured_ms_per_second > 600.0, "{source:?}");
     assert!(slow.busy_ms_per_second > 600.0, "{slow:?}");
     assert!(slow.records_out > 0);
+    // A bounded generator knows how much it has left to send.
+    let pending = source.pending_records.unwrap();
+    // (read while the source runs: the two counters may be a batch apart)
+    assert!(
+        pending.abs_diff(1_000_000_000 - source.records_in) <= 8192,
+        "{source:?}"
+    );
+    assert_eq!(slow.pending_records, None);
 
     let metrics = get(addr, "/metrics");
     assert!(
@@ -56,6 +64,11 @@ fn job_status_and_prometheus_metrics_show_backpressure() {
     );
     assert!(
         metrics.contains("strom_engine_task_records_out_total{subtask=\"0\",vertex=\"slow\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("strom_engine_source_pending_records{subtask=\"0\",vertex=\"source:fast\"}"),
         "{metrics}"
     );
     assert!(

@@ -31,7 +31,7 @@ fn datagen_follows_its_rate_schedule() {
 #[test]
 fn rate_and_rate_schedule_together_are_refused() {
     let err = JobSpec::parse(
-        "sources:\n  - name: s\n    datagen: {rate: 5, rate_schedule: [{rate: 0, for: 1x}], columns: []}\nsinks: [{name: out, input: s, blackhole: {}}]\n",
+        "sources:\n  - name: s\n    datagen: {rate: 0, rate_schedule: [{rate: 0, for: 1x}], columns: []}\nsinks: [{name: out, input: s, blackhole: {}}]\n",
     )
     .unwrap_err()
     .to_string();
@@ -40,7 +40,7 @@ fn rate_and_rate_schedule_together_are_refused() {
         "{err}"
     );
     assert!(
-        err.contains("sources[0].datagen.rate_schedule[0].rate: must be at least 1"),
+        err.contains("sources[0].datagen.rate: must be at least 1"),
         "{err}"
     );
     assert!(

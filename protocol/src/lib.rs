@@ -71,4 +71,12 @@ pub struct SubtaskMetrics {
     /// The current watermark (epoch ms), once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark: Option<i64>,
+    /// Whether the subtask is idle as far as watermarks go (a source without records for its
+    /// idle timeout, or a task all of whose inputs are idle): it does not hold back the
+    /// watermark downstream.
+    #[serde(default)]
+    pub watermark_idle: bool,
+    /// For sources: records still to read, where known (a bounded generator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_records: Option<u64>,
 }

@@ -133,6 +133,9 @@ impl FileReader {
 pub struct Datagen {
     columns: Vec<Expr>,
     schema: SchemaRef,
+    /// First id of the current block of this subtask.
+    block: u64,
+    /// Next id to generate (within the current block).
     next: u64,
     end: u64,
     stride: u64,
@@ -152,6 +155,7 @@ impl Datagen {
         Datagen {
             columns,
             schema,
+            block: subtask as u64 * BATCH_ROWS as u64,
             next: subtask as u64 * BATCH_ROWS as u64,
             end: count.unwrap_or(u64::MAX),
             stride: parallelism as u64 * BATCH_ROWS as u64,
@@ -164,14 +168,40 @@ impl Datagen {
         Arc::new(Schema::new(vec![Field::new("id", Ty::Int.arrow(), false)]))
     }
 
-    /// The next batch, or None when `count` is reached.
-    pub fn next_batch(&mut self) -> Option<Result<RecordBatch, ArrowError>> {
+    /// How many records this subtask has still to generate (None: unbounded).
+    pub fn pending(&self) -> Option<u64> {
+        if self.end == u64::MAX {
+            return None;
+        }
+        let block = BATCH_ROWS as u64;
+        // Blocks of this subtask from `from` on: full ones, then a partial last one.
+        let from_block = |from: u64| -> u64 {
+            if from >= self.end {
+                return 0;
+            }
+            let blocks = (self.end - 1 - from) / self.stride + 1;
+            let last = from + (blocks - 1) * self.stride;
+            (blocks - 1) * block + block.min(self.end - last)
+        };
+        let current = (self.block + block).min(self.end).saturating_sub(self.next);
+        Some(current + from_block(self.block + self.stride))
+    }
+
+    /// The next batch of at most `limit` rows, or None when `count` is reached.
+    pub fn next_batch(&mut self, limit: usize) -> Option<Result<RecordBatch, ArrowError>> {
         if self.next >= self.end {
             return None;
         }
-        let to = (self.next + BATCH_ROWS as u64).min(self.end);
+        let block_end = self.block + BATCH_ROWS as u64;
+        let to = (self.next + limit.max(1) as u64)
+            .min(block_end)
+            .min(self.end);
         let ids = Int64Array::from_iter_values((self.next..to).map(|i| i as i64));
-        self.next += self.stride;
+        self.next = to;
+        if to == block_end {
+            self.block += self.stride;
+            self.next = self.block;
+        }
         let n = ids.len();
         let base = match RecordBatch::try_new(self.id_schema.clone(), vec![Arc::new(ids)]) {
             Ok(b) => b,
@@ -183,5 +213,41 @@ impl Datagen {
             .map(|e| eval(e, &base)?.into_array(n))
             .collect::<Result<Vec<_>, _>>();
         Some(columns.and_then(|c| RecordBatch::try_new(self.schema.clone(), c)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_the_same_whatever_the_batch_sizes_and_pending_counts_down() {
+        let columns = vec![Expr::Column(0, Ty::Int)];
+        let ids = |limit: usize, subtask: usize| -> Vec<i64> {
+            let mut g = Datagen::new(
+                columns.clone(),
+                Datagen::id_schema(),
+                Some(20_000),
+                subtask,
+                2,
+            );
+            let mut out = Vec::new();
+            let mut expected_pending = g.pending().unwrap();
+            while let Some(b) = g.next_batch(limit) {
+                let b = b.unwrap();
+                expected_pending -= b.num_rows() as u64;
+                assert_eq!(g.pending(), Some(expected_pending));
+                let a = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                out.extend(a.values().iter().copied());
+            }
+            assert_eq!(g.pending(), Some(0));
+            out
+        };
+        let (a, b) = (ids(BATCH_ROWS, 0), ids(BATCH_ROWS, 1));
+        assert_eq!(ids(7, 0), a);
+        assert_eq!(ids(1000, 1), b);
+        let mut all: Vec<i64> = a.into_iter().chain(b).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..20_000).collect::<Vec<i64>>());
     }
 }

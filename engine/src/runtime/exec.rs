@@ -13,7 +13,7 @@ use arrow::error::ArrowError;
 use super::metrics::{Clock, Phase, TaskMetrics};
 use super::{Batch, MAX_WATERMARK, MIN_WATERMARK, Message, partition};
 use crate::io::sink::SinkWriter;
-use crate::io::source::{Datagen, FileReader, Watermarker};
+use crate::io::source::{BATCH_ROWS, Datagen, FileReader, Watermarker};
 use crate::ops::Chain;
 use crate::plan::{Partition, Plan, SinkKind, Vertex, VertexKind};
 
@@ -314,23 +314,72 @@ fn run_task(
             let phases: Vec<(f64, f64)> = match &v.kind {
                 VertexKind::Datagen { rate, .. } => rate
                     .iter()
-                    .map(|(r, secs)| ((r / v.parallelism as f64).max(0.001), *secs))
+                    .map(|(r, secs)| (r / v.parallelism as f64, *secs))
                     .collect(),
                 _ => Vec::new(),
             };
             let (mut produced, begun) = (0u64, Instant::now());
             let mut last_wm = MIN_WATERMARK;
+            let (mut idle, mut last_data) = (false, Instant::now());
             loop {
                 if cancel.load(Ordering::Relaxed) {
                     return Err("cancelled".into());
                 }
+                // Wait until the next record is due; a wait longer than the idle timeout
+                // makes the subtask idle, so it stops holding back the watermark.
+                if let Some(due) = crate::plan::due_after(&phases, produced as f64) {
+                    clock.switch(Phase::Busy);
+                    loop {
+                        let now = begun.elapsed();
+                        if now >= due {
+                            break;
+                        }
+                        if cancel.load(Ordering::Relaxed) {
+                            return Err("cancelled".into());
+                        }
+                        let mut nap = (due - now).min(Duration::from_millis(50));
+                        if let (Some(timeout), false) = (v.idle_timeout, idle) {
+                            let quiet = last_data.elapsed();
+                            if quiet >= timeout {
+                                idle = true;
+                                metrics.watermark_idle.store(true, Ordering::Relaxed);
+                                clock.switch(Phase::Idle);
+                                outputs.broadcast(&mut clock, &Message::Idle(true))?;
+                                clock.switch(Phase::Backpressured);
+                                continue;
+                            }
+                            nap = nap.min(timeout - quiet);
+                        }
+                        std::thread::sleep(nap);
+                    }
+                    clock.switch(Phase::Idle);
+                }
+                // At a limited rate, batches hold about 100 ms of records.
+                let limit = if phases.is_empty() {
+                    BATCH_ROWS
+                } else {
+                    let soon = begun.elapsed().as_secs_f64() + 0.1;
+                    (crate::plan::due_by(&phases, soon) - produced as f64)
+                        .clamp(1.0, BATCH_ROWS as f64) as usize
+                };
                 let next = match (&mut file, &mut generator) {
                     (Some(f), _) => f.next_batch(),
-                    (_, Some(g)) => g.next_batch(),
+                    (_, Some(g)) => g.next_batch(limit),
                     _ => None,
                 };
                 let Some(data) = next else { break };
                 let data = data.map_err(err)?;
+                if let Some(g) = &generator {
+                    metrics
+                        .pending_records
+                        .store(g.pending().map_or(-1, |p| p as i64), Ordering::Relaxed);
+                }
+                last_data = Instant::now();
+                if idle {
+                    idle = false;
+                    metrics.watermark_idle.store(false, Ordering::Relaxed);
+                    outputs.broadcast(&mut clock, &Message::Idle(false))?;
+                }
                 produced += data.num_rows() as u64;
                 metrics
                     .records_in
@@ -358,14 +407,6 @@ fn run_task(
                     }
                 }
                 metrics.late_records.store(chain.late(), Ordering::Relaxed);
-                if let Some(due) = crate::plan::due_after(&phases, produced as f64) {
-                    let spent = begun.elapsed();
-                    if due > spent {
-                        clock.switch(Phase::Busy);
-                        std::thread::sleep(due - spent);
-                        clock.switch(Phase::Idle);
-                    }
-                }
             }
             chain.on_watermark(MAX_WATERMARK, &mut out).map_err(err)?;
             for b in out.drain(..) {
@@ -389,6 +430,8 @@ fn run_task(
             };
             let mut watermarks: Vec<Vec<i64>> =
                 upstream.iter().map(|n| vec![MIN_WATERMARK; *n]).collect();
+            let mut idle: Vec<Vec<bool>> = upstream.iter().map(|n| vec![false; *n]).collect();
+            let mut all_idle = false;
             let total: usize = upstream.iter().sum();
             let (mut ended, mut current) = (0usize, MIN_WATERMARK);
             let deliver = |clock: &mut Clock,
@@ -439,14 +482,32 @@ fn run_task(
                         deliver(&mut clock, &mut out, &mut chain, &mut sink)?;
                         metrics.late_records.store(chain.late(), Ordering::Relaxed);
                     }
-                    Message::Watermark(w) => {
-                        watermarks[input][from] = watermarks[input][from].max(w);
+                    Message::Watermark(_) | Message::Idle(_) => {
+                        match msg {
+                            Message::Watermark(w) => {
+                                watermarks[input][from] = watermarks[input][from].max(w);
+                            }
+                            Message::Idle(now_idle) => idle[input][from] = now_idle,
+                            _ => {}
+                        }
+                        // The minimum over active inputs (idle ones excluded); nothing moves
+                        // while every input is idle.
                         let combined = watermarks
                             .iter()
                             .flatten()
-                            .copied()
-                            .min()
-                            .unwrap_or(MAX_WATERMARK);
+                            .zip(idle.iter().flatten())
+                            .filter(|(_, idle)| !**idle)
+                            .map(|(w, _)| *w)
+                            .min();
+                        let every_input_idle = combined.is_none();
+                        if every_input_idle != all_idle {
+                            all_idle = every_input_idle;
+                            metrics.watermark_idle.store(all_idle, Ordering::Relaxed);
+                            if sink.is_none() {
+                                outputs.broadcast(&mut clock, &Message::Idle(all_idle))?;
+                            }
+                        }
+                        let combined = combined.unwrap_or(current);
                         if combined > current {
                             current = combined;
                             metrics.watermark.store(current, Ordering::Relaxed);

@@ -27,6 +27,11 @@ pub struct TaskMetrics {
     pub late_records: AtomicU64,
     /// The task's current watermark.
     pub watermark: AtomicI64,
+    /// For sources: records still to read, or -1 where unknown (unbounded, or a file).
+    pub pending_records: AtomicI64,
+    /// Whether the task is idle as far as watermarks go (a source without records for its
+    /// idle timeout, or a task all of whose inputs are idle).
+    pub watermark_idle: std::sync::atomic::AtomicBool,
 }
 
 impl TaskMetrics {
@@ -36,6 +41,7 @@ impl TaskMetrics {
             vertex: vertex.into(),
             subtask,
             watermark: AtomicI64::new(i64::MIN),
+            pending_records: AtomicI64::new(-1),
             ..Default::default()
         })
     }

@@ -88,6 +88,9 @@ pub enum Message {
     Data(Batch),
     /// No row with an event time at or below this will follow from this sender.
     Watermark(i64),
+    /// The sender is idle (true: it sends no rows for now and must not hold back the
+    /// watermark) or active again (false), as Flink's watermark status.
+    Idle(bool),
     /// The sender is done.
     End,
 }

@@ -128,7 +128,8 @@ pub struct DatagenSource {
 /// A phase of a rate schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RatePhase {
-    /// Records per second during the phase, all subtasks together.
+    /// Records per second during the phase, all subtasks together; 0 pauses the source
+    /// (with a watermark `idle_timeout`, a paused source stops holding back the watermark).
     pub rate: u64,
     /// How long the phase lasts (wall-clock time).
     #[serde(rename = "for")]
