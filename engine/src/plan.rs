@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::expr::{self, Expr, Scope, Ty};
-use crate::io::source;
+use crate::io::{generate, source};
 use crate::ops::window::OutItem;
 use crate::ops::{self, AggKind, Aggregates, Operator};
 use crate::runtime::SchemaRef;
@@ -50,8 +50,10 @@ pub enum VertexKind {
     },
     /// Generated records.
     Datagen {
-        /// Column expressions over `id`.
-        columns: Vec<Expr>,
+        /// What it generates.
+        generator: Arc<generate::Generator>,
+        /// Seed of random values.
+        seed: u64,
         /// How many.
         count: Option<u64>,
         /// Rate phases `(records per second, for how long in seconds)`, all subtasks
@@ -243,28 +245,17 @@ impl Builder {
                 1,
             )
         } else if let Some(g) = &s.datagen {
-            let id_schema = source::Datagen::id_schema();
-            let scope = Scope::new(&id_schema);
-            let mut cols = Vec::new();
-            let mut exprs = Vec::new();
-            for (j, c) in g.columns.iter().enumerate() {
-                match expr::parse_sql(&c.expr).and_then(|e| scope.compile(&e)) {
-                    Ok(e) => {
-                        cols.push((c.name.clone(), e.ty()));
-                        exprs.push(e);
-                    }
-                    Err(e) => self
-                        .problems
-                        .push(problem(format!("{path}.datagen.columns[{j}].expr"), e)),
-                }
-            }
+            let generator = self.generator(&format!("{path}.datagen"), g);
+            let names: Vec<String> = g.columns.iter().map(|c| c.name.clone()).collect();
+            let schema = generator.schema(&names);
             (
                 VertexKind::Datagen {
-                    columns: exprs,
+                    generator: Arc::new(generator),
+                    seed: g.seed.unwrap_or(0),
                     count: g.count,
                     rate: rate_phases(g),
                 },
-                expr::schema_of(&cols),
+                schema,
                 self.parallelism,
             )
         } else {
@@ -309,6 +300,65 @@ impl Builder {
         });
         self.outputs
             .insert(s.name.clone(), (self.vertices.len() - 1, schema));
+    }
+
+    /// What a generated source produces; problems are recorded by path.
+    fn generator(&mut self, path: &str, g: &crate::spec::DatagenSource) -> generate::Generator {
+        use crate::spec::NexmarkTable;
+        use generate::{Column, Distribution};
+        if let Some(n) = &g.nexmark {
+            return generate::Generator::Nexmark {
+                table: match n.table {
+                    NexmarkTable::Person => generate::Table::Person,
+                    NexmarkTable::Auction => generate::Table::Auction,
+                    NexmarkTable::Bid => generate::Table::Bid,
+                },
+                events_per_second: n.events_per_second.unwrap_or(10_000),
+            };
+        }
+        let id_schema = source::Datagen::id_schema();
+        let scope = Scope::new(&id_schema);
+        let mut columns = Vec::new();
+        for (j, c) in g.columns.iter().enumerate() {
+            let at = format!("{path}.columns[{j}]");
+            let column = if let Some(r) = &c.random {
+                let dist = if let Some(u) = &r.uniform {
+                    Ok(Distribution::Uniform(u.min, u.max))
+                } else if let Some(u) = &r.uniform_int {
+                    Ok(Distribution::UniformInt(u.min as i64, u.max as i64))
+                } else if let Some(n) = &r.normal {
+                    rand_distr::Normal::new(n.mean, n.stddev)
+                        .map(Distribution::Normal)
+                        .map_err(|e| (format!("{at}.random.normal"), e.to_string()))
+                } else if let Some(z) = &r.zipf {
+                    rand_distr::Zipf::new(z.max as f64, z.exponent)
+                        .map(Distribution::Zipf)
+                        .map_err(|e| (format!("{at}.random.zipf"), e.to_string()))
+                } else if let Some(t) = &r.text {
+                    Ok(Distribution::Text(t.min as usize, t.max as usize))
+                } else {
+                    Ok(Distribution::OneOf(r.one_of.clone().into()))
+                };
+                match dist {
+                    Ok(d) => Column::Random(d, j as u64),
+                    Err((p, e)) => {
+                        self.problems.push(problem(p, e));
+                        continue;
+                    }
+                }
+            } else {
+                let text = c.expr.as_deref().unwrap_or("NULL");
+                match expr::parse_sql(text).and_then(|e| scope.compile(&e)) {
+                    Ok(e) => Column::Expr(e),
+                    Err(e) => {
+                        self.problems.push(problem(format!("{at}.expr"), e));
+                        continue;
+                    }
+                }
+            };
+            columns.push(column);
+        }
+        generate::Generator::Columns(columns)
     }
 
     /// An edge from step `name`'s output.

@@ -162,7 +162,7 @@ fn main() -> ExitCode {
     match result {
         Ok(s) => {
             eprintln!(
-                "finished in {:.2} s: {} records in, {} out, {} late (dropped and counted)",
+                "finished in {:.2} s: {} records in, {} out, {} late",
                 s.elapsed.as_secs_f64(),
                 s.records_in,
                 s.records_out,

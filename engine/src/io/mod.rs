@@ -1,5 +1,6 @@
 //! Sources and sinks.
 
 pub mod format;
+pub mod generate;
 pub mod sink;
 pub mod source;

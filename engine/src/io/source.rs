@@ -12,7 +12,8 @@ use arrow::datatypes::{Field, Schema};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use crate::expr::{Expr, Ty, eval};
+use super::generate::Generator;
+use crate::expr::Ty;
 use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::spec::{FieldType, FileFormat};
 
@@ -129,9 +130,11 @@ impl FileReader {
     }
 }
 
-/// Generated records: each column an expression over the sequence number `id`.
+/// Generated records: sequence numbers `id`, split between subtasks in blocks, turned into
+/// rows by a [`Generator`].
 pub struct Datagen {
-    columns: Vec<Expr>,
+    generator: Arc<Generator>,
+    seed: u64,
     schema: SchemaRef,
     /// First id of the current block of this subtask.
     block: u64,
@@ -139,27 +142,27 @@ pub struct Datagen {
     next: u64,
     end: u64,
     stride: u64,
-    id_schema: SchemaRef,
 }
 
 impl Datagen {
     /// Subtask `subtask` of `parallelism` generates ids `subtask·B … ` in blocks of
     /// [`BATCH_ROWS`], up to `count`.
     pub fn new(
-        columns: Vec<Expr>,
+        generator: Arc<Generator>,
+        seed: u64,
         schema: SchemaRef,
         count: Option<u64>,
         subtask: usize,
         parallelism: usize,
     ) -> Self {
         Datagen {
-            columns,
+            generator,
+            seed,
             schema,
             block: subtask as u64 * BATCH_ROWS as u64,
             next: subtask as u64 * BATCH_ROWS as u64,
             end: count.unwrap_or(u64::MAX),
             stride: parallelism as u64 * BATCH_ROWS as u64,
-            id_schema: Arc::new(Schema::new(vec![Field::new("id", Ty::Int.arrow(), false)])),
         }
     }
 
@@ -202,17 +205,7 @@ impl Datagen {
             self.block += self.stride;
             self.next = self.block;
         }
-        let n = ids.len();
-        let base = match RecordBatch::try_new(self.id_schema.clone(), vec![Arc::new(ids)]) {
-            Ok(b) => b,
-            Err(e) => return Some(Err(e)),
-        };
-        let columns = self
-            .columns
-            .iter()
-            .map(|e| eval(e, &base)?.into_array(n))
-            .collect::<Result<Vec<_>, _>>();
-        Some(columns.and_then(|c| RecordBatch::try_new(self.schema.clone(), c)))
+        Some(self.generator.batch(self.seed, &ids, &self.schema))
     }
 }
 
@@ -222,10 +215,13 @@ mod tests {
 
     #[test]
     fn generated_ids_are_the_same_whatever_the_batch_sizes_and_pending_counts_down() {
-        let columns = vec![Expr::Column(0, Ty::Int)];
+        let generator = Arc::new(Generator::Columns(vec![
+            super::super::generate::Column::Expr(crate::expr::Expr::Column(0, Ty::Int)),
+        ]));
         let ids = |limit: usize, subtask: usize| -> Vec<i64> {
             let mut g = Datagen::new(
-                columns.clone(),
+                generator.clone(),
+                0,
                 Datagen::id_schema(),
                 Some(20_000),
                 subtask,

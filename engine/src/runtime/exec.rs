@@ -301,8 +301,14 @@ fn run_task(
                 _ => None,
             };
             let mut generator = match &v.kind {
-                VertexKind::Datagen { columns, count, .. } => Some(Datagen::new(
-                    columns.clone(),
+                VertexKind::Datagen {
+                    generator,
+                    seed,
+                    count,
+                    ..
+                } => Some(Datagen::new(
+                    generator.clone(),
+                    *seed,
                     source_schema(&v),
                     *count,
                     subtask,

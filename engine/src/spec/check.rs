@@ -99,6 +99,104 @@ pub(super) fn parse(text: &str) -> Result<JobSpec, Problems> {
     }
 }
 
+/// The columns of a generated source: a Nexmark table or columns, each with exactly one of
+/// `expr` and `random`, and distributions that make sense.
+fn check_generated_columns(
+    g: &super::DatagenSource,
+    path: &str,
+    fail: &mut dyn FnMut(String, String),
+) {
+    match (&g.nexmark, g.columns.is_empty()) {
+        (Some(_), false) => fail(
+            format!("{path}.columns"),
+            "a Nexmark table has its own columns; leave columns out".into(),
+        ),
+        (None, true) => fail(
+            format!("{path}.columns"),
+            "needs at least one column (or a nexmark table)".into(),
+        ),
+        _ => {}
+    }
+    if g.nexmark.as_ref().and_then(|n| n.events_per_second) == Some(0) {
+        fail(
+            format!("{path}.nexmark.events_per_second"),
+            "must be at least 1".into(),
+        );
+    }
+    for (j, c) in g.columns.iter().enumerate() {
+        let at = format!("{path}.columns[{j}]");
+        let Some(r) = &c.random else {
+            if c.expr.is_none() {
+                fail(at, "set expr or random".into());
+            }
+            continue;
+        };
+        if c.expr.is_some() {
+            fail(at.clone(), "set expr or random, not both".into());
+        }
+        let at = format!("{at}.random");
+        let set = [
+            r.uniform.is_some(),
+            r.uniform_int.is_some(),
+            r.normal.is_some(),
+            r.zipf.is_some(),
+            !r.one_of.is_empty(),
+            r.text.is_some(),
+        ];
+        if set.iter().filter(|x| **x).count() != 1 {
+            fail(
+                at.clone(),
+                "set exactly one of uniform, uniform_int, normal, zipf, one_of and text".into(),
+            );
+        }
+        let whole = |v: f64| v.fract() == 0.0 && v.abs() < 9.0e15;
+        for (field, range) in [
+            ("uniform", &r.uniform),
+            ("uniform_int", &r.uniform_int),
+            ("text", &r.text),
+        ] {
+            let Some(range) = range else { continue };
+            if !(range.min.is_finite() && range.max.is_finite()) {
+                fail(
+                    format!("{at}.{field}"),
+                    "min and max must be numbers".into(),
+                );
+            } else if range.min > range.max || (field == "uniform" && range.min == range.max) {
+                fail(
+                    format!("{at}.{field}"),
+                    format!("min ({}) must be below max ({})", range.min, range.max),
+                );
+            } else if field != "uniform" && !(whole(range.min) && whole(range.max)) {
+                fail(
+                    format!("{at}.{field}"),
+                    "min and max must be whole numbers".into(),
+                );
+            } else if field == "text" && range.min < 0.0 {
+                fail(format!("{at}.text.min"), "must not be negative".into());
+            }
+        }
+        if let Some(n) = &r.normal
+            && !(n.stddev >= 0.0 && n.stddev.is_finite() && n.mean.is_finite())
+        {
+            fail(
+                format!("{at}.normal.stddev"),
+                "must be a number of at least 0".into(),
+            );
+        }
+        if let Some(z) = &r.zipf {
+            if z.max == 0 {
+                fail(format!("{at}.zipf.max"), "must be at least 1".into());
+            }
+            if !(z.exponent > 0.0 && z.exponent.is_finite()) {
+                fail(
+                    format!("{at}.zipf.exponent"),
+                    "must be greater than 0".into(),
+                );
+            }
+        }
+    }
+}
+
 fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
     let mut fail = |path: String, reason: String| problems.push(Problem { path, reason });
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -135,6 +233,7 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
             );
         }
         if let Some(g) = &s.datagen {
+            check_generated_columns(g, &format!("{path}.datagen"), &mut fail);
             if g.rate.is_some() && !g.rate_schedule.is_empty() {
                 fail(
                     format!("{path}.datagen"),

@@ -107,10 +107,19 @@ pub struct FileSource {
     pub format: FileFormat,
 }
 
-/// A generated source: each column is an expression over the sequence number `id`.
+/// A generated source: records numbered `id` = 0, 1, 2, … whose columns are SQL expressions
+/// over `id` or random values from a distribution — or the rows of a Nexmark table. Every
+/// value depends only on `seed`, the column and `id`, so runs are repeatable at any
+/// parallelism.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub struct DatagenSource {
+    /// Seed of the random values (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Generate a Nexmark table instead of `columns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nexmark: Option<NexmarkSpec>,
     /// How many records (unset: unbounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
@@ -121,8 +130,38 @@ pub struct DatagenSource {
     /// the last phase's rate holds after it ends. Set `rate` or `rate_schedule`, not both.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_schedule: Vec<RatePhase>,
-    /// Columns as SQL expressions over `id` (BIGINT), e.g. `k: "MOD(id * 7919, 10000)"`.
+    /// The columns, each an `expr` over `id` (BIGINT), e.g. `MOD(id * 7919, 10000)`, or
+    /// `random` values.
+    #[serde(default)]
     pub columns: Vec<GeneratedColumn>,
+}
+
+/// The Nexmark benchmark's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NexmarkTable {
+    /// `id, name, email_address, credit_card, city, state, date_time, extra`.
+    Person,
+    /// `id, item_name, description, initial_bid, reserve, date_time, expires, seller,
+    /// category, extra`.
+    Auction,
+    /// `auction, bidder, price, channel, url, date_time, extra`.
+    Bid,
+}
+
+/// One table of the Nexmark event stream: of every 50 events 1 is a person, 3 are
+/// auctions and 46 are bids, with the benchmark's hot auctions, bidders and sellers and
+/// log-uniform prices. `date_time` is event time in epoch ms; `count` and `rate` count this
+/// table's rows. Sources of the three tables with the same seed and `events_per_second`
+/// refer to each other's ids consistently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct NexmarkSpec {
+    /// Which table.
+    pub table: NexmarkTable,
+    /// Events of all three kinds per second of event time (default 10 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_per_second: Option<u64>,
 }
 
 /// A phase of a rate schedule.
@@ -136,14 +175,70 @@ pub struct RatePhase {
     pub for_: Duration,
 }
 
-/// One generated column.
+/// One generated column: set `expr` or `random`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-
 pub struct GeneratedColumn {
     /// Column name.
     pub name: String,
     /// SQL expression over `id`.
-    pub expr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expr: Option<String>,
+    /// Random values from a distribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random: Option<RandomSpec>,
+}
+
+/// A distribution: set exactly one field. Its type decides the column's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct RandomSpec {
+    /// DOUBLE, uniform in `[min, max)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform: Option<RangeSpec>,
+    /// BIGINT, uniform in `[min, max]` (whole numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform_int: Option<RangeSpec>,
+    /// DOUBLE, normal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal: Option<NormalSpec>,
+    /// BIGINT in `1..=max`, Zipf-distributed: value k has weight `1/k^exponent` (skewed
+    /// keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zipf: Option<ZipfSpec>,
+    /// STRING, one of these, equally likely.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub one_of: Vec<String>,
+    /// STRING of lowercase letters with a length uniform in `[min, max]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<RangeSpec>,
+}
+
+/// A range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RangeSpec {
+    /// Lowest value.
+    pub min: f64,
+    /// Highest value.
+    pub max: f64,
+}
+
+/// A normal distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NormalSpec {
+    /// Mean.
+    pub mean: f64,
+    /// Standard deviation (≥ 0).
+    pub stddev: f64,
+}
+
+/// A Zipf distribution over `1..=max`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZipfSpec {
+    /// Highest value (the number of distinct values). (Not called `n`: YAML 1.1 readers
+    /// such as kubectl's read a bare `n` as `false`.)
+    pub max: u64,
+    /// Skew (> 0; about 1 for typical "hot key" data).
+    pub exponent: f64,
 }
 
 /// A window over event time.
