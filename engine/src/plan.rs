@@ -242,7 +242,13 @@ impl Builder {
                     format: f.format,
                 },
                 source::schema(&s.schema),
-                1,
+                // Parquet row groups are split between subtasks; a CSV or JSON file is read
+                // by one, in order (its arrival order decides which records are late).
+                if f.format == FileFormat::Parquet {
+                    self.parallelism
+                } else {
+                    1
+                },
             )
         } else if let Some(g) = &s.datagen {
             let generator = self.generator(&format!("{path}.datagen"), g);

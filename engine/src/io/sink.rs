@@ -7,6 +7,10 @@ use std::io::{BufWriter, Write};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
 use super::format;
 use crate::spec::FileFormat;
 
@@ -21,6 +25,15 @@ pub enum SinkWriter {
         /// Whether the header is written.
         header_done: bool,
     },
+    /// A Parquet file (the writer opens once the first batch gives the schema).
+    Parquet {
+        /// The path.
+        path: String,
+        /// The file until the writer takes it.
+        file: Option<File>,
+        /// The writer.
+        writer: Option<ArrowWriter<File>>,
+    },
     /// Standard output, as CSV.
     Stdout,
     /// Nothing (rows are counted by the task).
@@ -34,6 +47,13 @@ impl SinkWriter {
     pub fn file(path: &str, format: FileFormat) -> Result<SinkWriter, ArrowError> {
         let file = File::create(path)
             .map_err(|e| ArrowError::IoError(format!("cannot create {path}: {e}"), e))?;
+        if format == FileFormat::Parquet {
+            return Ok(SinkWriter::Parquet {
+                path: path.to_owned(),
+                file: Some(file),
+                writer: None,
+            });
+        }
         Ok(SinkWriter::File {
             out: BufWriter::new(file),
             format,
@@ -68,6 +88,20 @@ impl SinkWriter {
                 w.finish()?;
                 out.write_all(&w.into_inner()).map_err(io)
             }
+            SinkWriter::File {
+                format: FileFormat::Parquet,
+                ..
+            } => Err(ArrowError::InvalidArgumentError(
+                "Parquet files are written by SinkWriter::Parquet".into(),
+            )),
+            SinkWriter::Parquet { path, file, writer } => {
+                let w = match writer {
+                    Some(w) => w,
+                    None => writer.insert(parquet_writer(path, file, &batch.schema())?),
+                };
+                w.write(batch)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))
+            }
             SinkWriter::Stdout => {
                 let mut text = String::new();
                 format::csv_rows(batch, &mut text);
@@ -100,9 +134,36 @@ impl SinkWriter {
         }
         match self {
             SinkWriter::File { out, .. } => out.flush().map_err(io)?,
+            SinkWriter::Parquet { path, file, writer } => {
+                // An empty result is still a valid Parquet file with the columns.
+                let w = match writer.take() {
+                    Some(w) => w,
+                    None => parquet_writer(path, file, &std::sync::Arc::new(schema.clone()))?,
+                };
+                w.close()
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+            }
             SinkWriter::Stdout => std::io::stdout().flush().map_err(io)?,
             SinkWriter::Blackhole | SinkWriter::Collect(_) => {}
         }
         Ok(())
     }
+}
+
+fn parquet_writer(
+    path: &str,
+    file: &mut Option<File>,
+    schema: &arrow::datatypes::SchemaRef,
+) -> Result<ArrowWriter<File>, ArrowError> {
+    let file = file.take().ok_or_else(|| {
+        ArrowError::IoError(
+            format!("{path} was closed"),
+            std::io::Error::other("closed"),
+        )
+    })?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    ArrowWriter::try_new(file, schema.clone(), Some(props))
+        .map_err(|e| ArrowError::ExternalError(Box::new(e)))
 }

@@ -12,6 +12,8 @@ use arrow::datatypes::{Field, Schema};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+
 use super::generate::Generator;
 use crate::expr::Ty;
 use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
@@ -95,18 +97,52 @@ pub enum FileReader {
     Csv(Box<arrow::csv::reader::BufReader<BufReader<File>>>),
     /// JSON lines.
     Json(arrow::json::reader::Reader<BufReader<File>>),
+    /// Parquet: this subtask's row groups, and the declared columns' positions and types.
+    Parquet(Box<ParquetRecordBatchReader>, Vec<usize>, SchemaRef),
 }
 
 impl FileReader {
-    /// Opens `path`.
+    /// Opens `path` for subtask `subtask` of `parallelism` (a Parquet file's row groups
+    /// are dealt out round-robin; other formats are read whole by one subtask).
     pub fn open(
         path: &str,
         format: FileFormat,
         schema: SchemaRef,
+        subtask: usize,
+        parallelism: usize,
     ) -> Result<FileReader, ArrowError> {
         let file = File::open(path)
             .map_err(|e| ArrowError::IoError(format!("cannot open {path}: {e}"), e))?;
         Ok(match format {
+            FileFormat::Parquet => {
+                let bad = |e: parquet::errors::ParquetError| {
+                    ArrowError::ParseError(format!("{path} is not a readable Parquet file: {e}"))
+                };
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(bad)?;
+                let groups: Vec<usize> = (0..builder.metadata().num_row_groups())
+                    .filter(|g| g % parallelism.max(1) == subtask)
+                    .collect();
+                let found = builder.schema().clone();
+                let mut positions = Vec::new();
+                for f in schema.fields() {
+                    let Some((i, _)) = found.column_with_name(f.name()) else {
+                        let names: Vec<&str> =
+                            found.fields().iter().map(|f| f.name().as_str()).collect();
+                        return Err(ArrowError::SchemaError(format!(
+                            "{path} has no column {:?} (it has {})",
+                            f.name(),
+                            names.join(", ")
+                        )));
+                    };
+                    positions.push(i);
+                }
+                let reader = builder
+                    .with_row_groups(groups)
+                    .with_batch_size(BATCH_ROWS)
+                    .build()
+                    .map_err(bad)?;
+                FileReader::Parquet(Box::new(reader), positions, schema)
+            }
             FileFormat::Csv => FileReader::Csv(Box::new(
                 arrow::csv::ReaderBuilder::new(schema)
                     .with_header(false)
@@ -126,6 +162,23 @@ impl FileReader {
         match self {
             FileReader::Csv(r) => r.next(),
             FileReader::Json(r) => r.next(),
+            FileReader::Parquet(r, positions, schema) => {
+                let batch = match r.next()? {
+                    Ok(b) => b,
+                    Err(e) => return Some(Err(e)),
+                };
+                // The declared columns, in the declared order and types.
+                let columns = positions
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(i, f)| {
+                        arrow::compute::cast(batch.column(*i), f.data_type()).map_err(|e| {
+                            ArrowError::CastError(format!("column {:?}: {e}", f.name()))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>();
+                Some(columns.and_then(|c| RecordBatch::try_new(schema.clone(), c)))
+            }
         }
     }
 }

@@ -295,9 +295,10 @@ fn run_task(
         VertexKind::File { .. } | VertexKind::Datagen { .. } => {
             let mut marker = v.watermark.map(|(col, delay)| Watermarker::new(col, delay));
             let mut file = match &v.kind {
-                VertexKind::File { path, format } => {
-                    Some(FileReader::open(path, *format, source_schema(&v)).map_err(err)?)
-                }
+                VertexKind::File { path, format } => Some(
+                    FileReader::open(path, *format, source_schema(&v), subtask, v.parallelism)
+                        .map_err(err)?,
+                ),
                 _ => None,
             };
             let mut generator = match &v.kind {

@@ -95,6 +95,9 @@ pub enum FileFormat {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// Apache Parquet (columns matched by name; a source's row groups are split between its
+    /// subtasks; written Snappy-compressed).
+    Parquet,
 }
 
 /// A bounded file source, read in order.
