@@ -42,9 +42,12 @@ fn run_case_with(case: &str, parallelism: usize, edit: &dyn Fn(String) -> String
         "{} is missing (the golden cases live in ../shared/golden)",
         dir.display()
     );
+    // Tests run in parallel, some on the same case: each run gets its own output file.
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let out = std::env::temp_dir().join(format!(
-        "strom-golden-{case}-p{parallelism}-{}.csv",
-        std::process::id()
+        "strom-golden-{case}-p{parallelism}-{}-{}.csv",
+        std::process::id(),
+        RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let spec_text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{case}.yaml")),

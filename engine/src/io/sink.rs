@@ -32,7 +32,7 @@ pub enum SinkWriter {
         /// The file until the writer takes it.
         file: Option<File>,
         /// The writer.
-        writer: Option<ArrowWriter<File>>,
+        writer: Option<Box<ArrowWriter<File>>>,
     },
     /// Standard output, as CSV.
     Stdout,
@@ -97,7 +97,7 @@ impl SinkWriter {
             SinkWriter::Parquet { path, file, writer } => {
                 let w = match writer {
                     Some(w) => w,
-                    None => writer.insert(parquet_writer(path, file, &batch.schema())?),
+                    None => writer.insert(Box::new(parquet_writer(path, file, &batch.schema())?)),
                 };
                 w.write(batch)
                     .map_err(|e| ArrowError::ExternalError(Box::new(e)))
@@ -137,7 +137,7 @@ impl SinkWriter {
             SinkWriter::Parquet { path, file, writer } => {
                 // An empty result is still a valid Parquet file with the columns.
                 let w = match writer.take() {
-                    Some(w) => w,
+                    Some(w) => *w,
                     None => parquet_writer(path, file, &std::sync::Arc::new(schema.clone()))?,
                 };
                 w.close()
