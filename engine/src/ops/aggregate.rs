@@ -194,58 +194,83 @@ impl Aggregates {
         }
     }
 
-    /// Folds `from` into `into` (session windows merging).
-    pub fn merge(&self, into: &mut [Acc], from: Vec<Acc>) {
+    /// Folds a copy of `from` into `into` (window slices combining into a window).
+    pub fn merge_ref(&self, into: &mut [Acc], from: &[Acc]) {
         for (a, b) in into.iter_mut().zip(from) {
             match (a, b) {
                 (Acc::Count(x), Acc::Count(y)) => *x += y,
-                (Acc::SumI(x), Acc::SumI(y)) => *x = x.wrapping_add(y),
+                (Acc::SumI(x), Acc::SumI(y)) => *x = x.wrapping_add(*y),
                 (Acc::SumF(x), Acc::SumF(y)) => *x += y,
                 (Acc::AvgI(s, c), Acc::AvgI(s2, c2)) => {
-                    *s = s.wrapping_add(s2);
+                    *s = s.wrapping_add(*s2);
                     *c += c2;
                 }
                 (Acc::AvgF(s, c), Acc::AvgF(s2, c2)) => {
                     *s += s2;
                     *c += c2;
                 }
-                (Acc::Min(x), Acc::Min(Some(y))) if x.as_ref().is_none_or(|cur| y < *cur) => {
-                    *x = Some(y)
-                }
-                (Acc::Max(x), Acc::Max(Some(y))) if x.as_ref().is_none_or(|cur| y > *cur) => {
-                    *x = Some(y)
-                }
-                (Acc::First(x), Acc::First(Some(y)))
-                    if x.as_ref().is_none_or(|cur| y.0 < cur.0) =>
-                {
-                    *x = Some(y)
-                }
-                (Acc::Last(x), Acc::Last(Some(y))) if x.as_ref().is_none_or(|cur| y.0 >= cur.0) => {
-                    *x = Some(y)
-                }
-                (Acc::Distinct(x), Acc::Distinct(y)) => x.extend(y),
-                _ => {}
+                (a, b) => self.merge_one(a, b.clone()),
             }
+        }
+    }
+
+    /// Folds `from` into `into` (session windows merging).
+    pub fn merge(&self, into: &mut [Acc], from: Vec<Acc>) {
+        for (a, b) in into.iter_mut().zip(from) {
+            self.merge_one(a, b);
+        }
+    }
+
+    fn merge_one(&self, a: &mut Acc, b: Acc) {
+        match (a, b) {
+            (Acc::Count(x), Acc::Count(y)) => *x += y,
+            (Acc::SumI(x), Acc::SumI(y)) => *x = x.wrapping_add(y),
+            (Acc::SumF(x), Acc::SumF(y)) => *x += y,
+            (Acc::AvgI(s, c), Acc::AvgI(s2, c2)) => {
+                *s = s.wrapping_add(s2);
+                *c += c2;
+            }
+            (Acc::AvgF(s, c), Acc::AvgF(s2, c2)) => {
+                *s += s2;
+                *c += c2;
+            }
+            (Acc::Min(x), Acc::Min(Some(y))) if x.as_ref().is_none_or(|cur| y < *cur) => {
+                *x = Some(y)
+            }
+            (Acc::Max(x), Acc::Max(Some(y))) if x.as_ref().is_none_or(|cur| y > *cur) => {
+                *x = Some(y)
+            }
+            (Acc::First(x), Acc::First(Some(y))) if x.as_ref().is_none_or(|cur| y.0 < cur.0) => {
+                *x = Some(y)
+            }
+            (Acc::Last(x), Acc::Last(Some(y))) if x.as_ref().is_none_or(|cur| y.0 >= cur.0) => {
+                *x = Some(y)
+            }
+            (Acc::Distinct(x), Acc::Distinct(y)) => x.extend(y),
+            _ => {}
         }
     }
 
     /// The results.
     pub fn finish(&self, accs: &[Acc]) -> Vec<Val> {
-        accs.iter()
-            .map(|a| match a {
-                Acc::Count(c) => Val::I(*c),
-                Acc::SumI(s) => Val::I(*s),
-                Acc::SumF(s) => Val::F(*s),
-                // Java long division truncates toward zero, as Rust's does.
-                Acc::AvgI(s, c) => Val::I(if *c == 0 { 0 } else { s / c }),
-                Acc::AvgF(s, c) => Val::F(if *c == 0 { 0.0 } else { s / *c as f64 }),
-                Acc::Min(v) | Acc::Max(v) => v.clone().unwrap_or(Val::I(0)),
-                Acc::First(v) | Acc::Last(v) => {
-                    v.as_ref().map(|(_, v)| v.clone()).unwrap_or(Val::I(0))
-                }
-                Acc::Distinct(s) => Val::I(s.len() as i64),
-            })
-            .collect()
+        let mut out = Vec::with_capacity(accs.len());
+        self.finish_into(accs, &mut out);
+        out
+    }
+
+    /// Appends the results to `out`.
+    pub fn finish_into(&self, accs: &[Acc], out: &mut Vec<Val>) {
+        out.extend(accs.iter().map(|a| match a {
+            Acc::Count(c) => Val::I(*c),
+            Acc::SumI(s) => Val::I(*s),
+            Acc::SumF(s) => Val::F(*s),
+            // Java long division truncates toward zero, as Rust's does.
+            Acc::AvgI(s, c) => Val::I(if *c == 0 { 0 } else { s / c }),
+            Acc::AvgF(s, c) => Val::F(if *c == 0 { 0.0 } else { s / *c as f64 }),
+            Acc::Min(v) | Acc::Max(v) => v.clone().unwrap_or(Val::I(0)),
+            Acc::First(v) | Acc::Last(v) => v.as_ref().map(|(_, v)| v.clone()).unwrap_or(Val::I(0)),
+            Acc::Distinct(s) => Val::I(s.len() as i64),
+        }));
     }
 }
 

@@ -2,19 +2,90 @@
 //! with equal keys join when `l.ts + lower <= r.ts <= l.ts + upper`. Rows are kept until no
 //! future row of the other side can match them.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array};
+use arrow::array::{Array, ArrayRef, Int64Array};
+use arrow::compute::interleave;
 use arrow::datatypes::{Field, Schema};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use super::Operator;
-use super::value::{FxMap, Val, column};
-use crate::expr::{Expr, Ty, eval};
+use super::value::{FxMap, Key, KeyColumns};
+use crate::expr::{Expr, eval};
 use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
 
-type Buffer = FxMap<Vec<Val>, Vec<(i64, Vec<Val>)>>;
+/// A buffered row: event time, batch, row.
+type RowRef = (i64, u64, u32);
+
+/// The rows of one key: most keys have one, kept without a heap allocation.
+enum Rows {
+    One(RowRef),
+    Many(Vec<RowRef>),
+}
+
+impl Rows {
+    fn as_slice(&self) -> &[RowRef] {
+        match self {
+            Rows::One(r) => std::slice::from_ref(r),
+            Rows::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, r: RowRef) {
+        match self {
+            Rows::One(first) => *self = Rows::Many(vec![*first, r]),
+            Rows::Many(v) => v.push(r),
+        }
+    }
+
+    /// Keeps the rows `keep` accepts; false if none is left.
+    fn retain(&mut self, keep: impl Fn(&RowRef) -> bool) -> bool {
+        match self {
+            Rows::One(r) => keep(r),
+            Rows::Many(v) => {
+                v.retain(|r| keep(r));
+                !v.is_empty()
+            }
+        }
+    }
+}
+
+/// One input's buffered rows: the batches they arrived in (rows stay columnar), an index from
+/// key to rows, and the order in which index entries expire.
+#[derive(Default)]
+struct Side {
+    /// Batches by arrival number, with the highest event time in each.
+    batches: BTreeMap<u64, (RecordBatch, i64)>,
+    next: u64,
+    /// Key → its rows.
+    index: FxMap<Key, Rows>,
+    /// Index entries in arrival order, for expiring them.
+    expiry: VecDeque<(i64, Key)>,
+}
+
+impl Side {
+    /// Drops rows with `keep(ts)` false: index entries in arrival order (event time is out of
+    /// order only within the watermark delay, so they expire close to in order) and whole
+    /// batches whose every row is gone.
+    fn expire(&mut self, keep: impl Fn(i64) -> bool) {
+        while let Some((ts, _)) = self.expiry.front() {
+            if keep(*ts) {
+                break;
+            }
+            let Some((_, key)) = self.expiry.pop_front() else {
+                break;
+            };
+            if let Some(rows) = self.index.get_mut(&key)
+                && !rows.retain(|(ts, _, _)| keep(*ts))
+            {
+                self.index.remove(&key);
+            }
+        }
+        self.batches.retain(|_, (_, max_ts)| keep(*max_ts));
+    }
+}
 
 /// Interval join of one subtask.
 pub struct IntervalJoin {
@@ -22,14 +93,9 @@ pub struct IntervalJoin {
     right_keys: Vec<Expr>,
     lower: i64,
     upper: i64,
-    left: Buffer,
-    right: Buffer,
-    left_types: Vec<Ty>,
-    right_types: Vec<Ty>,
+    sides: [Side; 2],
     schema: SchemaRef,
     watermark: i64,
-    /// The watermark at the last state cleanup.
-    cleaned_at: i64,
 }
 
 impl IntervalJoin {
@@ -43,12 +109,6 @@ impl IntervalJoin {
         left: (&str, SchemaRef),
         right: (&str, SchemaRef),
     ) -> Self {
-        let types = |s: &SchemaRef| {
-            s.fields()
-                .iter()
-                .map(|f| Ty::of(f.data_type()).unwrap_or(Ty::Str))
-                .collect::<Vec<_>>()
-        };
         let mut fields = Vec::new();
         for (name, s) in [&left, &right] {
             for f in s.fields() {
@@ -64,14 +124,37 @@ impl IntervalJoin {
             right_keys,
             lower,
             upper,
-            left: FxMap::default(),
-            right: FxMap::default(),
-            left_types: types(&left.1),
-            right_types: types(&right.1),
+            sides: [Side::default(), Side::default()],
             schema: Arc::new(Schema::new(fields)),
             watermark: MIN_WATERMARK,
-            cleaned_at: MIN_WATERMARK,
         }
+    }
+
+    /// The columns of rows `picks` (batch, row) of one side's buffered batches.
+    fn gather(side: &Side, picks: &[(u64, u32)]) -> Result<Vec<ArrayRef>, ArrowError> {
+        let mut ids: Vec<u64> = picks.iter().map(|p| p.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let batches: Vec<&RecordBatch> = ids
+            .iter()
+            .map(|id| {
+                side.batches.get(id).map(|(b, _)| b).ok_or_else(|| {
+                    ArrowError::InvalidArgumentError("a joined row's batch was dropped".into())
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let indices: Vec<(usize, usize)> = picks
+            .iter()
+            .map(|(id, row)| (ids.binary_search(id).unwrap_or(0), *row as usize))
+            .collect();
+        let width = batches.first().map_or(0, |b| b.num_columns());
+        (0..width)
+            .map(|c| {
+                let arrays: Vec<&dyn Array> =
+                    batches.iter().map(|b| b.column(c).as_ref()).collect();
+                interleave(&arrays, &indices)
+            })
+            .collect()
     }
 }
 
@@ -83,6 +166,9 @@ impl Operator for IntervalJoin {
         out: &mut Vec<Batch>,
     ) -> Result<(), ArrowError> {
         let n = batch.len();
+        if n == 0 {
+            return Ok(());
+        }
         let rowtime = batch.rowtime.clone().ok_or_else(|| {
             ArrowError::InvalidArgumentError("an interval join needs event-time inputs".into())
         })?;
@@ -91,54 +177,65 @@ impl Operator for IntervalJoin {
         } else {
             &self.right_keys
         };
-        let key_cols: Vec<ArrayRef> = keys
+        let key_cols = KeyColumns::new(
+            keys.iter()
+                .map(|k| eval(k, &batch.data)?.into_array(n))
+                .collect::<Result<_, _>>()?,
+        );
+        let (lower, upper) = (self.lower, self.upper);
+        let [left, right] = &mut self.sides;
+        let (own, other) = if input == 0 {
+            (left, &*right)
+        } else {
+            (right, &*left)
+        };
+        let id = own.next;
+        own.next += 1;
+        let max_ts = rowtime
+            .values()
             .iter()
-            .map(|k| eval(k, &batch.data)?.into_array(n))
-            .collect::<Result<_, _>>()?;
-        let mut joined: Vec<(Vec<Val>, Vec<Val>, i64)> = Vec::new();
+            .copied()
+            .max()
+            .unwrap_or(MIN_WATERMARK);
+        own.batches.insert(id, (batch.data.clone(), max_ts));
+        // (left pick, right pick, event time of the result)
+        let (mut lefts, mut rights, mut times) = (Vec::new(), Vec::new(), Vec::new());
         for row in 0..n {
             let ts = rowtime.value(row);
-            let key: Vec<Val> = key_cols.iter().map(|c| Val::at(c.as_ref(), row)).collect();
-            let values: Vec<Val> = batch
-                .data
-                .columns()
-                .iter()
-                .map(|c| Val::at(c.as_ref(), row))
-                .collect();
-            if input == 0 {
-                if let Some(others) = self.right.get(&key) {
-                    for (rts, r) in others {
-                        if ts + self.lower <= *rts && *rts <= ts + self.upper {
-                            joined.push((values.clone(), r.clone(), ts.max(*rts)));
+            let key = key_cols.key(row);
+            if let Some(matches) = other.index.get(&key) {
+                for (ots, ob, orow) in matches.as_slice() {
+                    let (lts, rts) = if input == 0 { (ts, *ots) } else { (*ots, ts) };
+                    if lts + lower <= rts && rts <= lts + upper && other.batches.contains_key(ob) {
+                        let (mine, theirs) = ((id, row as u32), (*ob, *orow));
+                        if input == 0 {
+                            lefts.push(mine);
+                            rights.push(theirs);
+                        } else {
+                            lefts.push(theirs);
+                            rights.push(mine);
                         }
+                        times.push(lts.max(rts));
                     }
                 }
-                self.left.entry(key).or_default().push((ts, values));
-            } else {
-                if let Some(others) = self.left.get(&key) {
-                    for (lts, l) in others {
-                        if lts + self.lower <= ts && ts <= lts + self.upper {
-                            joined.push((l.clone(), values.clone(), ts.max(*lts)));
-                        }
-                    }
+            }
+            own.expiry.push_back((ts, key.clone()));
+            let entry = (ts, id, row as u32);
+            match own.index.get_mut(&key) {
+                Some(rows) => rows.push(entry),
+                None => {
+                    own.index.insert(key, Rows::One(entry));
                 }
-                self.right.entry(key).or_default().push((ts, values));
             }
         }
-        if joined.is_empty() {
+        if times.is_empty() {
             return Ok(());
         }
-        let mut columns: Vec<ArrayRef> = Vec::new();
-        for (i, t) in self.left_types.iter().enumerate() {
-            columns.push(column(*t, joined.iter().map(|j| j.0[i].clone())));
-        }
-        for (i, t) in self.right_types.iter().enumerate() {
-            columns.push(column(*t, joined.iter().map(|j| j.1[i].clone())));
-        }
-        let rowtime: Int64Array = joined.iter().map(|j| j.2).collect();
+        let mut columns = Self::gather(&self.sides[0], &lefts)?;
+        columns.extend(Self::gather(&self.sides[1], &rights)?);
         out.push(Batch {
             data: RecordBatch::try_new(self.schema.clone(), columns)?,
-            rowtime: Some(rowtime),
+            rowtime: Some(Int64Array::from(times)),
             wm: None,
         });
         Ok(())
@@ -148,27 +245,14 @@ impl Operator for IntervalJoin {
         self.watermark = self.watermark.max(watermark);
         let w = self.watermark;
         if w == i64::MAX {
-            self.left.clear();
-            self.right.clear();
+            self.sides = [Side::default(), Side::default()];
             return Ok(());
         }
-        // Expired rows only cost memory, never correctness: sweep once per second of event
-        // time rather than on every watermark.
-        if w.saturating_sub(self.cleaned_at) < 1000 {
-            return Ok(());
-        }
-        self.cleaned_at = w;
         // Future rows have ts >= w: a left row can still match while l.ts + upper >= w, a
         // right row while r.ts - lower >= w.
         let (lower, upper) = (self.lower, self.upper);
-        for rows in self.left.values_mut() {
-            rows.retain(|(ts, _)| ts.saturating_add(upper) >= w);
-        }
-        for rows in self.right.values_mut() {
-            rows.retain(|(ts, _)| ts.saturating_sub(lower) >= w);
-        }
-        self.left.retain(|_, v| !v.is_empty());
-        self.right.retain(|_, v| !v.is_empty());
+        self.sides[0].expire(|ts| ts.saturating_add(upper) >= w);
+        self.sides[1].expire(|ts| ts.saturating_sub(lower) >= w);
         Ok(())
     }
 

@@ -1,8 +1,10 @@
-//! The best rows of each window: rows carrying `window_start`/`window_end` are buffered per
+//! The best rows of each window: rows carrying `window_start`/`window_end` are kept per
 //! window, ordered, and the first `n` (or, with ties, every row ranked `n` or better) emitted
-//! when the watermark closes the window.
+//! when the watermark closes the window. Only rows that can still make the cut are kept: a
+//! row worse than the n-th best so far never will.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int64Array};
@@ -11,11 +13,12 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use super::Operator;
-use super::value::{Val, column};
+use super::value::{FxMap, Val, column};
 use crate::expr::{Expr, Ty, eval};
 use crate::runtime::{Batch, SchemaRef};
 
-/// Rows of one window: (sort key, row).
+/// Rows of one window that can still make the cut, best first (ties in arrival order):
+/// (sort key, row).
 type Candidates = Vec<(Vec<Val>, Vec<Val>)>;
 
 /// Top-N per window.
@@ -29,7 +32,7 @@ pub struct TopN {
     schema: SchemaRef,
     numbered: bool,
     /// Buffered rows by window end, then window start: (sort key, row).
-    windows: BTreeMap<i64, HashMap<i64, Candidates>>,
+    windows: BTreeMap<i64, FxMap<i64, Candidates>>,
 }
 
 impl TopN {
@@ -65,15 +68,28 @@ impl TopN {
         }
     }
 
-    fn compare(&self, a: &[Val], b: &[Val]) -> std::cmp::Ordering {
+    /// Whether a row with sort key `key` can be among the best `n` of `kept`.
+    fn admits(&self, kept: &Candidates, key: &[Val]) -> bool {
+        match kept.get(self.n - 1) {
+            None => true,
+            // With ties, a row equal to the n-th is ranked n; without, it comes after it.
+            Some((nth, _)) => match self.compare(key, nth) {
+                Ordering::Less => true,
+                Ordering::Equal => self.with_ties,
+                Ordering::Greater => false,
+            },
+        }
+    }
+
+    fn compare(&self, a: &[Val], b: &[Val]) -> Ordering {
         for ((_, asc), (x, y)) in self.order.iter().zip(a.iter().zip(b)) {
             let o = x.cmp(y);
             let o = if *asc { o } else { o.reverse() };
-            if o != std::cmp::Ordering::Equal {
+            if o != Ordering::Equal {
                 return o;
             }
         }
-        std::cmp::Ordering::Equal
+        Ordering::Equal
     }
 }
 
@@ -104,21 +120,40 @@ impl Operator for TopN {
             .downcast_ref::<Int64Array>()
             .cloned()
             .ok_or_else(|| ArrowError::CastError("window_end must be BIGINT".into()))?;
+        let mut key: Vec<Val> = Vec::with_capacity(keys.len());
+        let mut windows = std::mem::take(&mut self.windows);
         for row in 0..n {
-            let key: Vec<Val> = keys.iter().map(|k| Val::at(k.as_ref(), row)).collect();
+            key.clear();
+            key.extend(keys.iter().map(|k| Val::at(k.as_ref(), row)));
+            let kept = windows
+                .entry(ends.value(row))
+                .or_default()
+                .entry(starts.value(row))
+                .or_default();
+            if !self.admits(kept, &key) {
+                continue;
+            }
             let values: Vec<Val> = batch
                 .data
                 .columns()
                 .iter()
                 .map(|c| Val::at(c.as_ref(), row))
                 .collect();
-            self.windows
-                .entry(ends.value(row))
-                .or_default()
-                .entry(starts.value(row))
-                .or_default()
-                .push((key, values));
+            // After every row not worse than it (ties keep arrival order).
+            let at = kept.partition_point(|(k, _)| self.compare(k, &key) != Ordering::Greater);
+            kept.insert(at, (key.clone(), values));
+            // Drop what can no longer make the cut.
+            if kept.len() > self.n {
+                let keep = if self.with_ties {
+                    let nth = kept[self.n - 1].0.clone();
+                    kept.partition_point(|(k, _)| self.compare(k, &nth) != Ordering::Greater)
+                } else {
+                    self.n
+                };
+                kept.truncate(keep);
+            }
         }
+        self.windows = windows;
         Ok(())
     }
 
@@ -130,14 +165,11 @@ impl Operator for TopN {
             let Some(by_start) = self.windows.remove(&end) else {
                 continue;
             };
-            for (_, mut candidates) in by_start {
-                candidates.sort_by(|a, b| self.compare(&a.0, &b.0));
+            for (_, candidates) in by_start {
                 let mut rank = 0usize;
                 for (i, (key, values)) in candidates.iter().enumerate() {
                     let number = if self.with_ties {
-                        if i == 0
-                            || self.compare(&candidates[i - 1].0, key) != std::cmp::Ordering::Equal
-                        {
+                        if i == 0 || self.compare(&candidates[i - 1].0, key) != Ordering::Equal {
                             rank = i + 1;
                         }
                         rank

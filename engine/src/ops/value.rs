@@ -113,6 +113,58 @@ impl Val {
     }
 }
 
+/// A key of keyed state: one value (the common case, kept without a heap allocation) or
+/// several.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    /// A single key column.
+    One(Val),
+    /// Several key columns.
+    Many(Box<[Val]>),
+}
+
+impl Key {
+    /// The `i`-th key column's value.
+    pub fn get(&self, i: usize) -> &Val {
+        match self {
+            Key::One(v) => v,
+            Key::Many(vs) => &vs[i],
+        }
+    }
+}
+
+/// Key columns of a batch, downcast once for fast per-row access.
+pub enum KeyColumns {
+    /// One BIGINT key column.
+    Int(Int64Array),
+    /// Anything else.
+    Any(Vec<ArrayRef>),
+}
+
+impl KeyColumns {
+    /// Wraps evaluated key columns.
+    pub fn new(columns: Vec<ArrayRef>) -> Self {
+        if let [one] = columns.as_slice()
+            && let Some(a) = one.as_any().downcast_ref::<Int64Array>()
+        {
+            return KeyColumns::Int(a.clone());
+        }
+        KeyColumns::Any(columns)
+    }
+
+    /// The key of row `row`.
+    #[inline]
+    pub fn key(&self, row: usize) -> Key {
+        match self {
+            KeyColumns::Int(a) => Key::One(Val::I(a.value(row))),
+            KeyColumns::Any(cols) if cols.len() == 1 => Key::One(Val::at(cols[0].as_ref(), row)),
+            KeyColumns::Any(cols) => {
+                Key::Many(cols.iter().map(|c| Val::at(c.as_ref(), row)).collect())
+            }
+        }
+    }
+}
+
 /// A column of `ty` from values.
 pub fn column(ty: Ty, values: impl IntoIterator<Item = Val>) -> ArrayRef {
     match ty {

@@ -21,7 +21,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use super::aggregate::{Acc, Aggregates, Args};
-use super::value::{FxMap, Val, column};
+use super::value::{FxMap, Key, KeyColumns, Val, column};
 use super::{OpStats, Operator};
 use crate::expr::{Expr, Ty, eval};
 use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
@@ -61,14 +61,6 @@ pub enum OutItem {
     Agg(usize),
 }
 
-struct Session {
-    start: i64,
-    end: i64,
-    min_ts: i64,
-    max_ts: i64,
-    accs: Vec<Acc>,
-}
-
 /// How a windowed aggregation treats late records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Lateness {
@@ -78,7 +70,34 @@ pub struct Lateness {
     pub side_output: bool,
 }
 
-type Pane = FxMap<Vec<Val>, Vec<Acc>>;
+struct Session {
+    start: i64,
+    end: i64,
+    min_ts: i64,
+    max_ts: i64,
+    accs: Vec<Acc>,
+}
+
+type Pane = FxMap<Key, Vec<Acc>>;
+
+/// Result rows gathered before they become a batch.
+#[derive(Default)]
+struct Rows {
+    keys: Vec<Key>,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    /// Aggregate results, row after row.
+    values: Vec<Val>,
+}
+
+impl Rows {
+    fn push(&mut self, aggs: &Aggregates, key: Key, start: i64, end: i64, accs: &[Acc]) {
+        self.keys.push(key);
+        self.starts.push(start);
+        self.ends.push(end);
+        aggs.finish_into(accs, &mut self.values);
+    }
+}
 
 /// Windowed aggregation of one subtask.
 pub struct WindowAggregate {
@@ -89,16 +108,19 @@ pub struct WindowAggregate {
     aggs: Aggregates,
     items: Vec<OutItem>,
     schema: SchemaRef,
-    /// Tumbling and hopping windows that have not fired, by end, then key.
-    panes: BTreeMap<i64, Pane>,
+    /// Tumbling and hopping windows: slices by end.
+    slices: BTreeMap<i64, Pane>,
+    /// Additions to single windows (by end) of rows late for some of their windows.
+    extras: BTreeMap<i64, Pane>,
     /// Fired windows kept for the allowed lateness, by end.
     fired: BTreeMap<i64, Pane>,
+    /// Every window with `end - 1` at or below this has fired.
+    fired_wm: i64,
     /// Rows of the current input batch that were too late, and late batches set aside.
     late_rows: Vec<u32>,
     late_out: Vec<Batch>,
     /// Open sessions by key.
-    sessions: FxMap<Vec<Val>, Vec<Session>>,
-    watermark: i64,
+    sessions: FxMap<Key, Vec<Session>>,
     seq: u64,
     stats: OpStats,
 }
@@ -132,37 +154,49 @@ impl WindowAggregate {
             aggs,
             items: items.into_iter().map(|(_, i)| i).collect(),
             schema: Arc::new(Schema::new(fields)),
-            panes: BTreeMap::new(),
+            slices: BTreeMap::new(),
+            extras: BTreeMap::new(),
             fired: BTreeMap::new(),
+            fired_wm: MIN_WATERMARK,
             late_rows: Vec::new(),
             late_out: Vec::new(),
             sessions: FxMap::default(),
-            watermark: MIN_WATERMARK,
             seq: 0,
             stats: OpStats::default(),
         }
     }
 
-    fn emit(
-        &self,
-        rows: Vec<(Vec<Val>, i64, i64, Vec<Val>)>,
-        out: &mut Vec<Batch>,
-    ) -> Result<(), ArrowError> {
-        if rows.is_empty() {
+    /// `(size, slide)` of tumbling (slide = size) and hopping windows.
+    fn size_slide(&self) -> Option<(i64, i64)> {
+        match self.kind {
+            WindowKind::Tumble { size } => Some((size, size)),
+            WindowKind::Hop { size, slide } => Some((size, slide)),
+            WindowKind::Session { .. } => None,
+        }
+    }
+
+    fn emit(&self, rows: Rows, out: &mut Vec<Batch>) -> Result<(), ArrowError> {
+        let n = rows.keys.len();
+        if n == 0 {
             return Ok(());
         }
+        let m = self.aggs.0.len();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.items.len());
         for item in &self.items {
             columns.push(match item {
-                OutItem::Key(i) => column(self.key_types[*i], rows.iter().map(|r| r.0[*i].clone())),
-                OutItem::Start => Arc::new(rows.iter().map(|r| r.1).collect::<Int64Array>()),
-                OutItem::End => Arc::new(rows.iter().map(|r| r.2).collect::<Int64Array>()),
-                OutItem::Agg(j) => {
-                    column(self.aggs.0[*j].ty(), rows.iter().map(|r| r.3[*j].clone()))
-                }
+                OutItem::Key(i) => column(
+                    self.key_types[*i],
+                    rows.keys.iter().map(|k| k.get(*i).clone()),
+                ),
+                OutItem::Start => Arc::new(Int64Array::from(rows.starts.clone())),
+                OutItem::End => Arc::new(Int64Array::from(rows.ends.clone())),
+                OutItem::Agg(j) => column(
+                    self.aggs.0[*j].ty(),
+                    (0..n).map(|r| rows.values[r * m + j].clone()),
+                ),
             });
         }
-        let rowtime: Int64Array = rows.iter().map(|r| r.2 - 1).collect();
+        let rowtime: Int64Array = rows.ends.iter().map(|e| e - 1).collect();
         out.push(Batch {
             data: RecordBatch::try_new(self.schema.clone(), columns)?,
             rowtime: Some(rowtime),
@@ -171,8 +205,156 @@ impl WindowAggregate {
         Ok(())
     }
 
+    /// The end of the first window after the fired ones that has rows, if any.
+    fn next_window_end(&self, size: i64, slide: i64) -> Option<i64> {
+        let after = self.fired_wm.saturating_add(1);
+        let from_slices = self
+            .slices
+            .range(after.saturating_sub(size).saturating_add(slide + 1)..)
+            .next()
+            .map(|(end, _)| {
+                if *end > after {
+                    *end
+                } else {
+                    after - after.rem_euclid(slide) + slide
+                }
+            });
+        let from_extras = self
+            .extras
+            .range(after.saturating_add(1)..)
+            .next()
+            .map(|(end, _)| *end);
+        match (from_slices, from_extras) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires, in order, every window with `end - 1 <= watermark` that has not fired.
+    fn fire_through(&mut self, watermark: i64, rows: &mut Rows) {
+        let Some((size, slide)) = self.size_slide() else {
+            return;
+        };
+        while let Some(end) = self.next_window_end(size, slide) {
+            if end - 1 > watermark {
+                break;
+            }
+            // The oldest slice of this window belongs to no later window: take it as the
+            // base and merge the others into it.
+            let oldest = end - size + slide;
+            let mut pane = self.slices.remove(&oldest).unwrap_or_default();
+            let younger = if size > slide {
+                self.slices.range(oldest + 1..=end)
+            } else {
+                self.slices.range(0..0)
+            };
+            for (_, slice) in younger {
+                for (key, accs) in slice {
+                    match pane.get_mut(key) {
+                        Some(into) => self.aggs.merge_ref(into, accs),
+                        None => {
+                            pane.insert(key.clone(), accs.clone());
+                        }
+                    }
+                }
+            }
+            if let Some(extra) = self.extras.remove(&end) {
+                for (key, accs) in extra {
+                    match pane.get_mut(&key) {
+                        Some(into) => self.aggs.merge(into, accs),
+                        None => {
+                            pane.insert(key, accs);
+                        }
+                    }
+                }
+            }
+            while let Some(first) = self.slices.first_entry() {
+                if *first.key() > oldest {
+                    break;
+                }
+                first.remove();
+            }
+            for (key, accs) in &pane {
+                rows.push(&self.aggs, key.clone(), end - size, end, accs);
+            }
+            if self.lateness.allowed > 0 {
+                self.fired.insert(end, pane);
+            }
+            self.fired_wm = end - 1;
+        }
+        self.fired_wm = self.fired_wm.max(watermark);
+        // Windows past their allowed lateness are forgotten.
+        let expired = watermark
+            .saturating_add(1)
+            .saturating_sub(self.lateness.allowed);
+        while let Some(first) = self.fired.first_entry() {
+            if *first.key() > expired {
+                break;
+            }
+            first.remove();
+        }
+    }
+
+    /// Adds a row of a tumbling or hopping window; false if it was too late for all of its
+    /// windows.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site, all per-row state"
+    )]
+    fn add_row(
+        &mut self,
+        key: Key,
+        ts: i64,
+        wm: i64,
+        args: &Args,
+        row: usize,
+        rows: &mut Rows,
+    ) -> bool {
+        let Some((size, slide)) = self.size_slide() else {
+            return false;
+        };
+        let slice_end = ts - ts.rem_euclid(slide) + slide;
+        // On time for every window it belongs to (the earliest ends at its slice's end).
+        if slice_end - 1 > wm {
+            let slice = self.slices.entry(slice_end).or_default();
+            let accs = match slice.get_mut(&key) {
+                Some(a) => a,
+                None => slice.entry(key).or_insert_with(|| self.aggs.init()),
+            };
+            self.aggs.update(accs, args, row, self.seq);
+            return true;
+        }
+        let allowed = self.lateness.allowed;
+        let mut counted = false;
+        let mut end = slice_end;
+        while end <= slice_end - slide + size {
+            if end - 1 + allowed <= wm {
+                end += slide;
+                continue;
+            }
+            counted = true;
+            if end - 1 > wm {
+                let pane = self.extras.entry(end).or_default();
+                let accs = pane.entry(key.clone()).or_insert_with(|| self.aggs.init());
+                self.aggs.update(accs, args, row, self.seq);
+            } else {
+                // Late within the allowed lateness: the window has fired (or fires now), and
+                // fires again with the row added.
+                if end - 1 > self.fired_wm {
+                    self.fire_through(wm, rows);
+                }
+                let pane = self.fired.entry(end).or_default();
+                let accs = pane.entry(key.clone()).or_insert_with(|| self.aggs.init());
+                self.aggs.update(accs, args, row, self.seq);
+                rows.push(&self.aggs, key.clone(), end - size, end, accs);
+            }
+            end += slide;
+        }
+        counted
+    }
+
     /// Adds a row to its session; false if it was too late for any.
-    fn add_session(&mut self, key: Vec<Val>, ts: i64, wm: i64, accs: Vec<Acc>) -> bool {
+    fn add_session(&mut self, key: Key, ts: i64, wm: i64, accs: Vec<Acc>) -> bool {
         let WindowKind::Session { gap } = self.kind else {
             return false;
         };
@@ -213,51 +395,6 @@ impl WindowAggregate {
         });
         true
     }
-
-    /// Adds row `row` (key `key`) to the tumbling or hopping window ending at `end`, as seen
-    /// under watermark `wm`; false if that window is past its allowed lateness. A window the
-    /// row's watermark has passed fires first (if it has not yet), then fires again with the
-    /// row added.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call site, all per-row state"
-    )]
-    fn add_to_pane(
-        &mut self,
-        end: i64,
-        size: i64,
-        key: &[Val],
-        wm: i64,
-        args: &Args,
-        row: usize,
-        rows: &mut Vec<(Vec<Val>, i64, i64, Vec<Val>)>,
-    ) -> bool {
-        let allowed = self.lateness.allowed;
-        if end - 1 + allowed <= wm {
-            return false;
-        }
-        if end - 1 > wm {
-            let pane = self.panes.entry(end).or_default();
-            let accs = match pane.get_mut(key) {
-                Some(a) => a,
-                None => pane.entry(key.to_vec()).or_insert_with(|| self.aggs.init()),
-            };
-            self.aggs.update(accs, args, row, self.seq);
-            return true;
-        }
-        // Late, within the allowed lateness: the window has fired (or fires now).
-        if let Some(pane) = self.panes.remove(&end) {
-            for (k, accs) in &pane {
-                rows.push((k.clone(), end - size, end, self.aggs.finish(accs)));
-            }
-            self.fired.insert(end, pane);
-        }
-        let pane = self.fired.entry(end).or_default();
-        let accs = pane.entry(key.to_vec()).or_insert_with(|| self.aggs.init());
-        self.aggs.update(accs, args, row, self.seq);
-        rows.push((key.to_vec(), end - size, end, self.aggs.finish(accs)));
-        true
-    }
 }
 
 impl Operator for WindowAggregate {
@@ -273,47 +410,27 @@ impl Operator for WindowAggregate {
                 "a window needs an event-time input (set watermark on its source)".into(),
             )
         })?;
-        let key_cols: Vec<ArrayRef> = self
-            .keys
-            .iter()
-            .map(|k| eval(k, &batch.data)?.into_array(n))
-            .collect::<Result<_, _>>()?;
+        let key_cols = KeyColumns::new(
+            self.keys
+                .iter()
+                .map(|k| eval(k, &batch.data)?.into_array(n))
+                .collect::<Result<_, _>>()?,
+        );
         let args = self.aggs.args(&batch.data)?;
-        let current = self.watermark;
-        let wm_of = |i: usize| {
-            batch
-                .wm
-                .as_ref()
-                .map_or(current, |w| w.value(i))
-                .max(current)
-        };
-        let mut refired = Vec::new();
+        let mut rows = Rows::default();
         for row in 0..n {
             let ts = rowtime.value(row);
-            let wm = wm_of(row);
-            let key: Vec<Val> = key_cols.iter().map(|c| Val::at(c.as_ref(), row)).collect();
+            // The watermark the row saw at its source, and never below what has fired here.
+            let wm = batch
+                .wm
+                .as_ref()
+                .map_or(self.fired_wm, |w| w.value(row))
+                .max(self.fired_wm);
+            let key = key_cols.key(row);
             self.seq += 1;
             let counted = match self.kind {
-                WindowKind::Tumble { size } => {
-                    let end = ts - ts.rem_euclid(size) + size;
-                    self.add_to_pane(end, size, &key, wm, &args, row, &mut refired)
-                }
-                WindowKind::Hop { size, slide } => {
-                    let mut counted = false;
-                    let mut start = ts - ts.rem_euclid(slide);
-                    while start > ts - size {
-                        counted |= self.add_to_pane(
-                            start + size,
-                            size,
-                            &key,
-                            wm,
-                            &args,
-                            row,
-                            &mut refired,
-                        );
-                        start -= slide;
-                    }
-                    counted
+                WindowKind::Tumble { .. } | WindowKind::Hop { .. } => {
+                    self.add_row(key, ts, wm, &args, row, &mut rows)
                 }
                 WindowKind::Session { .. } => {
                     let mut accs = self.aggs.init();
@@ -332,7 +449,7 @@ impl Operator for WindowAggregate {
             let rows = UInt32Array::from(std::mem::take(&mut self.late_rows));
             self.late_out.push(batch.take(&rows)?);
         }
-        self.emit(refired, out)
+        self.emit(rows, out)
     }
 
     fn take_late(&mut self, out: &mut Vec<Batch>) {
@@ -340,47 +457,19 @@ impl Operator for WindowAggregate {
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Batch>) -> Result<(), ArrowError> {
-        self.watermark = self.watermark.max(watermark);
-        let mut rows = Vec::new();
+        let mut rows = Rows::default();
         match self.kind {
-            WindowKind::Tumble { size } | WindowKind::Hop { size, .. } => {
-                // Every window whose end - 1 <= W fires.
-                let limit = watermark.saturating_add(1);
-                let fired: Vec<i64> = self.panes.range(..=limit).map(|(e, _)| *e).collect();
-                let keep = self.lateness.allowed > 0;
-                for end in fired {
-                    if let Some(pane) = self.panes.remove(&end) {
-                        for (key, accs) in &pane {
-                            rows.push((key.clone(), end - size, end, self.aggs.finish(accs)));
-                        }
-                        if keep {
-                            self.fired.insert(end, pane);
-                        }
-                    }
-                }
-                // Windows past their allowed lateness are forgotten.
-                let expired = watermark
-                    .saturating_add(1)
-                    .saturating_sub(self.lateness.allowed);
-                while let Some(entry) = self.fired.first_entry() {
-                    if *entry.key() > expired {
-                        break;
-                    }
-                    entry.remove();
-                }
+            WindowKind::Tumble { .. } | WindowKind::Hop { .. } => {
+                self.fire_through(watermark, &mut rows);
             }
             WindowKind::Session { gap } => {
+                self.fired_wm = self.fired_wm.max(watermark);
                 for (key, open) in self.sessions.iter_mut() {
                     let mut i = 0;
                     while i < open.len() {
                         if open[i].end - 1 <= watermark {
                             let s = open.swap_remove(i);
-                            rows.push((
-                                key.clone(),
-                                s.min_ts,
-                                s.max_ts + gap,
-                                self.aggs.finish(&s.accs),
-                            ));
+                            rows.push(&self.aggs, key.clone(), s.min_ts, s.max_ts + gap, &s.accs);
                         } else {
                             i += 1;
                         }
