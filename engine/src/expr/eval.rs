@@ -82,6 +82,35 @@ fn ints(v: &Value, len: usize) -> Result<Int64Array, ArrowError> {
         .clone())
 }
 
+/// Integer `/` or `%` of a column by a constant other than 0 and -1 (which cannot fail), by
+/// multiplication with a precomputed reciprocal instead of a hardware division per row.
+/// Truncates toward zero, and the remainder takes the dividend's sign, as Java's.
+fn by_constant(op: BinOp, a: &Value, b: &Value) -> Option<ArrayRef> {
+    let (Value::Array(x), Value::Scalar(d)) = (a, b) else {
+        return None;
+    };
+    let x = x.as_any().downcast_ref::<Int64Array>()?;
+    let d = d.as_any().downcast_ref::<Int64Array>()?.value(0);
+    if d == 0 || d == -1 {
+        return None;
+    }
+    let reduced = strength_reduce::StrengthReducedU64::new(d.unsigned_abs());
+    let quotient = move |v: i64| -> i64 {
+        let q = (v.unsigned_abs() / reduced) as i64;
+        if (v < 0) != (d < 0) {
+            q.wrapping_neg()
+        } else {
+            q
+        }
+    };
+    let out: Int64Array = if op == BinOp::Div {
+        x.unary(quotient)
+    } else {
+        x.unary(|v| v.wrapping_sub(quotient(v).wrapping_mul(d)))
+    };
+    Some(Arc::new(out))
+}
+
 /// Evaluates `expr` over `batch`.
 pub fn eval(expr: &Expr, batch: &RecordBatch) -> Result<Value, ArrowError> {
     let n = batch.num_rows();
@@ -101,11 +130,15 @@ pub fn eval(expr: &Expr, batch: &RecordBatch) -> Result<Value, ArrowError> {
             let scalar = matches!((&a, &b), (Value::Scalar(_), Value::Scalar(_)));
             let (da, db) = (a.datum(), b.datum());
             let out: ArrayRef = match op {
-                BinOp::Add => numeric::add(da.as_ref(), db.as_ref())?,
-                BinOp::Sub => numeric::sub(da.as_ref(), db.as_ref())?,
-                BinOp::Mul => numeric::mul(da.as_ref(), db.as_ref())?,
-                BinOp::Div => numeric::div(da.as_ref(), db.as_ref())?,
-                BinOp::Rem => numeric::rem(da.as_ref(), db.as_ref())?,
+                // BIGINT arithmetic wraps on overflow, as Java's long (and Flink's) does.
+                BinOp::Add => numeric::add_wrapping(da.as_ref(), db.as_ref())?,
+                BinOp::Sub => numeric::sub_wrapping(da.as_ref(), db.as_ref())?,
+                BinOp::Mul => numeric::mul_wrapping(da.as_ref(), db.as_ref())?,
+                BinOp::Div | BinOp::Rem => match by_constant(*op, &a, &b) {
+                    Some(out) => out,
+                    None if *op == BinOp::Div => numeric::div(da.as_ref(), db.as_ref())?,
+                    None => numeric::rem(da.as_ref(), db.as_ref())?,
+                },
                 BinOp::Eq => Arc::new(cmp::eq(da.as_ref(), db.as_ref())?),
                 BinOp::NotEq => Arc::new(cmp::neq(da.as_ref(), db.as_ref())?),
                 BinOp::Lt => Arc::new(cmp::lt(da.as_ref(), db.as_ref())?),
@@ -322,6 +355,60 @@ mod tests {
         assert_eq!(i64s(run("a / b")), [3, -3, -3, 0]);
         assert_eq!(i64s(run("MOD(a, b)")), [1, -1, 1, 0]);
         assert_eq!(i64s(run("a * b - 7")), [7, -21, -21, -7]);
+        // By a constant (the reciprocal path), against Rust's own truncating / and %.
+        for d in [1i64, 2, 3, 7, 100, 1000, 65536, -1000, -3, i64::MAX] {
+            let a = [7i64, -7, 7, 0];
+            assert_eq!(i64s(run(&format!("a / ({d})"))), a.map(|v| v / d), "/ {d}");
+            assert_eq!(
+                i64s(run(&format!("MOD(a, {d})"))),
+                a.map(|v| v % d),
+                "MOD {d}"
+            );
+        }
+    }
+
+    #[test]
+    fn by_constant_division_covers_the_extremes() {
+        let x: Value = Value::Array(Arc::new(Int64Array::from(vec![
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX,
+            -1,
+            1,
+            -999,
+            999,
+        ])));
+        for d in [1i64, -2, 3, 10, 1000, -7, i64::MAX, i64::MIN] {
+            let div = Value::Scalar(Arc::new(Int64Array::from(vec![d])));
+            let want = |f: fn(i64, i64) -> i64| -> Vec<i64> {
+                [i64::MIN, i64::MIN + 1, i64::MAX, -1, 1, -999, 999]
+                    .map(|v| f(v, d))
+                    .to_vec()
+            };
+            let got = |op| {
+                let a = by_constant(op, &x, &div).unwrap();
+                a.as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            };
+            assert_eq!(got(BinOp::Div), want(i64::wrapping_div), "/ {d}");
+            assert_eq!(got(BinOp::Rem), want(i64::wrapping_rem), "% {d}");
+        }
+    }
+
+    #[test]
+    fn bigint_arithmetic_wraps_like_java() {
+        assert_eq!(
+            i64s(run("9223372036854775807 + a")),
+            [
+                i64::MAX.wrapping_add(7),
+                i64::MAX - 7,
+                i64::MAX.wrapping_add(7),
+                i64::MAX
+            ]
+        );
     }
 
     #[test]
