@@ -624,8 +624,10 @@ impl Builder {
                 return;
             };
             let s2 = schema.clone();
+            let ttl = d.ttl.as_ref().and_then(|t| t.millis().ok());
             let factory: OpFactory = Arc::new(move || {
-                Box::new(ops::Deduplicate::new(key_exprs.clone(), s2.clone())) as Box<dyn Operator>
+                Box::new(ops::Deduplicate::new(key_exprs.clone(), s2.clone(), ttl))
+                    as Box<dyn Operator>
             });
             let edge = self.edge(
                 input.as_deref().unwrap_or_default(),

@@ -88,7 +88,10 @@ fn main() -> ExitCode {
             let inputs: Vec<String> = v
                 .inputs
                 .iter()
-                .map(|e| format!("{} ({:?})", plan.vertices[e.from].name, e.partition))
+                .map(|e| {
+                    let late = if e.port == 1 { " late output" } else { "" };
+                    format!("{}{late} ({:?})", plan.vertices[e.from].name, e.partition)
+                })
                 .collect();
             println!(
                 "{} ×{}{}",

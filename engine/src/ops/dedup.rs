@@ -1,5 +1,8 @@
 //! Deduplication: the first row per key by event time (Flink's `Deduplicate(keep=FirstRow,
-//! order=ROWTIME)`), emitted once, when the watermark passes its event time.
+//! order=ROWTIME)`), emitted once, when the watermark passes its event time. With a state
+//! TTL, a key is forgotten once the watermark passes its first row's time plus the TTL: a
+//! later row of that key is a first row again (Flink's `table.exec.state.ttl`, measured here
+//! in event time so that results do not depend on how fast the job runs).
 
 use std::collections::BTreeMap;
 
@@ -26,6 +29,10 @@ pub struct Deduplicate {
     state: FxMap<Vec<Val>, KeyState>,
     /// Event-time timers of pending rows: (ts, sequence) → key.
     timers: BTreeMap<(i64, u64), Vec<Val>>,
+    /// How long (ms of event time) an emitted key is remembered; None: forever.
+    ttl: Option<i64>,
+    /// When emitted keys are forgotten: (time, sequence) → key.
+    expiry: BTreeMap<(i64, u64), Vec<Val>>,
     seq: u64,
     watermark: i64,
     stats: OpStats,
@@ -33,7 +40,7 @@ pub struct Deduplicate {
 
 impl Deduplicate {
     /// Dedup on `keys` of rows with `schema`.
-    pub fn new(keys: Vec<Expr>, schema: SchemaRef) -> Self {
+    pub fn new(keys: Vec<Expr>, schema: SchemaRef, ttl: Option<i64>) -> Self {
         let types = schema
             .fields()
             .iter()
@@ -45,6 +52,8 @@ impl Deduplicate {
             schema,
             state: FxMap::default(),
             timers: BTreeMap::new(),
+            ttl,
+            expiry: BTreeMap::new(),
             seq: 0,
             watermark: MIN_WATERMARK,
             stats: OpStats::default(),
@@ -61,6 +70,7 @@ impl Deduplicate {
             if entry.key().0 > watermark {
                 break;
             }
+            let (ts, seq) = *entry.key();
             let key = entry.remove();
             if let Some(st) = self.state.get_mut(&key)
                 && let Some((ts, _, row)) = st.pending.take()
@@ -68,6 +78,16 @@ impl Deduplicate {
                 ready.push((ts, row));
                 st.emitted = true;
             }
+            if let Some(ttl) = self.ttl {
+                self.expiry.insert((ts.saturating_add(ttl), seq), key);
+            }
+        }
+        while let Some(entry) = self.expiry.first_entry() {
+            if entry.key().0 > watermark {
+                break;
+            }
+            let key = entry.remove();
+            self.state.remove(&key);
         }
     }
 

@@ -352,6 +352,14 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
                 "needs at least one column".into(),
             );
         }
+        if let Some(Err(e)) = t
+            .deduplicate
+            .as_ref()
+            .and_then(|d| d.ttl.as_ref())
+            .map(super::Duration::millis)
+        {
+            fail(format!("{path}.deduplicate.ttl"), e);
+        }
         if let Some(n) = &t.top_n
             && n.limit == 0
         {

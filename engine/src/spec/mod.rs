@@ -285,6 +285,11 @@ pub struct HopSpec {
 pub struct DeduplicateSpec {
     /// Key columns.
     pub key: Vec<String>,
+    /// How long a key is remembered after its first row, in event time (the watermark must
+    /// pass the first row's time plus this); a later row of the key is then a first row
+    /// again. Unset: forever (state grows with the number of keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Duration>,
 }
 
 /// Keep the best rows of each window.
