@@ -10,4 +10,5 @@ pub mod job;
 pub mod ops;
 pub mod plan;
 pub mod runtime;
+pub mod snapshot;
 pub mod spec;

@@ -47,6 +47,8 @@ pub enum VertexKind {
         path: String,
         /// Format.
         format: FileFormat,
+        /// Rows per batch.
+        batch_rows: usize,
     },
     /// Generated records.
     Datagen {
@@ -121,6 +123,10 @@ pub struct Vertex {
     pub inputs: Vec<Edge>,
     /// The operators run on each subtask, in order (after reading, for sources).
     pub chain: Vec<OpFactory>,
+    /// Each operator's identity in snapshots (its step name), parallel to `chain`.
+    pub uids: Vec<String>,
+    /// The identity of the source or sink itself in snapshots (`source:x`, `sink:y`).
+    pub uid: String,
     /// Schema of what the vertex emits.
     pub schema: SchemaRef,
     /// Source event time: column and out-of-orderness.
@@ -240,6 +246,7 @@ impl Builder {
                 VertexKind::File {
                     path: f.path.clone(),
                     format: f.format,
+                    batch_rows: f.batch_rows.map_or(source::BATCH_ROWS, |b| b as usize),
                 },
                 source::schema(&s.schema),
                 // Parquet row groups are split between subtasks; a CSV or JSON file is read
@@ -295,6 +302,8 @@ impl Builder {
             kind,
             inputs: vec![],
             chain: vec![],
+            uids: vec![],
+            uid: format!("source:{}", s.name),
             schema: schema.clone(),
             watermark,
             idle_timeout: s
@@ -398,6 +407,7 @@ impl Builder {
             if fusable {
                 let vertex = &mut self.vertices[v];
                 vertex.chain.push(factory);
+                vertex.uids.push(name.to_owned());
                 vertex.name = format!("{} -> {name}", vertex.name);
                 vertex.schema = schema.clone();
                 self.outputs.insert(name.to_owned(), (v, schema));
@@ -410,6 +420,8 @@ impl Builder {
             kind: VertexKind::Ops,
             inputs: edges,
             chain: vec![factory],
+            uids: vec![name.to_owned()],
+            uid: name.to_owned(),
             schema: schema.clone(),
             watermark: None,
             idle_timeout: None,
@@ -881,6 +893,7 @@ impl Builder {
         };
         let (v, _) = self.outputs[&t.name].clone();
         self.vertices[v].chain.push(factory);
+        self.vertices[v].uids.push(format!("{}.select", t.name));
         self.vertices[v].schema = out_schema.clone();
         self.outputs.insert(t.name.clone(), (v, out_schema));
     }
@@ -910,6 +923,8 @@ impl Builder {
             kind: VertexKind::Sink(kind),
             inputs: vec![self.edge(&s.input, partition)],
             chain: vec![],
+            uids: vec![],
+            uid: format!("sink:{}", s.name),
             schema: schema.clone(),
             watermark: None,
             idle_timeout: None,

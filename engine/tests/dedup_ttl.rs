@@ -30,16 +30,15 @@ sources:
 transforms:
   - {{name: firsts, input: events, deduplicate: {{key: [k]{ttl}}}}}
 sinks:
-  - {{name: out, input: firsts, file: {{path: "{dir}/out.csv", format: csv}}}}
+  - {{name: out, input: firsts, file: {{path: "{dir}/out", format: csv}}}}
 "#,
         dir = dir.display()
     );
     strom_engine::job::run(&JobSpec::parse(&spec).unwrap(), 1).unwrap();
-    let text = std::fs::read_to_string(dir.join("out.csv")).unwrap();
+    let (_, rows) = strom_engine::io::sink::read_csv_dir(&dir.join("out")).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let mut ids: Vec<i64> = text
-        .lines()
-        .skip(1)
+    let mut ids: Vec<i64> = rows
+        .iter()
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
         .collect();
     ids.sort_unstable();

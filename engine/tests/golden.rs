@@ -45,7 +45,7 @@ fn run_case_with(case: &str, parallelism: usize, edit: &dyn Fn(String) -> String
     // Tests run in parallel, some on the same case: each run gets its own output file.
     static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let out = std::env::temp_dir().join(format!(
-        "strom-golden-{case}-p{parallelism}-{}-{}.csv",
+        "strom-golden-{case}-p{parallelism}-{}-{}",
         std::process::id(),
         RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
@@ -59,8 +59,13 @@ fn run_case_with(case: &str, parallelism: usize, edit: &dyn Fn(String) -> String
     let spec = JobSpec::parse(&spec_text).unwrap_or_else(|e| panic!("{case}: {e}"));
     strom_engine::job::run(&spec, parallelism)
         .unwrap_or_else(|e| panic!("{case} at p={parallelism}: {e}"));
-    let got_text = std::fs::read_to_string(&out).unwrap();
-    let _ = std::fs::remove_file(&out);
+    let (header, rows) = strom_engine::io::sink::read_csv_dir(&out).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    let got_text = header
+        .into_iter()
+        .chain(rows)
+        .collect::<Vec<_>>()
+        .join("\n");
     let want_text = std::fs::read_to_string(dir.join("expected.csv")).unwrap();
     let mut got: Vec<&str> = got_text.lines().collect();
     let mut want: Vec<&str> = want_text.lines().collect();
@@ -149,11 +154,14 @@ fn late_ids(case: &str, parallelism: usize) -> Vec<i64> {
         .push(serde_yaml_ng::from_str(&late_sink).unwrap());
     let spec = JobSpec::parse(&serde_json::to_string(&spec).unwrap()).unwrap();
     strom_engine::job::run(&spec, parallelism).unwrap();
-    let text = std::fs::read_to_string(&late).unwrap();
+    let (header, rows) = strom_engine::io::sink::read_csv_dir(&late).unwrap();
     let _ = std::fs::remove_dir_all(&tmp);
-    let mut lines = text.lines();
-    assert_eq!(lines.next().map(|h| h.split(',').next()), Some(Some("id")));
-    let mut ids: Vec<i64> = lines
+    assert_eq!(
+        header.as_deref().map(|h| h.split(',').next()),
+        Some(Some("id"))
+    );
+    let mut ids: Vec<i64> = rows
+        .iter()
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
         .collect();
     ids.sort_unstable();
@@ -196,7 +204,7 @@ fn bids_parquet(case: &str) -> PathBuf {
     let dir = golden_dir().join(case);
     let tmp = std::env::temp_dir().join(format!("strom-parquet-{case}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let (whole, split) = (tmp.join("whole.parquet"), tmp.join("bids.parquet"));
+    let (whole, split) = (tmp.join("whole"), tmp.join("bids.parquet"));
     let spec = format!(
         "sources:\n  - name: bid\n    file: {{path: {:?}, format: csv}}\n    schema: [{{name: auction, type: BIGINT}}, {{name: bidder, type: BIGINT}}, {{name: price, type: BIGINT}}, {{name: channel, type: STRING}}, {{name: date_time_ms, type: BIGINT}}]\nsinks:\n  - {{name: out, input: bid, file: {{path: {:?}, format: parquet}}}}\n",
         dir.join("bids.csv").to_str().unwrap(),
@@ -204,7 +212,18 @@ fn bids_parquet(case: &str) -> PathBuf {
     );
     let summary = strom_engine::job::run(&JobSpec::parse(&spec).unwrap(), 1).unwrap();
     assert_eq!(summary.records_out, 12_000);
-    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&whole).unwrap())
+    let part = std::fs::read_dir(&whole)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("part-")
+        })
+        .unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&part).unwrap())
         .unwrap()
         .build()
         .unwrap();

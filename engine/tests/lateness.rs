@@ -28,20 +28,20 @@ transforms:
     window: {window}
     select: [k, window_start, window_end, "COUNT(*) AS cnt", "MAX(id) AS last_id"]
 sinks:
-  - {{name: out, input: counts, file: {{path: "{dir}/out.csv", format: csv}}}}
-  - {{name: late, input: too_late, file: {{path: "{dir}/late.csv", format: csv}}}}
+  - {{name: out, input: counts, file: {{path: "{dir}/out", format: csv}}}}
+  - {{name: late, input: too_late, file: {{path: "{dir}/late", format: csv}}}}
 "#,
         dir = dir.display()
     );
     let spec = JobSpec::parse(&spec).unwrap_or_else(|e| panic!("{e}"));
     strom_engine::job::run(&spec, parallelism).unwrap();
     let read = |name: &str| -> Vec<String> {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap();
-        let mut lines: Vec<String> = text.lines().skip(1).map(str::to_owned).collect();
+        let (_, mut lines) = strom_engine::io::sink::read_csv_dir(&dir.join(name)).unwrap();
+        let _ = std::fs::remove_dir_all(dir.join(name));
         lines.sort();
         lines
     };
-    (read("out.csv"), read("late.csv"))
+    (read("out"), read("late"))
 }
 
 fn temp(name: &str) -> std::path::PathBuf {

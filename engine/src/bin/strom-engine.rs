@@ -35,19 +35,62 @@ enum Command {
         /// `127.0.0.1:8081`.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Take checkpoints into this directory (`file:///path` or a local path).
+        #[arg(long)]
+        checkpoint_dir: Option<String>,
+        /// Time between checkpoints, e.g. `10s`, `500ms`.
+        #[arg(long, default_value = "10s")]
+        checkpoint_interval: String,
+        /// How many completed checkpoints to keep.
+        #[arg(long, default_value_t = 3)]
+        retain_checkpoints: usize,
+        /// Start from this snapshot: a savepoint or checkpoint directory, or a checkpoint
+        /// directory's root (its newest complete checkpoint is used).
+        #[arg(long)]
+        restore: Option<String>,
+        /// Start even if the snapshot holds state that no operator of this job takes (that
+        /// state is dropped, and listed).
+        #[arg(long)]
+        allow_non_restored_state: bool,
     },
     /// Print the JSON schema of job specs (committed as crds/job-schema.json).
     Schema,
 }
 
+/// Snapshot options of `run`.
+struct Snapshots {
+    checkpoint_dir: Option<String>,
+    checkpoint_interval: String,
+    retain_checkpoints: usize,
+    restore: Option<String>,
+    allow_non_restored_state: bool,
+}
+
 fn main() -> ExitCode {
-    let (job, parallelism, dry_run, listen) = match Cli::parse().command {
+    let (job, parallelism, dry_run, listen, snapshots) = match Cli::parse().command {
         Command::Run {
             job,
             parallelism,
             dry_run,
             listen,
-        } => (job, parallelism, dry_run, listen),
+            checkpoint_dir,
+            checkpoint_interval,
+            retain_checkpoints,
+            restore,
+            allow_non_restored_state,
+        } => (
+            job,
+            parallelism,
+            dry_run,
+            listen,
+            Snapshots {
+                checkpoint_dir,
+                checkpoint_interval,
+                retain_checkpoints,
+                restore,
+                allow_non_restored_state,
+            },
+        ),
         Command::Schema => {
             println!(
                 "{}",
@@ -106,7 +149,23 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let running = strom_engine::runtime::exec::Running::start(plan);
+    let options = match run_options(&snapshots) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let running = match strom_engine::runtime::exec::Running::start_with(plan, options) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the job: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for d in &running.dropped {
+        eprintln!("warning: state dropped (non-restored state allowed):{d}");
+    }
     let view = strom_engine::control::JobView::new(
         running.metrics.clone(),
         parallelism as u32,
@@ -142,8 +201,12 @@ fn main() -> ExitCode {
             } else {
                 watermark.to_string()
             };
+            let checkpoint = match running.checkpoints.completed.load(Ordering::Relaxed) {
+                0 => String::new(),
+                n => format!("  checkpoint {n}"),
+            };
             eprint!(
-                "\r{:>6.1}s  in {:>12} ({:>10}/s)  out {:>12} ({:>10}/s)  late {:>8}  watermark {wm}   ",
+                "\r{:>6.1}s  in {:>12} ({:>10}/s)  out {:>12} ({:>10}/s)  late {:>8}  watermark {wm}{checkpoint}   ",
                 s.elapsed.as_secs_f64(),
                 s.records_in,
                 s.records_in - last.0,
@@ -178,4 +241,41 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Checkpointing and restore as the flags say.
+fn run_options(s: &Snapshots) -> Result<strom_engine::runtime::exec::RunOptions, String> {
+    use strom_engine::snapshot::coordinator::CheckpointConfig;
+    use strom_engine::snapshot::storage::Storage;
+    let mut options = strom_engine::runtime::exec::RunOptions {
+        allow_non_restored_state: s.allow_non_restored_state,
+        ..Default::default()
+    };
+    if let Some(dir) = &s.checkpoint_dir {
+        let interval = strom_engine::spec::Duration(s.checkpoint_interval.clone())
+            .millis()
+            .map_err(|e| format!("--checkpoint-interval: {e}"))?;
+        if interval <= 0 {
+            return Err("--checkpoint-interval: must be greater than zero".into());
+        }
+        options.checkpoints = Some(CheckpointConfig {
+            storage: Storage::open(dir).map_err(|e| format!("--checkpoint-dir: {e}"))?,
+            interval: Duration::from_millis(interval as u64),
+            retain: s.retain_checkpoints.max(1),
+        });
+    }
+    if let Some(url) = &s.restore {
+        let latest = Storage::open(url)
+            .and_then(|st| st.latest())
+            .map_err(|e| format!("--restore: {e}"))?;
+        for skipped in &latest.skipped {
+            eprintln!("warning: not restoring from {skipped}");
+        }
+        eprintln!(
+            "restoring from {} ({:?} {})",
+            latest.url, latest.metadata.kind, latest.metadata.id
+        );
+        options.restore = Some((latest.metadata, latest.state));
+    }
+    Ok(options)
 }

@@ -84,6 +84,16 @@ impl Watermarker {
         })
     }
 
+    /// The highest event time seen (for a snapshot).
+    pub fn max_seen(&self) -> Option<i64> {
+        self.max_seen
+    }
+
+    /// Carries on from a snapshot's highest event time.
+    pub fn resume(&mut self, max_seen: Option<i64>) {
+        self.max_seen = max_seen;
+    }
+
     /// The watermark now.
     pub fn current(&self) -> i64 {
         self.max_seen
@@ -91,8 +101,14 @@ impl Watermarker {
     }
 }
 
-/// A bounded file, read in order.
-pub enum FileReader {
+/// A bounded file, read in order, with rows put back by [`FileReader::skip_rows`].
+pub struct FileReader {
+    format: FileFormatReader,
+    leftover: Option<RecordBatch>,
+}
+
+/// The reader of one format.
+pub enum FileFormatReader {
     /// CSV without header.
     Csv(Box<arrow::csv::reader::BufReader<BufReader<File>>>),
     /// JSON lines.
@@ -110,10 +126,12 @@ impl FileReader {
         schema: SchemaRef,
         subtask: usize,
         parallelism: usize,
+        batch_rows: usize,
     ) -> Result<FileReader, ArrowError> {
+        let batch_rows = batch_rows.clamp(1, BATCH_ROWS);
         let file = File::open(path)
             .map_err(|e| ArrowError::IoError(format!("cannot open {path}: {e}"), e))?;
-        Ok(match format {
+        let format = match format {
             FileFormat::Parquet => {
                 let bad = |e: parquet::errors::ParquetError| {
                     ArrowError::ParseError(format!("{path} is not a readable Parquet file: {e}"))
@@ -138,31 +156,55 @@ impl FileReader {
                 }
                 let reader = builder
                     .with_row_groups(groups)
-                    .with_batch_size(BATCH_ROWS)
+                    .with_batch_size(batch_rows)
                     .build()
                     .map_err(bad)?;
-                FileReader::Parquet(Box::new(reader), positions, schema)
+                FileFormatReader::Parquet(Box::new(reader), positions, schema)
             }
-            FileFormat::Csv => FileReader::Csv(Box::new(
+            FileFormat::Csv => FileFormatReader::Csv(Box::new(
                 arrow::csv::ReaderBuilder::new(schema)
                     .with_header(false)
-                    .with_batch_size(BATCH_ROWS)
+                    .with_batch_size(batch_rows)
                     .build(file)?,
             )),
-            FileFormat::Jsonl => FileReader::Json(
+            FileFormat::Jsonl => FileFormatReader::Json(
                 arrow::json::ReaderBuilder::new(schema)
-                    .with_batch_size(BATCH_ROWS)
+                    .with_batch_size(batch_rows)
                     .build(BufReader::new(file))?,
             ),
+        };
+        Ok(FileReader {
+            format,
+            leftover: None,
         })
+    }
+
+    /// Skips the first `n` rows (resuming from a snapshot).
+    pub fn skip_rows(&mut self, mut n: u64) -> Result<(), ArrowError> {
+        while n > 0 {
+            let Some(batch) = self.next_batch() else {
+                return Ok(());
+            };
+            let batch = batch?;
+            let rows = batch.num_rows() as u64;
+            if rows > n {
+                self.leftover = Some(batch.slice(n as usize, (rows - n) as usize));
+                return Ok(());
+            }
+            n -= rows;
+        }
+        Ok(())
     }
 
     /// The next batch, or None at the end.
     pub fn next_batch(&mut self) -> Option<Result<RecordBatch, ArrowError>> {
-        match self {
-            FileReader::Csv(r) => r.next(),
-            FileReader::Json(r) => r.next(),
-            FileReader::Parquet(r, positions, schema) => {
+        if let Some(b) = self.leftover.take() {
+            return Some(Ok(b));
+        }
+        match &mut self.format {
+            FileFormatReader::Csv(r) => r.next(),
+            FileFormatReader::Json(r) => r.next(),
+            FileFormatReader::Parquet(r, positions, schema) => {
                 let batch = match r.next()? {
                     Ok(b) => b,
                     Err(e) => return Some(Err(e)),
@@ -183,23 +225,23 @@ impl FileReader {
     }
 }
 
-/// Generated records: sequence numbers `id`, split between subtasks in blocks, turned into
-/// rows by a [`Generator`].
+/// Generated records: sequence numbers `id`, split between subtasks in blocks of
+/// [`BATCH_ROWS`] (subtask `s` of `p` generates blocks `s, s + p, s + 2p, …`), turned into
+/// rows by a [`Generator`]. After a restore at another parallelism a subtask may carry on
+/// several such streams; it takes batches from them in turn.
 pub struct Datagen {
     generator: Arc<Generator>,
     seed: u64,
     schema: SchemaRef,
-    /// First id of the current block of this subtask.
-    block: u64,
-    /// Next id to generate (within the current block).
-    next: u64,
+    /// (first id of the current block, next id) of each stream.
+    streams: Vec<(u64, u64)>,
+    turn: usize,
     end: u64,
     stride: u64,
 }
 
 impl Datagen {
-    /// Subtask `subtask` of `parallelism` generates ids `subtask·B … ` in blocks of
-    /// [`BATCH_ROWS`], up to `count`.
+    /// Subtask `subtask` of `parallelism`, up to `count` ids in all.
     pub fn new(
         generator: Arc<Generator>,
         seed: u64,
@@ -208,12 +250,13 @@ impl Datagen {
         subtask: usize,
         parallelism: usize,
     ) -> Self {
+        let first = subtask as u64 * BATCH_ROWS as u64;
         Datagen {
             generator,
             seed,
             schema,
-            block: subtask as u64 * BATCH_ROWS as u64,
-            next: subtask as u64 * BATCH_ROWS as u64,
+            streams: vec![(first, first)],
+            turn: 0,
             end: count.unwrap_or(u64::MAX),
             stride: parallelism as u64 * BATCH_ROWS as u64,
         }
@@ -224,13 +267,25 @@ impl Datagen {
         Arc::new(Schema::new(vec![Field::new("id", Ty::Int.arrow(), false)]))
     }
 
+    /// Where each stream is (for a snapshot), and the stride between a stream's blocks.
+    pub fn position(&self) -> (Vec<(u64, u64)>, u64) {
+        (self.streams.clone(), self.stride)
+    }
+
+    /// Carries on `streams` (with blocks `stride` ids apart) instead of its own.
+    pub fn resume(&mut self, streams: Vec<(u64, u64)>, stride: u64) {
+        self.streams = streams;
+        self.stride = stride;
+        self.turn = 0;
+    }
+
     /// How many records this subtask has still to generate (None: unbounded).
     pub fn pending(&self) -> Option<u64> {
         if self.end == u64::MAX {
             return None;
         }
         let block = BATCH_ROWS as u64;
-        // Blocks of this subtask from `from` on: full ones, then a partial last one.
+        // Blocks of a stream from `from` on: full ones, then a partial last one.
         let from_block = |from: u64| -> u64 {
             if from >= self.end {
                 return 0;
@@ -239,25 +294,35 @@ impl Datagen {
             let last = from + (blocks - 1) * self.stride;
             (blocks - 1) * block + block.min(self.end - last)
         };
-        let current = (self.block + block).min(self.end).saturating_sub(self.next);
-        Some(current + from_block(self.block + self.stride))
+        Some(
+            self.streams
+                .iter()
+                .map(|(start, next)| {
+                    (start + block).min(self.end).saturating_sub(*next)
+                        + from_block(start + self.stride)
+                })
+                .sum(),
+        )
     }
 
     /// The next batch of at most `limit` rows, or None when `count` is reached.
     pub fn next_batch(&mut self, limit: usize) -> Option<Result<RecordBatch, ArrowError>> {
-        if self.next >= self.end {
-            return None;
-        }
-        let block_end = self.block + BATCH_ROWS as u64;
-        let to = (self.next + limit.max(1) as u64)
-            .min(block_end)
-            .min(self.end);
-        let ids = Int64Array::from_iter_values((self.next..to).map(|i| i as i64));
-        self.next = to;
-        if to == block_end {
-            self.block += self.stride;
-            self.next = self.block;
-        }
+        // The next stream with ids left, in turn.
+        let live = |(_, next): &(u64, u64)| *next < self.end;
+        let n = self.streams.len();
+        let i = (0..n)
+            .map(|k| (self.turn + k) % n)
+            .find(|i| live(&self.streams[*i]))?;
+        self.turn = (i + 1) % n;
+        let (block, next) = self.streams[i];
+        let block_end = block + BATCH_ROWS as u64;
+        let to = (next + limit.max(1) as u64).min(block_end).min(self.end);
+        let ids = Int64Array::from_iter_values((next..to).map(|i| i as i64));
+        self.streams[i] = if to == block_end {
+            (block + self.stride, block + self.stride)
+        } else {
+            (block, to)
+        };
         Some(self.generator.batch(self.seed, &ids, &self.schema))
     }
 }

@@ -72,7 +72,7 @@ impl AggCall {
 }
 
 /// An accumulator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Acc {
     /// A count.
     Count(i64),

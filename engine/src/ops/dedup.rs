@@ -14,7 +14,12 @@ use super::value::{FxMap, Val, column};
 use super::{OpStats, Operator};
 use crate::expr::{Expr, Ty, eval};
 use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
+use crate::snapshot::{StateIn, StateOut, decode, encode};
 
+/// A key's snapshot entry: key, state, when it is forgotten.
+type Entry = (Vec<Val>, KeyState, Option<(i64, u64)>);
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct KeyState {
     emitted: bool,
     /// The pending row, with its timer's sequence number.
@@ -174,5 +179,42 @@ impl Operator for Deduplicate {
 
     fn stats(&self) -> OpStats {
         self.stats
+    }
+
+    fn state_kind(&self) -> Option<&'static str> {
+        Some("dedup")
+    }
+
+    fn snapshot(&self, out: &mut StateOut) -> Result<(), ArrowError> {
+        out.scalar = encode(&(self.seq, self.watermark));
+        let expiry: FxMap<&Vec<Val>, (i64, u64)> =
+            self.expiry.iter().map(|(at, key)| (key, *at)).collect();
+        for (key, st) in &self.state {
+            let entry: Entry = (key.clone(), st.clone(), expiry.get(key).copied());
+            out.keyed
+                .push((super::value::hash_vals(key), encode(&entry)));
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, state: StateIn) -> Result<(), ArrowError> {
+        let mut watermark = None;
+        for scalar in &state.scalars {
+            let (seq, wm): (u64, i64) = decode(scalar)?;
+            self.seq = self.seq.max(seq);
+            watermark = Some(watermark.map_or(wm, |w: i64| w.min(wm)));
+        }
+        self.watermark = watermark.unwrap_or(MIN_WATERMARK);
+        for (_, bytes) in &state.keyed {
+            let (key, st, expires): Entry = decode(bytes)?;
+            if let Some((ts, seq, _)) = &st.pending {
+                self.timers.insert((*ts, *seq), key.clone());
+            }
+            if let Some(at) = expires {
+                self.expiry.insert(at, key.clone());
+            }
+            self.state.insert(key, st);
+        }
+        Ok(())
     }
 }

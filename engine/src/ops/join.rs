@@ -15,6 +15,7 @@ use super::Operator;
 use super::value::{FxMap, Key, KeyColumns};
 use crate::expr::{Expr, eval};
 use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
+use crate::snapshot::{StateIn, StateOut, decode, encode};
 
 /// A buffered row: event time, batch, row.
 type RowRef = (i64, u64, u32);
@@ -238,6 +239,104 @@ impl Operator for IntervalJoin {
             rowtime: Some(Int64Array::from(times)),
             wm: None,
         });
+        Ok(())
+    }
+
+    fn state_kind(&self) -> Option<&'static str> {
+        Some("interval-join")
+    }
+
+    fn snapshot(&self, out: &mut StateOut) -> Result<(), ArrowError> {
+        out.scalar = encode(&self.watermark);
+        for (tag, side) in self.sides.iter().enumerate() {
+            // The live rows, columnar: key hash, event time, then the row's columns.
+            let (mut picks, mut hashes, mut times) = (Vec::new(), Vec::new(), Vec::new());
+            for (key, rows) in &side.index {
+                let hash = key.hash64();
+                for (ts, batch, row) in rows.as_slice() {
+                    if side.batches.contains_key(batch) {
+                        picks.push((*batch, *row));
+                        hashes.push(hash);
+                        times.push(*ts);
+                    }
+                }
+            }
+            if picks.is_empty() {
+                continue;
+            }
+            let mut columns: Vec<ArrayRef> = vec![
+                Arc::new(arrow::array::UInt64Array::from(hashes)),
+                Arc::new(Int64Array::from(times)),
+            ];
+            columns.extend(Self::gather(side, &picks)?);
+            let row_schema = side.batches.values().next().map(|(b, _)| b.schema());
+            let Some(row_schema) = row_schema else {
+                continue;
+            };
+            let mut fields = vec![
+                Field::new("__hash", arrow::datatypes::DataType::UInt64, false),
+                Field::new("__ts", arrow::datatypes::DataType::Int64, false),
+            ];
+            fields.extend(row_schema.fields().iter().map(|f| f.as_ref().clone()));
+            out.batches.push((
+                tag as u8,
+                RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?,
+            ));
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, state: StateIn) -> Result<(), ArrowError> {
+        for scalar in &state.scalars {
+            let wm: i64 = decode(scalar)?;
+            self.watermark = if self.watermark == MIN_WATERMARK {
+                wm
+            } else {
+                self.watermark.min(wm)
+            };
+        }
+        for (tag, batch) in state.batches {
+            let side_index = usize::from(tag.min(1));
+            let times = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .cloned()
+                .ok_or_else(|| ArrowError::ParseError("join state lacks __ts".into()))?;
+            let rows = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>())?;
+            let keys = if side_index == 0 {
+                &self.left_keys
+            } else {
+                &self.right_keys
+            };
+            let n = rows.num_rows();
+            let key_cols = KeyColumns::new(
+                keys.iter()
+                    .map(|k| eval(k, &rows)?.into_array(n))
+                    .collect::<Result<_, _>>()?,
+            );
+            let side = &mut self.sides[side_index];
+            let id = side.next;
+            side.next += 1;
+            let max_ts = times
+                .values()
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(MIN_WATERMARK);
+            side.batches.insert(id, (rows, max_ts));
+            for row in 0..n {
+                let (ts, key) = (times.value(row), key_cols.key(row));
+                side.expiry.push_back((ts, key.clone()));
+                let entry = (ts, id, row as u32);
+                match side.index.get_mut(&key) {
+                    Some(r) => r.push(entry),
+                    None => {
+                        side.index.insert(key, Rows::One(entry));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

@@ -27,6 +27,7 @@ pub use union::Union;
 pub use window::{WindowAggregate, WindowKind};
 
 use crate::runtime::{Batch, SchemaRef};
+use crate::snapshot::{StateIn, StateOut};
 
 /// Counters an operator reports.
 #[derive(Debug, Default, Clone, Copy)]
@@ -56,6 +57,22 @@ pub trait Operator: Send {
 
     /// Moves rows meant for the late-data side output (port 1) into `out`.
     fn take_late(&mut self, _out: &mut Vec<Batch>) {}
+
+    /// What kind of state it keeps (`window`, `dedup`, …); None for a stateless operator.
+    /// A snapshot's state restores only into an operator of the same kind.
+    fn state_kind(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Saves its state (at a checkpoint barrier).
+    fn snapshot(&self, _out: &mut StateOut) -> Result<(), ArrowError> {
+        Ok(())
+    }
+
+    /// Takes over restored state (before any row arrives).
+    fn restore(&mut self, _state: StateIn) -> Result<(), ArrowError> {
+        Ok(())
+    }
 
     /// Counters so far.
     fn stats(&self) -> OpStats {

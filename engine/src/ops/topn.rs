@@ -16,6 +16,7 @@ use super::Operator;
 use super::value::{FxMap, Val, column};
 use crate::expr::{Expr, Ty, eval};
 use crate::runtime::{Batch, SchemaRef};
+use crate::snapshot::{StateIn, StateOut, decode, encode};
 
 /// Rows of one window that can still make the cut, best first (ties in arrival order):
 /// (sort key, row).
@@ -206,5 +207,28 @@ impl Operator for TopN {
 
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    fn state_kind(&self) -> Option<&'static str> {
+        Some("top-n")
+    }
+
+    fn snapshot(&self, out: &mut StateOut) -> Result<(), ArrowError> {
+        for (end, by_start) in &self.windows {
+            for (start, kept) in by_start {
+                // Rows are routed by the hash of (window_start, window_end).
+                let hash = super::value::hash_vals(&[Val::I(*start), Val::I(*end)]);
+                out.keyed.push((hash, encode(&(*end, *start, kept))));
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, state: StateIn) -> Result<(), ArrowError> {
+        for (_, bytes) in &state.keyed {
+            let (end, start, kept): (i64, i64, Candidates) = decode(bytes)?;
+            self.windows.entry(end).or_default().insert(start, kept);
+        }
+        Ok(())
     }
 }

@@ -12,7 +12,7 @@ use arrow::array::{
 use crate::expr::Ty;
 
 /// One value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Val {
     /// Integer.
     I(i64),
@@ -115,7 +115,9 @@ impl Val {
 
 /// A key of keyed state: one value (the common case, kept without a heap allocation) or
 /// several.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Key {
     /// A single key column.
     One(Val),
@@ -124,6 +126,15 @@ pub enum Key {
 }
 
 impl Key {
+    /// The 64-bit hash that routes rows of this key to their subtask (the same as
+    /// [`crate::runtime::hash_rows`] over the key columns).
+    pub fn hash64(&self) -> u64 {
+        match self {
+            Key::One(v) => hash_vals(std::slice::from_ref(v)),
+            Key::Many(vs) => hash_vals(vs),
+        }
+    }
+
     /// The `i`-th key column's value.
     pub fn get(&self, i: usize) -> &Val {
         match self {
@@ -163,6 +174,22 @@ impl KeyColumns {
             }
         }
     }
+}
+
+/// The routing hash of a row's key values (see [`crate::runtime::hash_rows`]).
+pub fn hash_vals(vals: &[Val]) -> u64 {
+    let mut h = crate::runtime::HASH_SEED;
+    for v in vals {
+        h = crate::runtime::mix(
+            h ^ match v {
+                Val::I(i) => *i as u64,
+                Val::F(f) => f.to_bits(),
+                Val::S(s) => crate::runtime::fnv(s.as_bytes()),
+                Val::B(b) => u64::from(*b),
+            },
+        );
+    }
+    h
 }
 
 /// A column of `ty` from values.

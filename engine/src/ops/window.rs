@@ -25,6 +25,20 @@ use super::value::{FxMap, Key, KeyColumns, Val, column};
 use super::{OpStats, Operator};
 use crate::expr::{Expr, Ty, eval};
 use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
+use crate::snapshot::{StateIn, StateOut, decode, encode};
+
+/// A keyed entry of a window's snapshot.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Entry {
+    /// A slice (by end) of one key.
+    Slice(i64, Key, Vec<Acc>),
+    /// A single window's (by end) additions of one key.
+    Extra(i64, Key, Vec<Acc>),
+    /// A fired window kept for the allowed lateness.
+    Fired(i64, Key, Vec<Acc>),
+    /// A key's open sessions.
+    Sessions(Key, Vec<Session>),
+}
 
 /// The kind of window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +84,7 @@ pub struct Lateness {
     pub side_output: bool,
 }
 
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Session {
     start: i64,
     end: i64,
@@ -487,5 +502,63 @@ impl Operator for WindowAggregate {
 
     fn stats(&self) -> OpStats {
         self.stats
+    }
+
+    fn state_kind(&self) -> Option<&'static str> {
+        Some(match self.kind {
+            WindowKind::Tumble { .. } => "window-tumble",
+            WindowKind::Hop { .. } => "window-hop",
+            WindowKind::Session { .. } => "window-session",
+        })
+    }
+
+    fn snapshot(&self, out: &mut StateOut) -> Result<(), ArrowError> {
+        out.scalar = encode(&(self.fired_wm, self.seq));
+        for (tag, map) in [(0u8, &self.slices), (1, &self.extras), (2, &self.fired)] {
+            for (end, pane) in map {
+                for (key, accs) in pane {
+                    let entry = match tag {
+                        0 => Entry::Slice(*end, key.clone(), accs.clone()),
+                        1 => Entry::Extra(*end, key.clone(), accs.clone()),
+                        _ => Entry::Fired(*end, key.clone(), accs.clone()),
+                    };
+                    out.keyed.push((key.hash64(), encode(&entry)));
+                }
+            }
+        }
+        for (key, open) in &self.sessions {
+            let entry = Entry::Sessions(key.clone(), open.clone());
+            out.keyed.push((key.hash64(), encode(&entry)));
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, state: StateIn) -> Result<(), ArrowError> {
+        // Every subtask saw about the same watermark; the lowest is the safe one (a window
+        // above it that another subtask had fired has no slices left to fire twice).
+        let mut fired_wm = None;
+        for scalar in &state.scalars {
+            let (wm, seq): (i64, u64) = decode(scalar)?;
+            fired_wm = Some(fired_wm.map_or(wm, |f: i64| f.min(wm)));
+            self.seq = self.seq.max(seq);
+        }
+        self.fired_wm = fired_wm.unwrap_or(MIN_WATERMARK);
+        for (_, bytes) in &state.keyed {
+            match decode::<Entry>(bytes)? {
+                Entry::Slice(end, key, accs) => {
+                    self.slices.entry(end).or_default().insert(key, accs);
+                }
+                Entry::Extra(end, key, accs) => {
+                    self.extras.entry(end).or_default().insert(key, accs);
+                }
+                Entry::Fired(end, key, accs) => {
+                    self.fired.entry(end).or_default().insert(key, accs);
+                }
+                Entry::Sessions(key, open) => {
+                    self.sessions.insert(key, open);
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -91,6 +91,8 @@ pub enum Message {
     /// The sender is idle (true: it sends no rows for now and must not hold back the
     /// watermark) or active again (false), as Flink's watermark status.
     Idle(bool),
+    /// Checkpoint `n`: everything before this belongs to it, everything after to the next.
+    Barrier(u64),
     /// The sender is done.
     End,
 }
@@ -100,8 +102,22 @@ pub const MIN_WATERMARK: i64 = i64::MIN;
 /// The watermark at the end of a bounded input: everything fires.
 pub const MAX_WATERMARK: i64 = i64::MAX;
 
+/// The start value of every row hash.
+pub const HASH_SEED: u64 = 0x243f_6a88_85a3_08d3;
+
+/// FNV-1a over bytes (strings' contribution to a row hash).
 #[inline]
-fn mix(mut x: u64) -> u64 {
+pub fn fnv(bytes: &[u8]) -> u64 {
+    let mut f = 0xcbf29ce484222325u64;
+    for b in bytes {
+        f = (f ^ *b as u64).wrapping_mul(0x100000001b3);
+    }
+    f
+}
+
+/// splitmix64's finaliser.
+#[inline]
+pub fn mix(mut x: u64) -> u64 {
     // splitmix64's finaliser: a fast, well-spread 64-bit hash of an integer.
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d049bb133111eb);
@@ -111,7 +127,7 @@ fn mix(mut x: u64) -> u64 {
 /// The 64-bit key hash of every row over `columns` (the basis of keyed state: subtask `i` of
 /// `p` owns the hashes in `[i·2⁶⁴/p, (i+1)·2⁶⁴/p)`).
 pub fn hash_rows(columns: &[ArrayRef], rows: usize) -> Vec<u64> {
-    let mut hashes = vec![0x243f_6a88_85a3_08d3u64; rows];
+    let mut hashes = vec![HASH_SEED; rows];
     for col in columns {
         if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
             for (h, v) in hashes.iter_mut().zip(a.values().iter()) {
@@ -119,16 +135,15 @@ pub fn hash_rows(columns: &[ArrayRef], rows: usize) -> Vec<u64> {
             }
         } else if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
             for (i, h) in hashes.iter_mut().enumerate() {
-                // FNV-1a over the bytes, then mixed in.
-                let mut f = 0xcbf29ce484222325u64;
-                for b in a.value(i).bytes() {
-                    f = (f ^ b as u64).wrapping_mul(0x100000001b3);
-                }
-                *h = mix(*h ^ f);
+                *h = mix(*h ^ fnv(a.value(i).as_bytes()));
             }
         } else if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
             for (h, v) in hashes.iter_mut().zip(a.values().iter()) {
                 *h = mix(*h ^ v.to_bits());
+            }
+        } else if let Some(a) = col.as_any().downcast_ref::<arrow::array::BooleanArray>() {
+            for (i, h) in hashes.iter_mut().enumerate() {
+                *h = mix(*h ^ u64::from(a.value(i)));
             }
         }
     }
@@ -177,6 +192,20 @@ pub type SchemaRef = Arc<arrow::datatypes::Schema>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_values_hash_like_the_rows_they_came_from() {
+        use crate::ops::value::{Key, Val};
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![1, -7, i64::MAX]));
+        let strs: ArrayRef = Arc::new(StringArray::from(vec!["a", "", "zürich"]));
+        let rows = hash_rows(&[ints.clone(), strs.clone()], 3);
+        for (i, h) in rows.iter().enumerate() {
+            let key = Key::Many(vec![Val::at(ints.as_ref(), i), Val::at(strs.as_ref(), i)].into());
+            assert_eq!(key.hash64(), *h);
+        }
+        let one = hash_rows(std::slice::from_ref(&ints), 3);
+        assert_eq!(Key::One(Val::I(-7)).hash64(), one[1]);
+    }
 
     #[test]
     fn hash_ranges_cover_every_subtask_evenly() {

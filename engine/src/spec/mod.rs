@@ -102,12 +102,16 @@ pub enum FileFormat {
 
 /// A bounded file source, read in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-
+#[serde(rename_all = "snake_case")]
 pub struct FileSource {
     /// Local path.
     pub path: String,
     /// Format.
     pub format: FileFormat,
+    /// Rows per batch read (default 8192). Smaller batches mean lower latency and more
+    /// places for checkpoint barriers, at some cost in throughput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_rows: Option<u32>,
 }
 
 /// A generated source: records numbered `id` = 0, 1, 2, … whose columns are SQL expressions
@@ -398,7 +402,9 @@ pub struct SinkSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 
 pub struct FileSink {
-    /// Local path.
+    /// Local directory. Rows go into part files (`part-<run>-<subtask>-<n>.csv`, each CSV
+    /// part with its header line), made visible only when the checkpoint that covers them
+    /// completes — or, without checkpoints, when the job finishes.
     pub path: String,
     /// Format (CSV gets a header line).
     pub format: FileFormat,

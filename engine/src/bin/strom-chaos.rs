@@ -1,0 +1,256 @@
+//! Kills jobs and restores them: for every golden case of `../shared/golden/`, runs the
+//! engine as a child process with checkpoints, kills it (SIGKILL) at a random moment,
+//! restores it from its newest complete checkpoint — at the same or another parallelism —
+//! lets it finish, and checks that the committed output is exactly Flink's.
+//!
+//!   cargo run --release -p strom-engine --bin strom-chaos -- [--rounds 20] [--case 02_tumble_agg]
+//!
+//! The cases' sources are read in small batches behind a throttle, so that a run lasts long
+//! enough to be killed in the middle and checkpoints fall between many batches.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use strom_engine::spec::{JobSpec, TransformSpec};
+
+#[derive(Parser)]
+struct Args {
+    /// Kill-and-restore rounds per case and parallelism change.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    /// Only this case (a folder name of the golden directory).
+    #[arg(long)]
+    case: Option<String>,
+    /// The golden cases.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden"))]
+    golden: PathBuf,
+    /// Seed of the kill times.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Source rows per second (per source) while running: sets how long a run lasts.
+    #[arg(long, default_value_t = 40_000)]
+    pace: u64,
+}
+
+/// (parallelism before the kill, parallelism after)
+const RESCALES: &[(usize, usize)] = &[(1, 1), (2, 3), (4, 1)];
+
+fn engine() -> PathBuf {
+    let me = std::env::current_exe().expect("own path");
+    me.with_file_name(format!("strom-engine{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The case's spec with paced sources, its output in `out`.
+fn paced_spec(case: &str, dir: &Path, out: &Path, pace: u64) -> String {
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/golden/{case}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("the golden specs ship with the engine")
+    .replace("${DIR}", &dir.display().to_string())
+    .replace("${OUT}", &out.display().to_string());
+    let mut spec = JobSpec::parse(&text).expect("golden specs are valid");
+    // Each source `x` becomes `x_raw`, read through a throttle step named `x`: the rest of
+    // the job (join columns are named after their inputs) stays as it was.
+    let mut paces = Vec::new();
+    for s in &mut spec.sources {
+        if let Some(f) = &mut s.file {
+            f.batch_rows = Some(200);
+        }
+        let raw = format!("{}_raw", s.name);
+        let name = std::mem::replace(&mut s.name, raw);
+        paces.push((name, s.name.clone()));
+    }
+    for (name, raw) in paces {
+        let throttle: TransformSpec = serde_json::from_value(serde_json::json!({
+            "name": name,
+            "input": raw,
+            "throttle": pace,
+        }))
+        .expect("a throttle step");
+        spec.transforms.insert(0, throttle);
+    }
+    serde_json::to_string(&spec).expect("specs serialize")
+}
+
+fn same_line(got: &str, want: &str) -> bool {
+    if got == want {
+        return true;
+    }
+    let (g, w): (Vec<&str>, Vec<&str>) = (got.split(',').collect(), want.split(',').collect());
+    g.len() == w.len()
+        && g.iter().zip(&w).all(|(a, b)| {
+            a == b
+                || match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * y.abs().max(1e-300),
+                    _ => false,
+                }
+        })
+}
+
+/// Runs one round; Ok(description of what happened) or Err(what went wrong).
+fn round(
+    case: &str,
+    golden: &Path,
+    before: usize,
+    after: usize,
+    kill_after: Duration,
+    pace: u64,
+) -> Result<(String, Duration), String> {
+    let dir = golden.join(case);
+    let work = std::env::temp_dir().join(format!(
+        "strom-chaos-{case}-{}-{}",
+        std::process::id(),
+        kill_after.as_micros()
+    ));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let (out, checkpoints, job) = (
+        work.join("out"),
+        work.join("checkpoints"),
+        work.join("job.json"),
+    );
+    std::fs::write(&job, paced_spec(case, &dir, &out, pace)).map_err(|e| e.to_string())?;
+    let run = |p: usize, restore: bool| {
+        let mut c = Command::new(engine());
+        c.args(["run", job.to_str().unwrap_or_default(), "--parallelism"])
+            .arg(p.to_string())
+            .args(["--checkpoint-dir", checkpoints.to_str().unwrap_or_default()])
+            .args(["--checkpoint-interval", "25ms", "--retain-checkpoints", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if restore {
+            c.args(["--restore", checkpoints.to_str().unwrap_or_default()]);
+        }
+        c
+    };
+    // First run, killed.
+    let mut child = run(before, false).spawn().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut finished_first = false;
+    while started.elapsed() < kill_after {
+        if let Ok(Some(_)) = child.try_wait() {
+            finished_first = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let first_run = started.elapsed();
+    // Second run, restored from the newest complete checkpoint (or from the start if the
+    // kill came before the first one), to the end.
+    let any_checkpoint = std::fs::read_dir(&checkpoints)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.path().join("_metadata").is_file())
+        })
+        .unwrap_or(false);
+    let restored = run(after, any_checkpoint)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&restored.stderr).to_string();
+    if !restored.status.success() {
+        return Err(format!("the restored run failed:\n{stderr}"));
+    }
+    let from = stderr
+        .lines()
+        .find(|l| l.starts_with("restoring from"))
+        .unwrap_or("restoring from nothing")
+        .to_owned();
+    let (header, mut got) =
+        strom_engine::io::sink::read_csv_dir(&out).map_err(|e| e.to_string())?;
+    let want_text = std::fs::read_to_string(dir.join("expected.csv")).map_err(|e| e.to_string())?;
+    let mut want: Vec<&str> = want_text.lines().collect();
+    let want_header = want.remove(0);
+    if header.as_deref() != Some(want_header) {
+        return Err(format!("header {header:?}, Flink's {want_header:?}"));
+    }
+    got.sort_unstable();
+    want.sort_unstable();
+    let same = got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| same_line(g, w));
+    let _ = std::fs::remove_dir_all(&work);
+    if !same {
+        let extra = got.len() as i64 - want.len() as i64;
+        return Err(format!(
+            "{} rows, Flink {} ({extra:+}); {from}",
+            got.len(),
+            want.len()
+        ));
+    }
+    let what = if finished_first {
+        "finished before the kill".into()
+    } else if any_checkpoint {
+        from
+    } else {
+        "killed before the first checkpoint".into()
+    };
+    Ok((what, first_run))
+}
+
+fn main() {
+    let args = Args::parse();
+    let mut cases: Vec<String> = std::fs::read_dir(&args.golden)
+        .unwrap_or_else(|e| panic!("{}: {e}", args.golden.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("expected.csv").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|c| args.case.as_ref().is_none_or(|only| only == c))
+        .collect();
+    cases.sort();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(args.seed);
+    let mut failures = 0;
+    let mut by_outcome = std::collections::BTreeMap::<String, usize>::new();
+    for case in &cases {
+        // How long an uninterrupted run takes: kills fall anywhere in it.
+        let (_, took) = round(
+            case,
+            &args.golden,
+            1,
+            1,
+            Duration::from_secs(600),
+            args.pace,
+        )
+        .unwrap_or_else(|e| panic!("{case} does not give Flink's output even uninterrupted: {e}"));
+        let span = (took.as_millis() as u64).max(50);
+        println!("{case:<20} an uninterrupted run takes {span} ms");
+        for &(before, after) in RESCALES {
+            let (mut ok, mut restored) = (0, 0);
+            for _ in 0..args.rounds {
+                // Runs take about (rows / pace) plus start-up; kill anywhere in there.
+                let kill_after = Duration::from_millis(rng.random_range(10..span));
+                match round(case, &args.golden, before, after, kill_after, args.pace) {
+                    Ok((what, _)) => {
+                        ok += 1;
+                        if what.starts_with("restoring from file") {
+                            restored += 1;
+                            *by_outcome
+                                .entry("restored from a checkpoint".into())
+                                .or_default() += 1;
+                        } else {
+                            *by_outcome.entry(what).or_default() += 1;
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        println!(
+                            "FAIL {case} p={before}->{after} killed after {kill_after:?}: {e}"
+                        );
+                    }
+                }
+            }
+            println!(
+                "{case:<20} p={before}->{after}: {ok}/{} rounds gave Flink's output ({restored} restored from a checkpoint)",
+                args.rounds
+            );
+        }
+    }
+    println!("outcomes: {by_outcome:?}");
+    if failures > 0 {
+        println!("{failures} rounds differed from Flink's output");
+        std::process::exit(1);
+    }
+}

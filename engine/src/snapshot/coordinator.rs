@@ -1,0 +1,369 @@
+//! The checkpoint coordinator: a thread that triggers checkpoints, collects every subtask's
+//! state, writes the snapshot (state files first, `_metadata` last) and then makes the sinks'
+//! staged part files visible.
+//!
+//! A checkpoint starts when the coordinator raises the trigger number: every source subtask
+//! notices it between batches, saves its position and sends a barrier behind its last rows.
+//! Tasks align the barriers of all their inputs, save their state, acknowledge and pass the
+//! barrier on. A subtask that has finished (its input ended) takes part with its final state.
+//! When every subtask has acknowledged, the checkpoint is written; when every subtask has
+//! finished, a final checkpoint marks the job finished.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::storage::{SnapshotError, Storage};
+use super::{FORMAT_VERSION, FileMeta, METADATA, Metadata, OperatorMeta, SnapshotKind, StateFile};
+
+/// How a job checkpoints.
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    /// Where checkpoints go.
+    pub storage: Storage,
+    /// Time between checkpoints.
+    pub interval: Duration,
+    /// How many completed checkpoints to keep.
+    pub retain: usize,
+}
+
+/// One operator subtask's state in an acknowledgement.
+#[derive(Debug, Clone)]
+pub struct OpState {
+    /// Operator identity (step name).
+    pub uid: String,
+    /// Operator kind.
+    pub kind: String,
+    /// Subtask.
+    pub subtask: usize,
+    /// Parallelism.
+    pub parallelism: usize,
+    /// Its state.
+    pub file: StateFile,
+}
+
+/// A task's part of a checkpoint.
+#[derive(Debug, Clone)]
+pub struct Ack {
+    /// Checkpoint number (for a finished task: the last one it saw).
+    pub id: u64,
+    /// Global task index.
+    pub task: usize,
+    /// The states of the task's operators.
+    pub states: Vec<OpState>,
+    /// Sink part files staged for this checkpoint.
+    pub commits: Vec<String>,
+    /// The task has finished; these are its final states, valid for every later checkpoint.
+    pub finished: bool,
+}
+
+/// A completed checkpoint or savepoint, for the control endpoint.
+#[derive(Debug, Clone)]
+pub struct Completed {
+    /// Number.
+    pub id: u64,
+    /// Kind.
+    pub kind: SnapshotKind,
+    /// Where it is.
+    pub url: String,
+    /// From trigger to `_metadata` written.
+    pub duration: Duration,
+    /// Bytes of state.
+    pub size: u64,
+    /// When it completed (epoch ms).
+    pub completed_ms: i64,
+}
+
+/// A savepoint request.
+pub struct SavepointRequest {
+    /// Directory to write it to.
+    pub target: Storage,
+    /// Stop the job once it is written.
+    pub stop: bool,
+    /// Told where it went, or why it failed.
+    pub reply: Sender<Result<String, String>>,
+}
+
+/// State shared between the coordinator and the tasks.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The newest checkpoint sources should take.
+    pub trigger: AtomicU64,
+    /// The newest completed checkpoint.
+    pub completed: AtomicU64,
+    /// Completed snapshots, oldest first.
+    pub history: Mutex<Vec<Completed>>,
+    /// Failed checkpoints.
+    pub failures: AtomicU64,
+    /// Set after a stop-with-savepoint: the job is to stop.
+    pub stop: AtomicBool,
+}
+
+struct Pending {
+    id: u64,
+    started: Instant,
+    acks: BTreeMap<usize, Ack>,
+    savepoint: Option<SavepointRequest>,
+}
+
+/// Runs the coordinator of a job with `tasks` tasks until every task has finished (or
+/// `cancelled` is set). Returns the number of the final checkpoint, if one was written.
+#[allow(clippy::too_many_arguments, reason = "one call site in the runtime")]
+pub fn run(
+    config: Option<CheckpointConfig>,
+    tasks: usize,
+    first_id: u64,
+    shared: Arc<Shared>,
+    acks: Receiver<Ack>,
+    savepoints: Receiver<SavepointRequest>,
+    cancelled: Arc<AtomicBool>,
+) -> Result<Option<u64>, SnapshotError> {
+    let mut id = first_id;
+    let mut finals: BTreeMap<usize, Ack> = BTreeMap::new();
+    let mut pending: Option<Pending> = None;
+    let mut last = Instant::now();
+    loop {
+        if cancelled.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        if pending.is_none() {
+            let request = savepoints.try_recv().ok();
+            let due = config
+                .as_ref()
+                .is_some_and(|c| last.elapsed() >= c.interval);
+            if (request.is_some() || due) && finals.len() < tasks {
+                id += 1;
+                shared.trigger.store(id, Ordering::SeqCst);
+                pending = Some(Pending {
+                    id,
+                    started: Instant::now(),
+                    acks: BTreeMap::new(),
+                    savepoint: request,
+                });
+            } else if let Some(r) = request {
+                let _ = r.reply.send(Err("the job has finished".into()));
+            }
+        }
+        let wait = match (&pending, &config) {
+            (Some(_), _) | (None, None) => Duration::from_millis(10),
+            (None, Some(c)) => c
+                .interval
+                .saturating_sub(last.elapsed())
+                .max(Duration::from_millis(1)),
+        };
+        match acks.recv_timeout(wait) {
+            Ok(ack) => {
+                if ack.finished {
+                    finals.insert(ack.task, ack);
+                } else if let Some(p) = &mut pending
+                    && p.id == ack.id
+                {
+                    p.acks.insert(ack.task, ack);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                // Every task is gone; what they sent is all there is.
+            }
+        }
+        while let Ok(ack) = acks.try_recv() {
+            if ack.finished {
+                finals.insert(ack.task, ack);
+            } else if let Some(p) = &mut pending
+                && p.id == ack.id
+            {
+                p.acks.insert(ack.task, ack);
+            }
+        }
+        if let Some(p) = &pending
+            && (0..tasks).all(|t| p.acks.contains_key(&t) || finals.contains_key(&t))
+        {
+            let Some(p) = pending.take() else { continue };
+            let parts: Vec<&Ack> = (0..tasks)
+                .map(|t| {
+                    p.acks
+                        .get(&t)
+                        .or_else(|| finals.get(&t))
+                        .expect("checked above")
+                })
+                .collect();
+            let finished = finals.len() == tasks;
+            match write(&config, &p, &parts, finished, &shared) {
+                Ok(url) => {
+                    if let Some(r) = p.savepoint {
+                        let _ = r.reply.send(Ok(url));
+                        if r.stop {
+                            shared.stop.store(true, Ordering::SeqCst);
+                        }
+                    }
+                }
+                Err(e) => {
+                    shared.failures.fetch_add(1, Ordering::Relaxed);
+                    if let Some(r) = p.savepoint {
+                        let _ = r.reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+            last = Instant::now();
+            if finished {
+                return Ok(Some(p.id));
+            }
+            continue;
+        }
+        if pending.is_none() && finals.len() == tasks {
+            // Every task has finished: a final checkpoint records it (and commits the last
+            // part files), so a restore after this point does not redo any work.
+            if config.is_none() {
+                commit_all(finals.values().flat_map(|a| a.commits.iter()));
+                return Ok(None);
+            }
+            id += 1;
+            let p = Pending {
+                id,
+                started: Instant::now(),
+                acks: BTreeMap::new(),
+                savepoint: None,
+            };
+            let parts: Vec<&Ack> = finals.values().collect();
+            write(&config, &p, &parts, true, &shared)?;
+            return Ok(Some(id));
+        }
+    }
+}
+
+/// Makes staged part files visible (idempotent: a file already committed is left alone).
+pub fn commit_all<'a>(files: impl Iterator<Item = &'a String>) {
+    for staged in files {
+        let staged = std::path::Path::new(staged);
+        if let Some(done) = committed_name(staged)
+            && staged.exists()
+        {
+            let _ = std::fs::rename(staged, done);
+        }
+    }
+}
+
+/// The visible name of a staged part file: `.part-x.csv.inprogress` → `part-x.csv`.
+pub fn committed_name(staged: &std::path::Path) -> Option<std::path::PathBuf> {
+    let name = staged.file_name()?.to_str()?;
+    let visible = name.strip_prefix('.')?.strip_suffix(".inprogress")?;
+    Some(staged.with_file_name(visible))
+}
+
+fn write(
+    config: &Option<CheckpointConfig>,
+    p: &Pending,
+    parts: &[&Ack],
+    finished: bool,
+    shared: &Shared,
+) -> Result<String, SnapshotError> {
+    let kind = if p.savepoint.is_some() {
+        SnapshotKind::Savepoint
+    } else {
+        SnapshotKind::Checkpoint
+    };
+    let mut targets: Vec<(Storage, String)> = Vec::new();
+    if let Some(c) = config {
+        targets.push((c.storage.clone(), format!("chk-{}", p.id)));
+    }
+    if let Some(r) = &p.savepoint {
+        targets.push((r.target.clone(), String::new()));
+    }
+    let mut operators: BTreeMap<String, OperatorMeta> = BTreeMap::new();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut commits = Vec::new();
+    let mut size = 0u64;
+    for ack in parts {
+        commits.extend(ack.commits.iter().cloned());
+        for st in &ack.states {
+            let bytes = postcard::to_stdvec(&st.file).expect("state files serialize");
+            let name = format!("{}/{}.state", file_safe(&st.uid), st.subtask);
+            size += bytes.len() as u64;
+            let op = operators
+                .entry(st.uid.clone())
+                .or_insert_with(|| OperatorMeta {
+                    uid: st.uid.clone(),
+                    kind: st.kind.clone(),
+                    parallelism: st.parallelism as u32,
+                    files: Vec::new(),
+                });
+            op.files.push(FileMeta {
+                subtask: st.subtask as u32,
+                name: name.clone(),
+                size: bytes.len() as u64,
+                crc32: crc32fast::hash(&bytes),
+            });
+            files.push((name, bytes));
+        }
+    }
+    let completed_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let meta = Metadata {
+        format_version: FORMAT_VERSION,
+        id: p.id,
+        kind,
+        completed_ms,
+        job_finished: finished,
+        operators: operators.into_values().collect(),
+        commits: commits.clone(),
+    };
+    let manifest = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
+    let mut url = String::new();
+    for (storage, dir) in &targets {
+        let at = |f: &str| {
+            if dir.is_empty() {
+                f.to_owned()
+            } else {
+                format!("{dir}/{f}")
+            }
+        };
+        for (name, bytes) in &files {
+            storage.put(&at(name), bytes.clone())?;
+        }
+        // Last: the snapshot exists from here on.
+        storage.put(&at(METADATA), manifest.clone())?;
+        url = if dir.is_empty() {
+            storage.url().to_owned()
+        } else {
+            storage.url_of(dir)
+        };
+    }
+    commit_all(commits.iter());
+    shared.completed.store(p.id, Ordering::SeqCst);
+    {
+        let mut history = shared.history.lock().expect("history");
+        history.push(Completed {
+            id: p.id,
+            kind,
+            url: url.clone(),
+            duration: p.started.elapsed(),
+            size,
+            completed_ms,
+        });
+        let excess = history.len().saturating_sub(100);
+        history.drain(..excess);
+    }
+    if let Some(c) = config {
+        // Keep the newest `retain` checkpoints.
+        for old in c.storage.checkpoints()?.into_iter().skip(c.retain.max(1)) {
+            c.storage.delete_dir(&format!("chk-{old}"))?;
+        }
+    }
+    Ok(url)
+}
+
+/// A directory name for an operator uid.
+fn file_safe(uid: &str) -> String {
+    uid.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
