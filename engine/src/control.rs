@@ -1,5 +1,7 @@
 //! The engine's HTTP control endpoint: `/v1/job` (status and every subtask's counters, as
-//! the `strom-protocol` types), Prometheus `/metrics`, and `/healthz` and `/readyz`.
+//! the `strom-protocol` types), `/v1/checkpoints` (history), `POST /v1/savepoints` (take one,
+//! optionally stopping the job; poll `GET /v1/savepoints/{id}`), Prometheus `/metrics`, and
+//! `/healthz` and `/readyz`.
 //!
 //! A sampler turns the tasks' cumulative time counters into milliseconds per second over
 //! the last second, the signals the autoscaler reads.
@@ -13,11 +15,26 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use prometheus::{Encoder, GaugeVec, IntGaugeVec, Opts, Registry, TextEncoder};
-use strom_protocol::{JobState, JobStatus, SubtaskMetrics, VertexStatus};
+use strom_protocol::{
+    CheckpointInfo, CheckpointsStatus, JobState, JobStatus, SavepointStatus, SubtaskMetrics,
+    VertexStatus,
+};
 
 use crate::runtime::metrics::TaskMetrics;
+use crate::snapshot::coordinator::{SavepointRequest, Shared};
+use crate::snapshot::storage::Storage;
+
+/// The job's checkpointing, as the endpoint sees it.
+pub struct Checkpoints {
+    /// Progress and history.
+    pub shared: Arc<Shared>,
+    /// Whether periodic checkpoints are on.
+    pub enabled: bool,
+    /// Where savepoint requests go.
+    pub requests: std::sync::mpsc::Sender<SavepointRequest>,
+}
 
 /// What the endpoint reports on.
 pub struct JobView {
@@ -27,6 +44,8 @@ pub struct JobView {
     /// Set when the job ends.
     pub outcome: Mutex<Option<(JobState, Option<String>)>>,
     rates: Mutex<Vec<(f64, f64, f64)>>,
+    checkpoints: Option<Checkpoints>,
+    savepoints: Mutex<Vec<SavepointStatus>>,
 }
 
 impl JobView {
@@ -39,7 +58,121 @@ impl JobView {
             started,
             outcome: Mutex::new(None),
             rates: Mutex::new(vec![(0.0, 0.0, 0.0); n]),
+            checkpoints: None,
+            savepoints: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A view that also reports on, and takes, checkpoints and savepoints.
+    pub fn with_checkpoints(
+        metrics: Vec<Arc<TaskMetrics>>,
+        parallelism: u32,
+        started: Instant,
+        checkpoints: Checkpoints,
+    ) -> Arc<Self> {
+        let n = metrics.len();
+        Arc::new(JobView {
+            metrics,
+            parallelism,
+            started,
+            outcome: Mutex::new(None),
+            rates: Mutex::new(vec![(0.0, 0.0, 0.0); n]),
+            checkpoints: Some(checkpoints),
+            savepoints: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// `GET /v1/checkpoints`.
+    pub fn checkpoints(&self) -> CheckpointsStatus {
+        let Some(c) = &self.checkpoints else {
+            return CheckpointsStatus {
+                enabled: false,
+                latest_completed: 0,
+                failed: 0,
+                history: Vec::new(),
+            };
+        };
+        let history = c.shared.history.lock().expect("history");
+        CheckpointsStatus {
+            enabled: c.enabled,
+            latest_completed: c.shared.completed.load(Ordering::Relaxed),
+            failed: c.shared.failures.load(Ordering::Relaxed),
+            history: history
+                .iter()
+                .map(|h| CheckpointInfo {
+                    id: h.id,
+                    kind: match h.kind {
+                        crate::snapshot::SnapshotKind::Checkpoint => "checkpoint".into(),
+                        crate::snapshot::SnapshotKind::Savepoint => "savepoint".into(),
+                    },
+                    location: h.url.clone(),
+                    duration_ms: h.duration.as_millis() as u64,
+                    size_bytes: h.size,
+                    completed_ms: h.completed_ms,
+                })
+                .collect(),
+        }
+    }
+
+    /// Starts a savepoint into `target`; its status is then polled by id.
+    pub fn request_savepoint(
+        self: &Arc<Self>,
+        request: strom_protocol::SavepointRequest,
+    ) -> Result<SavepointStatus, (StatusCode, String)> {
+        let Some(c) = &self.checkpoints else {
+            return Err((
+                StatusCode::CONFLICT,
+                "this job cannot take savepoints".into(),
+            ));
+        };
+        let target = Storage::open(&request.target)
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("target: {e}")))?;
+        let (reply, answer) = std::sync::mpsc::channel();
+        c.requests
+            .send(SavepointRequest {
+                target,
+                stop: request.stop,
+                reply,
+            })
+            .map_err(|_| (StatusCode::CONFLICT, "the job is not running".to_owned()))?;
+        let mut all = self.savepoints.lock().expect("savepoints");
+        let status = SavepointStatus {
+            id: format!("savepoint-{}", all.len() + 1),
+            status: "in-progress".into(),
+            location: None,
+            error: None,
+        };
+        all.push(status.clone());
+        let (view, id) = (self.clone(), status.id.clone());
+        std::thread::spawn(move || {
+            let result = answer
+                .recv()
+                .unwrap_or_else(|_| Err("the job stopped before the savepoint".into()));
+            let mut all = view.savepoints.lock().expect("savepoints");
+            if let Some(s) = all.iter_mut().find(|s| s.id == id) {
+                match result {
+                    Ok(location) => {
+                        s.status = "completed".into();
+                        s.location = Some(location);
+                    }
+                    Err(e) => {
+                        s.status = "failed".into();
+                        s.error = Some(e);
+                    }
+                }
+            }
+        });
+        Ok(status)
+    }
+
+    /// A savepoint request's status.
+    pub fn savepoint(&self, id: &str) -> Option<SavepointStatus> {
+        self.savepoints
+            .lock()
+            .expect("savepoints")
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
     }
 
     /// Samples the time counters every second until the job ends; call on its own thread.
@@ -168,6 +301,48 @@ impl JobView {
             "strom_engine_task_watermark_idle",
             "1 while the subtask is idle for watermarks (does not hold them back), else 0.",
         );
+        let alignment = counter(
+            "strom_engine_task_checkpoint_alignment_us",
+            "How long the subtask's last checkpoint barrier alignment took, microseconds.",
+        );
+        for m in &self.metrics {
+            alignment
+                .with_label_values(&[m.vertex.as_str(), &m.subtask.to_string()])
+                .set(m.last_alignment_us.load(Ordering::Relaxed) as i64);
+        }
+        let checkpoints = self.checkpoints();
+        let job_gauge = |name: &str, help: &str, value: f64| {
+            let g = prometheus::Gauge::new(name, help).expect("valid metric");
+            g.set(value);
+            g
+        };
+        let last = checkpoints
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.kind == "checkpoint");
+        let checkpoint_metrics = [
+            job_gauge(
+                "strom_engine_checkpoints_completed",
+                "Number of the newest completed checkpoint.",
+                checkpoints.latest_completed as f64,
+            ),
+            job_gauge(
+                "strom_engine_checkpoints_failed_total",
+                "Checkpoints that could not be written.",
+                checkpoints.failed as f64,
+            ),
+            job_gauge(
+                "strom_engine_checkpoint_last_duration_seconds",
+                "From trigger to complete, of the newest checkpoint.",
+                last.map_or(0.0, |h| h.duration_ms as f64 / 1000.0),
+            ),
+            job_gauge(
+                "strom_engine_checkpoint_last_size_bytes",
+                "State bytes of the newest checkpoint.",
+                last.map_or(0.0, |h| h.size_bytes as f64),
+            ),
+        ];
         let status = self.status();
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -218,9 +393,13 @@ impl JobView {
             Box::new(wm),
             Box::new(lag),
             Box::new(uptime),
+            Box::new(alignment),
             Box::new(restarts),
         ] {
             registry.register(c).expect("unique metric names");
+        }
+        for g in checkpoint_metrics {
+            registry.register(Box::new(g)).expect("unique metric names");
         }
         let mut out = Vec::new();
         TextEncoder::new()
@@ -248,6 +427,46 @@ fn router(view: Arc<JobView>) -> Router {
         .route(
             "/v1/job",
             get(|State(v): State<Arc<JobView>>| async move { axum::Json(v.status()) }),
+        )
+        .route(
+            "/v1/checkpoints",
+            get(|State(v): State<Arc<JobView>>| async move { axum::Json(v.checkpoints()) }),
+        )
+        .route(
+            "/v1/savepoints",
+            post(
+                |State(v): State<Arc<JobView>>, body: axum::body::Bytes| async move {
+                    let request: strom_protocol::SavepointRequest =
+                        match serde_json::from_slice(&body) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                return (
+                                    StatusCode::BAD_REQUEST,
+                                    format!("the request body is not a savepoint request: {e}"),
+                                )
+                                    .into_response();
+                            }
+                        };
+                    match v.request_savepoint(request) {
+                        Ok(s) => (StatusCode::ACCEPTED, axum::Json(s)).into_response(),
+                        Err((code, e)) => (code, e).into_response(),
+                    }
+                },
+            ),
+        )
+        .route(
+            "/v1/savepoints/{id}",
+            get(
+                |State(v): State<Arc<JobView>>,
+                 axum::extract::Path(id): axum::extract::Path<String>| async move {
+                    match v.savepoint(&id) {
+                        Some(s) => axum::Json(s).into_response(),
+                        None => {
+                            (StatusCode::NOT_FOUND, format!("no savepoint {id:?}")).into_response()
+                        }
+                    }
+                },
+            ),
         )
         .route(
             "/metrics",

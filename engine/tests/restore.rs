@@ -124,8 +124,16 @@ fn damaged_or_unfinished_checkpoints_are_never_restored_and_are_named() {
     assert_eq!(latest.metadata.id, ids[2], "{:?}", latest.skipped);
     assert_eq!(latest.skipped.len(), 2);
     assert!(latest.skipped[0].contains(state.file_name().unwrap().to_str().unwrap()));
-    assert!(latest.skipped[0].contains("truncated"), "{}", latest.skipped[0]);
-    assert!(latest.skipped[1].contains("_metadata: is missing"), "{}", latest.skipped[1]);
+    assert!(
+        latest.skipped[0].contains("truncated"),
+        "{}",
+        latest.skipped[0]
+    );
+    assert!(
+        latest.skipped[1].contains("_metadata: is missing"),
+        "{}",
+        latest.skipped[1]
+    );
 
     // Pointed at the damaged checkpoint itself: refused, naming the file.
     let err = Storage::open(newest.to_str().unwrap())

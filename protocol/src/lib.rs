@@ -80,3 +80,62 @@ pub struct SubtaskMetrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_records: Option<u64>,
 }
+
+/// `GET /v1/checkpoints`: the job's checkpoints and savepoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointsStatus {
+    /// Whether periodic checkpoints are on.
+    pub enabled: bool,
+    /// The newest completed one (0: none yet).
+    pub latest_completed: u64,
+    /// Checkpoints that failed (could not be written).
+    pub failed: u64,
+    /// Completed checkpoints and savepoints, oldest first (the last 100).
+    pub history: Vec<CheckpointInfo>,
+}
+
+/// One completed checkpoint or savepoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointInfo {
+    /// Its number.
+    pub id: u64,
+    /// `checkpoint` or `savepoint`.
+    pub kind: String,
+    /// Where it is (a URL).
+    pub location: String,
+    /// From trigger to complete, milliseconds.
+    pub duration_ms: u64,
+    /// Bytes of state.
+    pub size_bytes: u64,
+    /// When it completed (epoch ms).
+    pub completed_ms: i64,
+}
+
+/// `POST /v1/savepoints`: take a savepoint (and, with `stop`, stop the job after it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SavepointRequest {
+    /// Directory to write it to (`file:///…`).
+    pub target: String,
+    /// Stop the job once the savepoint is written.
+    #[serde(default)]
+    pub stop: bool,
+}
+
+/// `POST /v1/savepoints` answers with the id to poll; `GET /v1/savepoints/{id}` with this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavepointStatus {
+    /// The request's id.
+    pub id: String,
+    /// `in-progress`, `completed` or `failed`.
+    pub status: String,
+    /// Where the savepoint is, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

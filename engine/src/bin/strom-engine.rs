@@ -53,6 +53,18 @@ enum Command {
         #[arg(long)]
         allow_non_restored_state: bool,
     },
+    /// Take a savepoint of a running job through its control endpoint and print where it
+    /// went (with --stop, the job stops once it is written).
+    Savepoint {
+        /// The job's control endpoint, e.g. `http://127.0.0.1:8081`.
+        endpoint: String,
+        /// Directory to write the savepoint to (`file:///…` or a local path).
+        #[arg(long)]
+        target: String,
+        /// Stop the job after the savepoint.
+        #[arg(long)]
+        stop: bool,
+    },
     /// Print the JSON schema of job specs (committed as crds/job-schema.json).
     Schema,
 }
@@ -91,6 +103,11 @@ fn main() -> ExitCode {
                 allow_non_restored_state,
             },
         ),
+        Command::Savepoint {
+            endpoint,
+            target,
+            stop,
+        } => return savepoint(&endpoint, &target, stop),
         Command::Schema => {
             println!(
                 "{}",
@@ -166,10 +183,15 @@ fn main() -> ExitCode {
     for d in &running.dropped {
         eprintln!("warning: state dropped (non-restored state allowed):{d}");
     }
-    let view = strom_engine::control::JobView::new(
+    let view = strom_engine::control::JobView::with_checkpoints(
         running.metrics.clone(),
         parallelism as u32,
         running.started,
+        strom_engine::control::Checkpoints {
+            shared: running.checkpoints.clone(),
+            enabled: snapshots.checkpoint_dir.is_some(),
+            requests: running.savepoint_requests(),
+        },
     );
     if let Some(addr) = listen {
         match strom_engine::control::serve(view.clone(), addr) {
@@ -222,10 +244,21 @@ fn main() -> ExitCode {
     }
     let result = running.wait();
     *view.outcome.lock().expect("outcome") = Some(match &result {
+        Ok(s) if s.stopped => (strom_protocol::JobState::Canceled, None),
         Ok(_) => (strom_protocol::JobState::Finished, None),
         Err(e) => (strom_protocol::JobState::Failed, Some(e.to_string())),
     });
     match result {
+        Ok(s) if s.stopped => {
+            let last = running_history_last(&view);
+            eprintln!(
+                "stopped with a savepoint after {:.2} s: {} records in, {} out{last}",
+                s.elapsed.as_secs_f64(),
+                s.records_in,
+                s.records_out
+            );
+            ExitCode::SUCCESS
+        }
         Ok(s) => {
             eprintln!(
                 "finished in {:.2} s: {} records in, {} out, {} late",
@@ -239,6 +272,72 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: the job failed: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Where the newest savepoint went, for the last line of a stopped job.
+fn running_history_last(view: &strom_engine::control::JobView) -> String {
+    view.checkpoints()
+        .history
+        .iter()
+        .rev()
+        .find(|h| h.kind == "savepoint")
+        .map(|h| format!("; savepoint {}", h.location))
+        .unwrap_or_default()
+}
+
+/// `strom-engine savepoint`: requests one and waits for it.
+fn savepoint(endpoint: &str, target: &str, stop: bool) -> ExitCode {
+    let base = endpoint.trim_end_matches('/');
+    // A relative local path means the same directory to the job as to us.
+    let target = match std::path::absolute(target) {
+        Ok(p) if !target.contains("://") => p.display().to_string(),
+        _ => target.to_owned(),
+    };
+    let request = strom_protocol::SavepointRequest { target, stop };
+    let started: strom_protocol::SavepointStatus = match ureq::post(format!("{base}/v1/savepoints"))
+        .send_json(&request)
+        .and_then(|mut r| r.body_mut().read_json())
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {base} did not take the savepoint request: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("savepoint {} requested", started.id);
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let status: strom_protocol::SavepointStatus =
+            match ureq::get(format!("{base}/v1/savepoints/{}", started.id))
+                .call()
+                .and_then(|mut r| r.body_mut().read_json())
+            {
+                Ok(s) => s,
+                Err(e) if stop => {
+                    // The job stopped (and took its endpoint with it) after writing it.
+                    eprintln!("the job stopped ({e}); see its log for the savepoint's location");
+                    return ExitCode::SUCCESS;
+                }
+                Err(e) => {
+                    eprintln!("error: cannot poll the savepoint: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+        match status.status.as_str() {
+            "completed" => {
+                println!("{}", status.location.unwrap_or_default());
+                return ExitCode::SUCCESS;
+            }
+            "failed" => {
+                eprintln!(
+                    "error: the savepoint failed: {}",
+                    status.error.unwrap_or_default()
+                );
+                return ExitCode::from(1);
+            }
+            _ => {}
         }
     }
 }

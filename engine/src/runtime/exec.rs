@@ -397,6 +397,11 @@ impl Running {
         self.cancelled.store(true, Ordering::Relaxed);
     }
 
+    /// A handle that requests savepoints (for the control endpoint).
+    pub fn savepoint_requests(&self) -> Sender<SavepointRequest> {
+        self.savepoints.clone()
+    }
+
     /// Requests a savepoint into `target`; the answer (its URL, or why it failed) arrives on
     /// the returned channel. With `stop`, the job stops once it is written.
     pub fn savepoint(&self, target: Storage, stop: bool) -> Receiver<Result<String, String>> {
@@ -862,6 +867,7 @@ fn run_ops(ctx: &TaskContext<'_>, mut chain: Chain, rx: Receiver<Envelope>) -> R
     let mut barrier_seen: Vec<Vec<bool>> = upstream.iter().map(|n| vec![false; *n]).collect();
     let mut ended: Vec<Vec<bool>> = upstream.iter().map(|n| vec![false; *n]).collect();
     let mut aligning: Option<u64> = None;
+    let mut aligning_since = Instant::now();
     let mut last_checkpoint = 0u64;
     // Messages held back from channels that already sent the barrier, and messages to
     // handle before reading more from the channel.
@@ -967,6 +973,7 @@ fn run_ops(ctx: &TaskContext<'_>, mut chain: Chain, rx: Receiver<Envelope>) -> R
             Message::Barrier(id) => {
                 if id > last_checkpoint && aligning.is_none_or(|a| a < id) {
                     aligning = Some(id);
+                    aligning_since = Instant::now();
                     barrier_seen.iter_mut().flatten().for_each(|s| *s = false);
                 }
                 if aligning == Some(id) {
@@ -988,6 +995,10 @@ fn run_ops(ctx: &TaskContext<'_>, mut chain: Chain, rx: Receiver<Envelope>) -> R
             if aligned {
                 aligning = None;
                 last_checkpoint = id;
+                metrics.last_alignment_us.store(
+                    aligning_since.elapsed().as_micros() as u64,
+                    Ordering::Relaxed,
+                );
                 let states = ctx.chain_states(&chain)?;
                 let commits = match &mut sink {
                     Some(s) => s.stage().map_err(err)?,

@@ -32,6 +32,8 @@ pub struct TaskMetrics {
     /// Whether the task is idle as far as watermarks go (a source without records for its
     /// idle timeout, or a task all of whose inputs are idle).
     pub watermark_idle: std::sync::atomic::AtomicBool,
+    /// How long the last checkpoint barrier alignment took, in microseconds.
+    pub last_alignment_us: AtomicU64,
 }
 
 impl TaskMetrics {

@@ -1,0 +1,113 @@
+//! Stop-with-savepoint through the control endpoint, then restore: the output is exactly
+//! what an uninterrupted run gives (Flink's, for golden case 07).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn engine() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_strom-engine"))
+}
+
+#[test]
+fn stop_with_savepoint_then_restore_gives_the_uninterrupted_output() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/golden/07_window_topn");
+    let work = std::env::temp_dir().join(format!("strom-savepoint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let (out, savepoint, job) = (work.join("out"), work.join("sp"), work.join("job.yaml"));
+    // Case 07, its source read slowly (20 000 rows/s) so that the stop comes mid-way.
+    std::fs::write(
+        &job,
+        format!(
+            r#"
+sources:
+  - name: raw
+    file: {{path: "{}/events.csv", format: csv, batch_rows: 200}}
+    schema: [{{name: id, type: BIGINT}}, {{name: k, type: INT}}, {{name: v, type: BIGINT}}, {{name: ts_ms, type: BIGINT}}]
+    watermark: {{field: ts_ms, max_out_of_orderness: 2s}}
+transforms:
+  - {{name: events, input: raw, throttle: 20000}}
+  - name: counts
+    input: events
+    key_by: [k]
+    window: {{tumble: 10s}}
+    select: [window_start, window_end, k, "COUNT(*) AS cnt", "SUM(v) AS sum_v"]
+  - name: result
+    input: counts
+    top_n: {{limit: 3, order_by: "cnt DESC, k ASC", number_as: rownum}}
+sinks:
+  - {{name: out, input: result, file: {{path: "{}", format: csv}}}}
+"#,
+            golden.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+
+    let mut running = engine()
+        .args([
+            "run",
+            job.to_str().unwrap(),
+            "-p",
+            "2",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(running.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let endpoint = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no endpoint in {line:?}"))
+        .to_owned();
+    std::thread::sleep(Duration::from_millis(150));
+    let taken = engine()
+        .args(["savepoint", &endpoint, "--target"])
+        .arg(&savepoint)
+        .arg("--stop")
+        .output()
+        .unwrap();
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    let status = running.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("stopped with a savepoint"), "{rest}");
+    assert!(savepoint.join("_metadata").is_file());
+    let (_, partial) = strom_engine::io::sink::read_csv_dir(&out).unwrap();
+
+    // Restored (at another parallelism), it finishes the job.
+    let restored = engine()
+        .args(["run", job.to_str().unwrap(), "-p", "3", "--restore"])
+        .arg(&savepoint)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&restored.stderr);
+    assert!(restored.status.success(), "{log}");
+    assert!(log.contains("restoring from"), "{log}");
+
+    let (header, mut got) = strom_engine::io::sink::read_csv_dir(&out).unwrap();
+    let want_text = std::fs::read_to_string(golden.join("expected.csv")).unwrap();
+    let mut want: Vec<&str> = want_text.lines().collect();
+    assert_eq!(header.as_deref(), Some(want.remove(0)));
+    got.sort();
+    want.sort();
+    assert!(partial.len() < want.len(), "the stop came after the end");
+    assert_eq!(got, want);
+    let _ = std::fs::remove_dir_all(&work);
+}
