@@ -33,6 +33,55 @@ struct Args {
     /// Skip q5 and q7 (which first write a 432 MB bid file under target/bench/).
     #[arg(long)]
     skip_bids: bool,
+    /// Also run every workload with checkpoints at this interval (e.g. `1s`, into
+    /// target/bench/checkpoints) and print the throughput lost.
+    #[arg(long)]
+    checkpoints: Option<String>,
+}
+
+/// Runs `plan` to its end, with checkpoints every `interval` if given; events per second
+/// of wall time and per CPU second, and the checkpoints completed.
+fn timed(plan: Plan, events: f64, interval: Option<std::time::Duration>) -> (f64, f64, u64) {
+    let options = strom_engine::runtime::exec::RunOptions {
+        checkpoints: interval.map(|interval| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/bench/checkpoints");
+            let _ = std::fs::remove_dir_all(&dir);
+            strom_engine::snapshot::coordinator::CheckpointConfig {
+                storage: strom_engine::snapshot::storage::Storage::open(
+                    dir.to_str().unwrap_or("."),
+                )
+                .expect("the checkpoint directory opens"),
+                interval,
+                retain: 2,
+            }
+        }),
+        ..Default::default()
+    };
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    let running = Running::start_with(plan, options).expect("the benchmark job starts");
+    let shared = running.checkpoints.clone();
+    running.wait().expect("the benchmark job runs");
+    (
+        events / t.elapsed().as_secs_f64(),
+        events / (cpu_seconds() - cpu).max(0.01),
+        shared.history.lock().expect("history").len() as u64,
+    )
+}
+
+fn interval(args: &Args) -> Option<std::time::Duration> {
+    args.checkpoints.as_ref().map(|c| {
+        let ms = strom_engine::spec::Duration(c.clone())
+            .millis()
+            .expect("--checkpoints is a duration");
+        std::time::Duration::from_millis(ms.max(1) as u64)
+    })
+}
+
+/// Median-by-rate of runs.
+fn median(mut rates: Vec<(f64, f64, u64)>) -> (f64, f64, u64) {
+    rates.sort_by(|a, b| a.0.total_cmp(&b.0));
+    rates[rates.len() / 2]
 }
 
 const SOURCE: &str = r#"
@@ -329,18 +378,17 @@ fn run_bids(args: &Args, p: usize) {
             "n=20, s_auction=9946805, s_bidder=1999402, s_price=1999995964, s_sec=1973, s_mix=9335794",
         ),
     ] {
-        let mut rates = Vec::new();
-        for _ in 0..args.runs {
-            let plan = Plan::build(&bid_spec(query, &path), p).expect("plans");
-            let (t, cpu) = (Instant::now(), cpu_seconds());
-            Running::start(plan).wait().expect("the benchmark job runs");
-            rates.push((
-                10_000_000f64 / t.elapsed().as_secs_f64(),
-                10_000_000f64 / (cpu_seconds() - cpu).max(0.01),
-            ));
-        }
-        rates.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (median, per_cpu) = rates[rates.len() / 2];
+        let runs = |every| {
+            median(
+                (0..args.runs)
+                    .map(|_| {
+                        let plan = Plan::build(&bid_spec(query, &path), p).expect("plans");
+                        timed(plan, 10_000_000f64, every)
+                    })
+                    .collect(),
+            )
+        };
+        let (median, per_cpu, _) = runs(None);
         let flink = if p == 1 { flink_p1 } else { flink_p2 };
         println!(
             "{query:<4} {what:<40} {median:>14.0} {per_cpu:>14.0} {:>7.2}M/{:.2}M {:>9.1} {:>9.1}",
@@ -349,6 +397,13 @@ fn run_bids(args: &Args, p: usize) {
             median / flink,
             per_cpu / (flink / p as f64)
         );
+        if let Some(every) = interval(args) {
+            let (with, _, n) = runs(Some(every));
+            println!(
+                "     with checkpoints every {every:?}: {with:.0} events/s ({n} checkpoints), {:+.1}%",
+                (with / median - 1.0) * 100.0
+            );
+        }
         if !args.no_verify {
             let batches: Arc<Mutex<Vec<RecordBatch>>> = Arc::default();
             let mut plan = Plan::build(&bid_spec(query, &path), p).expect("plans");
@@ -382,17 +437,17 @@ fn main() {
         "", "workload", "Strom events/s", "per CPU-s", "Flink p=1 / p=2", "× Flink", "× per CPU"
     );
     for w in WORKLOADS {
-        let mut rates = Vec::new();
-        for _ in 0..args.runs {
-            let plan = Plan::build(&spec(w, args.events), p).expect("plans");
-            let (started, cpu) = (Instant::now(), cpu_seconds());
-            Running::start(plan).wait().expect("the benchmark job runs");
-            let wall = started.elapsed().as_secs_f64();
-            let used = (cpu_seconds() - cpu).max(0.01);
-            rates.push((args.events as f64 / wall, args.events as f64 / used));
-        }
-        rates.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (median, per_cpu) = rates[rates.len() / 2];
+        let runs = |every| {
+            median(
+                (0..args.runs)
+                    .map(|_| {
+                        let plan = Plan::build(&spec(w, args.events), p).expect("plans");
+                        timed(plan, args.events as f64, every)
+                    })
+                    .collect(),
+            )
+        };
+        let (median, per_cpu, _) = runs(None);
         // Flink's figure at the same parallelism; its job used about that many cores.
         let flink = if p == 1 { w.flink_p1 } else { w.flink_p2 };
         println!(
@@ -406,6 +461,13 @@ fn main() {
             median / flink,
             per_cpu / (flink / p as f64)
         );
+        if let Some(every) = interval(&args) {
+            let (with, _, n) = runs(Some(every));
+            println!(
+                "     with checkpoints every {every:?}: {with:.0} events/s ({n} checkpoints), {:+.1}%",
+                (with / median - 1.0) * 100.0
+            );
+        }
         if !args.no_verify && args.events == 20_000_000 {
             let batches: Arc<Mutex<Vec<RecordBatch>>> = Arc::default();
             let mut plan = Plan::build(&spec(w, args.events), p).expect("plans");

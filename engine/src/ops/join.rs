@@ -53,12 +53,20 @@ impl Rows {
     }
 }
 
+/// A buffered batch: its rows, their event times and key hashes, and the highest event time.
+struct Stored {
+    rows: RecordBatch,
+    times: Int64Array,
+    hashes: arrow::array::UInt64Array,
+    max_ts: i64,
+}
+
 /// One input's buffered rows: the batches they arrived in (rows stay columnar), an index from
 /// key to rows, and the order in which index entries expire.
 #[derive(Default)]
 struct Side {
     /// Batches by arrival number, with the highest event time in each.
-    batches: BTreeMap<u64, (RecordBatch, i64)>,
+    batches: BTreeMap<u64, Stored>,
     next: u64,
     /// Key → its rows.
     index: FxMap<Key, Rows>,
@@ -84,7 +92,7 @@ impl Side {
                 self.index.remove(&key);
             }
         }
-        self.batches.retain(|_, (_, max_ts)| keep(*max_ts));
+        self.batches.retain(|_, b| keep(b.max_ts));
     }
 }
 
@@ -139,7 +147,7 @@ impl IntervalJoin {
         let batches: Vec<&RecordBatch> = ids
             .iter()
             .map(|id| {
-                side.batches.get(id).map(|(b, _)| b).ok_or_else(|| {
+                side.batches.get(id).map(|b| &b.rows).ok_or_else(|| {
                     ArrowError::InvalidArgumentError("a joined row's batch was dropped".into())
                 })
             })
@@ -198,7 +206,19 @@ impl Operator for IntervalJoin {
             .copied()
             .max()
             .unwrap_or(MIN_WATERMARK);
-        own.batches.insert(id, (batch.data.clone(), max_ts));
+        let key_arrays: Vec<ArrayRef> = keys
+            .iter()
+            .map(|k| eval(k, &batch.data)?.into_array(n))
+            .collect::<Result<_, _>>()?;
+        own.batches.insert(
+            id,
+            Stored {
+                rows: batch.data.clone(),
+                times: rowtime.clone(),
+                hashes: crate::runtime::hash_rows(&key_arrays, n).into(),
+                max_ts,
+            },
+        );
         // (left pick, right pick, event time of the result)
         let (mut lefts, mut rights, mut times) = (Vec::new(), Vec::new(), Vec::new());
         for row in 0..n {
@@ -248,40 +268,32 @@ impl Operator for IntervalJoin {
 
     fn snapshot(&self, out: &mut StateOut) -> Result<(), ArrowError> {
         out.scalar = encode(&self.watermark);
+        // Whole retained batches, with each row's key hash and event time: no copying here
+        // (rows that expired ride along and expire again after a restore).
         for (tag, side) in self.sides.iter().enumerate() {
-            // The live rows, columnar: key hash, event time, then the row's columns.
-            let (mut picks, mut hashes, mut times) = (Vec::new(), Vec::new(), Vec::new());
-            for (key, rows) in &side.index {
-                let hash = key.hash64();
-                for (ts, batch, row) in rows.as_slice() {
-                    if side.batches.contains_key(batch) {
-                        picks.push((*batch, *row));
-                        hashes.push(hash);
-                        times.push(*ts);
-                    }
-                }
+            for stored in side.batches.values() {
+                let mut fields = vec![
+                    Field::new("__hash", arrow::datatypes::DataType::UInt64, false),
+                    Field::new("__ts", arrow::datatypes::DataType::Int64, false),
+                ];
+                fields.extend(
+                    stored
+                        .rows
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone()),
+                );
+                let mut columns: Vec<ArrayRef> = vec![
+                    Arc::new(stored.hashes.clone()),
+                    Arc::new(stored.times.clone()),
+                ];
+                columns.extend(stored.rows.columns().iter().cloned());
+                out.batches.push((
+                    tag as u8,
+                    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?,
+                ));
             }
-            if picks.is_empty() {
-                continue;
-            }
-            let mut columns: Vec<ArrayRef> = vec![
-                Arc::new(arrow::array::UInt64Array::from(hashes)),
-                Arc::new(Int64Array::from(times)),
-            ];
-            columns.extend(Self::gather(side, &picks)?);
-            let row_schema = side.batches.values().next().map(|(b, _)| b.schema());
-            let Some(row_schema) = row_schema else {
-                continue;
-            };
-            let mut fields = vec![
-                Field::new("__hash", arrow::datatypes::DataType::UInt64, false),
-                Field::new("__ts", arrow::datatypes::DataType::Int64, false),
-            ];
-            fields.extend(row_schema.fields().iter().map(|f| f.as_ref().clone()));
-            out.batches.push((
-                tag as u8,
-                RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?,
-            ));
         }
         Ok(())
     }
@@ -315,6 +327,11 @@ impl Operator for IntervalJoin {
                     .map(|k| eval(k, &rows)?.into_array(n))
                     .collect::<Result<_, _>>()?,
             );
+            let key_arrays: Vec<ArrayRef> = keys
+                .iter()
+                .map(|k| eval(k, &rows)?.into_array(n))
+                .collect::<Result<_, _>>()?;
+            let hashes = crate::runtime::hash_rows(&key_arrays, n).into();
             let side = &mut self.sides[side_index];
             let id = side.next;
             side.next += 1;
@@ -324,7 +341,15 @@ impl Operator for IntervalJoin {
                 .copied()
                 .max()
                 .unwrap_or(MIN_WATERMARK);
-            side.batches.insert(id, (rows, max_ts));
+            side.batches.insert(
+                id,
+                Stored {
+                    rows,
+                    times: times.clone(),
+                    hashes,
+                    max_ts,
+                },
+            );
             for row in 0..n {
                 let (ts, key) = (times.value(row), key_cols.key(row));
                 side.expiry.push_back((ts, key.clone()));

@@ -21,7 +21,7 @@ use crate::snapshot::coordinator::{
     self, Ack, CheckpointConfig, OpState, SavepointRequest, Shared, commit_all,
 };
 use crate::snapshot::storage::Storage;
-use crate::snapshot::{Metadata, Restored, StateFile, StateIn, StateOut, decode, encode, state_in};
+use crate::snapshot::{Metadata, Restored, StateIn, StateOut, decode, encode, state_in};
 
 /// How many messages a channel holds before its sender blocks.
 pub const CHANNEL_CAPACITY: usize = 8;
@@ -541,7 +541,7 @@ impl TaskContext<'_> {
                 kind: kind.to_owned(),
                 subtask: self.subtask,
                 parallelism: self.v.parallelism,
-                file: out.into_file().map_err(|e| e.to_string())?,
+                state: out,
             });
         }
         Ok(states)
@@ -704,7 +704,7 @@ fn run_source(
             .into(),
             subtask,
             parallelism: v.parallelism,
-            file: StateFile {
+            state: StateOut {
                 scalar: encode(&here),
                 ..Default::default()
             },
@@ -828,7 +828,7 @@ fn run_source(
         .into(),
         subtask,
         parallelism: v.parallelism,
-        file: StateFile {
+        state: StateOut {
             scalar: encode(&SourcePosition {
                 rows_read,
                 streams,

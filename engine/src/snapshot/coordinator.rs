@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::storage::{SnapshotError, Storage};
-use super::{FORMAT_VERSION, FileMeta, METADATA, Metadata, OperatorMeta, SnapshotKind, StateFile};
+use super::{FORMAT_VERSION, FileMeta, METADATA, Metadata, OperatorMeta, SnapshotKind, StateOut};
 
 /// How a job checkpoints.
 #[derive(Debug, Clone)]
@@ -29,8 +29,11 @@ pub struct CheckpointConfig {
     pub retain: usize,
 }
 
+/// A checkpoint not complete after this long is given up (and counted as failed), as
+/// Flink's default checkpoint timeout.
+pub const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// One operator subtask's state in an acknowledgement.
-#[derive(Debug, Clone)]
 pub struct OpState {
     /// Operator identity (step name).
     pub uid: String,
@@ -40,12 +43,11 @@ pub struct OpState {
     pub subtask: usize,
     /// Parallelism.
     pub parallelism: usize,
-    /// Its state.
-    pub file: StateFile,
+    /// Its state (encoded by the coordinator).
+    pub state: StateOut,
 }
 
 /// A task's part of a checkpoint.
-#[derive(Debug, Clone)]
 pub struct Ack {
     /// Checkpoint number (for a finished task: the last one it saw).
     pub id: u64,
@@ -177,6 +179,22 @@ pub fn run(
                 p.acks.insert(ack.task, ack);
             }
         }
+        if pending
+            .as_ref()
+            .is_some_and(|p| p.started.elapsed() > CHECKPOINT_TIMEOUT)
+            && let Some(p) = pending.take()
+        {
+            shared.failures.fetch_add(1, Ordering::Relaxed);
+            if let Some(r) = p.savepoint {
+                let _ = r.reply.send(Err(format!(
+                    "checkpoint {} did not complete within {} s",
+                    p.id,
+                    CHECKPOINT_TIMEOUT.as_secs()
+                )));
+            }
+            last = Instant::now();
+            continue;
+        }
         if let Some(p) = &pending
             && (0..tasks).all(|t| p.acks.contains_key(&t) || finals.contains_key(&t))
         {
@@ -278,7 +296,10 @@ fn write(
     for ack in parts {
         commits.extend(ack.commits.iter().cloned());
         for st in &ack.states {
-            let bytes = postcard::to_stdvec(&st.file).expect("state files serialize");
+            let file = st.state.to_file().map_err(|e| {
+                SnapshotError::Io(format!("cannot encode the state of {}: {e}", st.uid))
+            })?;
+            let bytes = postcard::to_stdvec(&file).expect("state files serialize");
             let name = format!("{}/{}.state", file_safe(&st.uid), st.subtask);
             size += bytes.len() as u64;
             let op = operators

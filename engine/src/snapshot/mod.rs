@@ -136,22 +136,23 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ArrowError> 
 }
 
 impl StateOut {
-    /// The file contents.
-    pub fn into_file(self) -> Result<StateFile, ArrowError> {
+    /// The file contents (Arrow rows encoded as IPC streams: done by the coordinator, off
+    /// the task's thread).
+    pub fn to_file(&self) -> Result<StateFile, ArrowError> {
         let mut batches = Vec::new();
-        for (tag, batch) in self.batches {
+        for (tag, batch) in &self.batches {
             let mut bytes = Vec::new();
             {
                 let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut bytes, &batch.schema())?;
                 w.write(&batch)?;
                 w.finish()?;
             }
-            batches.push((tag, bytes));
+            batches.push((*tag, bytes));
         }
-        let mut keyed = self.keyed;
+        let mut keyed = self.keyed.clone();
         keyed.sort_by_key(|(h, _)| *h);
         Ok(StateFile {
-            scalar: self.scalar,
+            scalar: self.scalar.clone(),
             keyed,
             batches,
         })
