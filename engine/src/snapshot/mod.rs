@@ -144,7 +144,7 @@ impl StateOut {
             let mut bytes = Vec::new();
             {
                 let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut bytes, &batch.schema())?;
-                w.write(&batch)?;
+                w.write(batch)?;
                 w.finish()?;
             }
             batches.push((*tag, bytes));
