@@ -51,16 +51,7 @@ pub struct JobView {
 impl JobView {
     /// A view over a running job's task counters.
     pub fn new(metrics: Vec<Arc<TaskMetrics>>, parallelism: u32, started: Instant) -> Arc<Self> {
-        let n = metrics.len();
-        Arc::new(JobView {
-            metrics,
-            parallelism,
-            started,
-            outcome: Mutex::new(None),
-            rates: Mutex::new(vec![(0.0, 0.0, 0.0); n]),
-            checkpoints: None,
-            savepoints: Mutex::new(Vec::new()),
-        })
+        Self::build(metrics, parallelism, started, None)
     }
 
     /// A view that also reports on, and takes, checkpoints and savepoints.
@@ -70,6 +61,15 @@ impl JobView {
         started: Instant,
         checkpoints: Checkpoints,
     ) -> Arc<Self> {
+        Self::build(metrics, parallelism, started, Some(checkpoints))
+    }
+
+    fn build(
+        metrics: Vec<Arc<TaskMetrics>>,
+        parallelism: u32,
+        started: Instant,
+        checkpoints: Option<Checkpoints>,
+    ) -> Arc<Self> {
         let n = metrics.len();
         Arc::new(JobView {
             metrics,
@@ -77,7 +77,7 @@ impl JobView {
             started,
             outcome: Mutex::new(None),
             rates: Mutex::new(vec![(0.0, 0.0, 0.0); n]),
-            checkpoints: Some(checkpoints),
+            checkpoints,
             savepoints: Mutex::new(Vec::new()),
         })
     }

@@ -547,6 +547,39 @@ impl TaskContext<'_> {
         Ok(states)
     }
 
+    /// A source subtask's position, as its state in a snapshot.
+    fn source_state(
+        &self,
+        generator: Option<&Datagen>,
+        marker: Option<&Watermarker>,
+        rows_read: u64,
+        produced: u64,
+    ) -> OpState {
+        let (streams, stride) = generator.map(Datagen::position).unwrap_or_default();
+        let here = SourcePosition {
+            rows_read,
+            streams,
+            stride,
+            max_seen: marker.and_then(Watermarker::max_seen),
+            produced,
+        };
+        OpState {
+            uid: self.v.uid.clone(),
+            kind: if generator.is_some() {
+                "source-datagen"
+            } else {
+                "source-file"
+            }
+            .into(),
+            subtask: self.subtask,
+            parallelism: self.v.parallelism,
+            state: StateOut {
+                scalar: encode(&here),
+                ..Default::default()
+            },
+        }
+    }
+
     fn ack(&self, id: u64, states: Vec<OpState>, commits: Vec<String>, finished: bool) {
         // The coordinator may be gone (the job is stopping); nothing to do then.
         let _ = self.ckpt.acks.send(Ack {
@@ -682,33 +715,8 @@ fn run_source(
             return Ok(());
         }
         last_checkpoint.set(id);
-        let (streams, stride) = generator
-            .as_ref()
-            .map(Datagen::position)
-            .unwrap_or_default();
-        let here = SourcePosition {
-            rows_read,
-            streams,
-            stride,
-            max_seen: marker.as_ref().and_then(Watermarker::max_seen),
-            produced,
-        };
         let mut states = ctx.chain_states(chain)?;
-        states.push(OpState {
-            uid: v.uid.clone(),
-            kind: if generator.is_some() {
-                "source-datagen"
-            } else {
-                "source-file"
-            }
-            .into(),
-            subtask,
-            parallelism: v.parallelism,
-            state: StateOut {
-                scalar: encode(&here),
-                ..Default::default()
-            },
-        });
+        states.push(ctx.source_state(generator.as_ref(), marker.as_ref(), rows_read, produced));
         ctx.ack(id, states, Vec::new(), false);
         outputs.broadcast(clock, &Message::Barrier(id))
     };
@@ -813,32 +821,8 @@ fn run_source(
     }
     metrics.late_records.store(chain.late(), Ordering::Relaxed);
     // The final position: everything read.
-    let (streams, stride) = generator
-        .as_ref()
-        .map(Datagen::position)
-        .unwrap_or_default();
     let mut states = ctx.chain_states(&chain)?;
-    states.push(OpState {
-        uid: v.uid.clone(),
-        kind: if generator.is_some() {
-            "source-datagen"
-        } else {
-            "source-file"
-        }
-        .into(),
-        subtask,
-        parallelism: v.parallelism,
-        state: StateOut {
-            scalar: encode(&SourcePosition {
-                rows_read,
-                streams,
-                stride,
-                max_seen: marker.as_ref().and_then(Watermarker::max_seen),
-                produced,
-            }),
-            ..Default::default()
-        },
-    });
+    states.push(ctx.source_state(generator.as_ref(), marker.as_ref(), rows_read, produced));
     outputs.broadcast(&mut clock, &Message::Watermark(MAX_WATERMARK))?;
     outputs.broadcast(&mut clock, &Message::End)?;
     ctx.ack(last_checkpoint.get(), states, Vec::new(), true);
