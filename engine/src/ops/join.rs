@@ -75,6 +75,47 @@ struct Side {
 }
 
 impl Side {
+    /// Keeps a batch (its rows, event times and evaluated key columns); its number, and
+    /// the key columns for indexing its rows.
+    fn store(
+        &mut self,
+        rows: RecordBatch,
+        times: Int64Array,
+        key_arrays: Vec<ArrayRef>,
+    ) -> (u64, KeyColumns) {
+        let id = self.next;
+        self.next += 1;
+        let max_ts = times
+            .values()
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(MIN_WATERMARK);
+        let hashes = crate::runtime::hash_rows(&key_arrays, rows.num_rows()).into();
+        self.batches.insert(
+            id,
+            Stored {
+                rows,
+                times,
+                hashes,
+                max_ts,
+            },
+        );
+        (id, KeyColumns::new(key_arrays))
+    }
+
+    /// Indexes row `row` of batch `id` under `key`.
+    fn index_row(&mut self, key: Key, ts: i64, id: u64, row: usize) {
+        self.expiry.push_back((ts, key.clone()));
+        let entry = (ts, id, row as u32);
+        match self.index.get_mut(&key) {
+            Some(rows) => rows.push(entry),
+            None => {
+                self.index.insert(key, Rows::One(entry));
+            }
+        }
+    }
+
     /// Drops rows with `keep(ts)` false: index entries in arrival order (event time is out of
     /// order only within the watermark delay, so they expire close to in order) and whole
     /// batches whose every row is gone.
@@ -186,11 +227,10 @@ impl Operator for IntervalJoin {
         } else {
             &self.right_keys
         };
-        let key_cols = KeyColumns::new(
-            keys.iter()
-                .map(|k| eval(k, &batch.data)?.into_array(n))
-                .collect::<Result<_, _>>()?,
-        );
+        let key_arrays: Vec<ArrayRef> = keys
+            .iter()
+            .map(|k| eval(k, &batch.data)?.into_array(n))
+            .collect::<Result<_, _>>()?;
         let (lower, upper) = (self.lower, self.upper);
         let [left, right] = &mut self.sides;
         let (own, other) = if input == 0 {
@@ -198,27 +238,7 @@ impl Operator for IntervalJoin {
         } else {
             (right, &*left)
         };
-        let id = own.next;
-        own.next += 1;
-        let max_ts = rowtime
-            .values()
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(MIN_WATERMARK);
-        let key_arrays: Vec<ArrayRef> = keys
-            .iter()
-            .map(|k| eval(k, &batch.data)?.into_array(n))
-            .collect::<Result<_, _>>()?;
-        own.batches.insert(
-            id,
-            Stored {
-                rows: batch.data.clone(),
-                times: rowtime.clone(),
-                hashes: crate::runtime::hash_rows(&key_arrays, n).into(),
-                max_ts,
-            },
-        );
+        let (id, key_cols) = own.store(batch.data.clone(), rowtime.clone(), key_arrays);
         // (left pick, right pick, event time of the result)
         let (mut lefts, mut rights, mut times) = (Vec::new(), Vec::new(), Vec::new());
         for row in 0..n {
@@ -240,14 +260,7 @@ impl Operator for IntervalJoin {
                     }
                 }
             }
-            own.expiry.push_back((ts, key.clone()));
-            let entry = (ts, id, row as u32);
-            match own.index.get_mut(&key) {
-                Some(rows) => rows.push(entry),
-                None => {
-                    own.index.insert(key, Rows::One(entry));
-                }
-            }
+            own.index_row(key, ts, id, row);
         }
         if times.is_empty() {
             return Ok(());
@@ -322,44 +335,14 @@ impl Operator for IntervalJoin {
                 &self.right_keys
             };
             let n = rows.num_rows();
-            let key_cols = KeyColumns::new(
-                keys.iter()
-                    .map(|k| eval(k, &rows)?.into_array(n))
-                    .collect::<Result<_, _>>()?,
-            );
             let key_arrays: Vec<ArrayRef> = keys
                 .iter()
                 .map(|k| eval(k, &rows)?.into_array(n))
                 .collect::<Result<_, _>>()?;
-            let hashes = crate::runtime::hash_rows(&key_arrays, n).into();
             let side = &mut self.sides[side_index];
-            let id = side.next;
-            side.next += 1;
-            let max_ts = times
-                .values()
-                .iter()
-                .copied()
-                .max()
-                .unwrap_or(MIN_WATERMARK);
-            side.batches.insert(
-                id,
-                Stored {
-                    rows,
-                    times: times.clone(),
-                    hashes,
-                    max_ts,
-                },
-            );
+            let (id, key_cols) = side.store(rows, times.clone(), key_arrays);
             for row in 0..n {
-                let (ts, key) = (times.value(row), key_cols.key(row));
-                side.expiry.push_back((ts, key.clone()));
-                let entry = (ts, id, row as u32);
-                match side.index.get_mut(&key) {
-                    Some(r) => r.push(entry),
-                    None => {
-                        side.index.insert(key, Rows::One(entry));
-                    }
-                }
+                side.index_row(key_cols.key(row), times.value(row), id, row);
             }
         }
         Ok(())
