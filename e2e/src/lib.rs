@@ -10,4 +10,5 @@ pub mod admission;
 pub mod apiserver;
 pub mod cluster;
 pub mod controllers;
+pub mod emulators;
 pub mod kubelet;

@@ -34,6 +34,8 @@ pub struct Checkpoints {
     pub enabled: bool,
     /// Where savepoint requests go.
     pub requests: std::sync::mpsc::Sender<SavepointRequest>,
+    /// How savepoint targets are opened (the job's storage options).
+    pub storage_options: strom_storage::StorageOptions,
 }
 
 /// What the endpoint reports on.
@@ -89,6 +91,8 @@ impl JobView {
                 enabled: false,
                 latest_completed: 0,
                 failed: 0,
+                last_failure: None,
+                attempt: 0,
                 history: Vec::new(),
             };
         };
@@ -97,6 +101,8 @@ impl JobView {
             enabled: c.enabled,
             latest_completed: c.shared.completed.load(Ordering::Relaxed),
             failed: c.shared.failures.load(Ordering::Relaxed),
+            last_failure: c.shared.last_failure.lock().expect("last failure").clone(),
+            attempt: c.shared.attempt.load(Ordering::Relaxed),
             history: history
                 .iter()
                 .map(|h| CheckpointInfo {
@@ -125,7 +131,7 @@ impl JobView {
                 "this job cannot take savepoints".into(),
             ));
         };
-        let target = Storage::open(&request.target)
+        let target = Storage::open_with(&request.target, &c.storage_options)
             .map_err(|e| (StatusCode::BAD_REQUEST, format!("target: {e}")))?;
         let (reply, answer) = std::sync::mpsc::channel();
         c.requests

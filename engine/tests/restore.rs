@@ -110,7 +110,8 @@ fn damaged_or_unfinished_checkpoints_are_never_restored_and_are_named() {
     let root = work.join("checkpoints");
     // The newest: a state file cut short. The next: no manifest (never completed).
     let newest = root.join(format!("chk-{}", ids[0]));
-    let state = std::fs::read_dir(newest.join("result"))
+    // State files are under the writer's attempt: the first run is attempt 1.
+    let state = std::fs::read_dir(newest.join("a1").join("result"))
         .unwrap()
         .next()
         .unwrap()

@@ -91,6 +91,13 @@ pub struct CheckpointsStatus {
     pub latest_completed: u64,
     /// Checkpoints that failed (could not be written).
     pub failed: u64,
+    /// Why the last checkpoint failed, while the latest attempt is a failure (cleared by
+    /// the next success). Never carries credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
+    /// This run's attempt number on the checkpoint directory (its fencing token).
+    #[serde(default)]
+    pub attempt: u64,
     /// Completed checkpoints and savepoints, oldest first (the last 100).
     pub history: Vec<CheckpointInfo>,
 }

@@ -35,9 +35,16 @@ enum Command {
         /// `127.0.0.1:8081`.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
-        /// Take checkpoints into this directory (`file:///path` or a local path).
+        /// Take checkpoints into this directory: `s3://bucket/path`, `gs://…`, `az://…`,
+        /// `abfss://…`, `file:///path` or a local path. Credentials come from the cloud's
+        /// standard environment (IRSA, workload identity, managed identity, keys in env).
         #[arg(long)]
         checkpoint_dir: Option<String>,
+        /// A storage option, `key=value`, for checkpoints, restores and savepoints; repeat
+        /// for several: endpoint, region, path_style, allow_http, retry_timeout,
+        /// max_retries, request_timeout, connect_timeout, or any object_store key.
+        #[arg(long = "storage-option", value_name = "KEY=VALUE")]
+        storage_options: Vec<String>,
         /// Time between checkpoints, e.g. `10s`, `500ms`.
         #[arg(long, default_value = "10s")]
         checkpoint_interval: String,
@@ -58,7 +65,8 @@ enum Command {
     Savepoint {
         /// The job's control endpoint, e.g. `http://127.0.0.1:8081`.
         endpoint: String,
-        /// Directory to write the savepoint to (`file:///…` or a local path).
+        /// Directory to write the savepoint to (`s3://…`, `gs://…`, `az://…`, `file:///…` or
+        /// a local path); the job opens it with its own storage options.
         #[arg(long)]
         target: String,
         /// Stop the job after the savepoint.
@@ -76,6 +84,14 @@ struct Snapshots {
     retain_checkpoints: usize,
     restore: Option<String>,
     allow_non_restored_state: bool,
+    storage_options: Vec<String>,
+}
+
+fn storage_options(pairs: &[String]) -> Result<strom_storage::StorageOptions, String> {
+    pairs
+        .iter()
+        .try_fold(strom_storage::StorageOptions::new(), |o, p| o.parse_pair(p))
+        .map_err(|e| format!("--storage-option: {e}"))
 }
 
 fn main() -> ExitCode {
@@ -90,6 +106,7 @@ fn main() -> ExitCode {
             retain_checkpoints,
             restore,
             allow_non_restored_state,
+            storage_options,
         } => (
             job,
             parallelism,
@@ -101,6 +118,7 @@ fn main() -> ExitCode {
                 retain_checkpoints,
                 restore,
                 allow_non_restored_state,
+                storage_options,
             },
         ),
         Command::Savepoint {
@@ -191,6 +209,7 @@ fn main() -> ExitCode {
             shared: running.checkpoints.clone(),
             enabled: snapshots.checkpoint_dir.is_some(),
             requests: running.savepoint_requests(),
+            storage_options: storage_options(&snapshots.storage_options).unwrap_or_default(),
         },
     );
     if let Some(addr) = listen {
@@ -346,6 +365,7 @@ fn savepoint(endpoint: &str, target: &str, stop: bool) -> ExitCode {
 fn run_options(s: &Snapshots) -> Result<strom_engine::runtime::exec::RunOptions, String> {
     use strom_engine::snapshot::coordinator::CheckpointConfig;
     use strom_engine::snapshot::storage::Storage;
+    let storage_options = storage_options(&s.storage_options)?;
     let mut options = strom_engine::runtime::exec::RunOptions {
         allow_non_restored_state: s.allow_non_restored_state,
         ..Default::default()
@@ -358,13 +378,14 @@ fn run_options(s: &Snapshots) -> Result<strom_engine::runtime::exec::RunOptions,
             return Err("--checkpoint-interval: must be greater than zero".into());
         }
         options.checkpoints = Some(CheckpointConfig {
-            storage: Storage::open(dir).map_err(|e| format!("--checkpoint-dir: {e}"))?,
+            storage: Storage::open_with(dir, &storage_options)
+                .map_err(|e| format!("--checkpoint-dir: {e}"))?,
             interval: Duration::from_millis(interval as u64),
             retain: s.retain_checkpoints.max(1),
         });
     }
     if let Some(url) = &s.restore {
-        let latest = Storage::open(url)
+        let latest = Storage::open_with(url, &storage_options)
             .and_then(|st| st.latest())
             .map_err(|e| format!("--restore: {e}"))?;
         for skipped in &latest.skipped {
@@ -375,6 +396,7 @@ fn run_options(s: &Snapshots) -> Result<strom_engine::runtime::exec::RunOptions,
             latest.url, latest.metadata.kind, latest.metadata.id
         );
         options.restore = Some((latest.metadata, latest.state));
+        options.restored_from = Some(latest.url);
     }
     Ok(options)
 }

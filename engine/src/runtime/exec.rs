@@ -159,6 +159,8 @@ pub struct RunOptions {
     pub checkpoints: Option<CheckpointConfig>,
     /// The snapshot to start from: its manifest and state.
     pub restore: Option<(Metadata, Restored)>,
+    /// Where that snapshot is (recorded in this run's attempt claim, so retention keeps it).
+    pub restored_from: Option<String>,
     /// Start even if some of the snapshot's state belongs to no operator of this job.
     pub allow_non_restored_state: bool,
 }
@@ -175,6 +177,9 @@ pub enum StartError {
     /// The state could not be read into the operators.
     #[error("{0}")]
     Restore(String),
+    /// The checkpoint directory could not be claimed for this run.
+    #[error("checkpoint directory: {0}")]
+    Storage(String),
 }
 
 /// One task's restored state: per chain operator, and for a source its own.
@@ -265,6 +270,16 @@ impl Running {
             }
             // The snapshot's sink parts become visible; parts staged after it are redone.
             commit_all(meta.commits.iter());
+        }
+        if let Some(c) = &options.checkpoints {
+            // This run's fencing token: checkpoints numbered from above everything in the
+            // directory, and a stale writer of an earlier run can no longer commit.
+            let claim = c
+                .storage
+                .claim(first_id, options.restored_from.clone())
+                .map_err(|e| StartError::Storage(e.to_string()))?;
+            shared.attempt.store(claim.attempt, Ordering::SeqCst);
+            first_id = claim.first_checkpoint - 1;
         }
         for v in &plan.vertices {
             if let VertexKind::Sink(SinkKind::File(dir, _)) = &v.kind {

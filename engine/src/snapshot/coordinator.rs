@@ -101,6 +101,11 @@ pub struct Shared {
     pub failures: AtomicU64,
     /// Set after a stop-with-savepoint: the job is to stop.
     pub stop: AtomicBool,
+    /// This run's attempt on the checkpoint directory (its fencing token); 0 without
+    /// checkpoints.
+    pub attempt: AtomicU64,
+    /// Why the last checkpoint failed, if the last one did.
+    pub last_failure: Mutex<Option<String>>,
 }
 
 struct Pending {
@@ -185,6 +190,11 @@ pub fn run(
             && let Some(p) = pending.take()
         {
             shared.failures.fetch_add(1, Ordering::Relaxed);
+            *shared.last_failure.lock().expect("last failure") = Some(format!(
+                "checkpoint {} did not complete within {} s",
+                p.id,
+                CHECKPOINT_TIMEOUT.as_secs()
+            ));
             if let Some(r) = p.savepoint {
                 let _ = r.reply.send(Err(format!(
                     "checkpoint {} did not complete within {} s",
@@ -219,6 +229,8 @@ pub fn run(
                 }
                 Err(e) => {
                     shared.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(checkpoint = p.id, error = %e, "checkpoint failed; the job goes on and the next checkpoint tries again");
+                    *shared.last_failure.lock().expect("last failure") = Some(e.to_string());
                     if let Some(r) = p.savepoint {
                         let _ = r.reply.send(Err(e.to_string()));
                     }
@@ -282,15 +294,10 @@ fn write(
     } else {
         SnapshotKind::Checkpoint
     };
-    let mut targets: Vec<(Storage, String)> = Vec::new();
-    if let Some(c) = config {
-        targets.push((c.storage.clone(), format!("chk-{}", p.id)));
-    }
-    if let Some(r) = &p.savepoint {
-        targets.push((r.target.clone(), String::new()));
-    }
+    let attempt = shared.attempt.load(Ordering::SeqCst);
+    let data = strom_storage::layout::data_dir(attempt);
     let mut operators: BTreeMap<String, OperatorMeta> = BTreeMap::new();
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut files: Vec<(String, bytes::Bytes)> = Vec::new();
     let mut commits = Vec::new();
     let mut size = 0u64;
     for ack in parts {
@@ -300,7 +307,7 @@ fn write(
                 SnapshotError::Io(format!("cannot encode the state of {}: {e}", st.uid))
             })?;
             let bytes = postcard::to_stdvec(&file).expect("state files serialize");
-            let name = format!("{}/{}.state", file_safe(&st.uid), st.subtask);
+            let name = format!("{data}/{}/{}.state", file_safe(&st.uid), st.subtask);
             size += bytes.len() as u64;
             let op = operators
                 .entry(st.uid.clone())
@@ -316,7 +323,7 @@ fn write(
                 size: bytes.len() as u64,
                 crc32: crc32fast::hash(&bytes),
             });
-            files.push((name, bytes));
+            files.push((name, bytes.into()));
         }
     }
     let completed_ms = std::time::SystemTime::now()
@@ -325,6 +332,7 @@ fn write(
     let meta = Metadata {
         format_version: FORMAT_VERSION,
         id: p.id,
+        attempt,
         kind,
         completed_ms,
         job_finished: finished,
@@ -333,27 +341,34 @@ fn write(
     };
     let manifest = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
     let mut url = String::new();
-    for (storage, dir) in &targets {
-        let at = |f: &str| {
-            if dir.is_empty() {
-                f.to_owned()
-            } else {
-                format!("{dir}/{f}")
-            }
-        };
-        for (name, bytes) in &files {
-            storage.put(&at(name), bytes.clone())?;
+    if let Some(c) = config {
+        let dir = format!("chk-{}", p.id);
+        let at_dir: Vec<(String, bytes::Bytes)> = files
+            .iter()
+            .map(|(n, b)| (format!("{dir}/{n}"), b.clone()))
+            .collect();
+        c.storage.put_all(&at_dir)?;
+        // Last, and only if no other writer committed this number and no newer attempt
+        // has taken over: the checkpoint exists from here on.
+        c.storage
+            .commit_checkpoint(p.id, attempt, manifest.clone())?;
+        url = c.storage.url_of(&dir);
+    }
+    if let Some(r) = &p.savepoint {
+        if r.target.get(METADATA)?.is_some() {
+            return Err(SnapshotError::Io(format!(
+                "{} already holds a savepoint; it is not overwritten (choose another target)",
+                r.target.url()
+            )));
         }
-        // Last: the snapshot exists from here on.
-        storage.put(&at(METADATA), manifest.clone())?;
-        url = if dir.is_empty() {
-            storage.url().to_owned()
-        } else {
-            storage.url_of(dir)
-        };
+        r.target.put_all(&files)?;
+        // A savepoint directory that already holds one is never overwritten.
+        r.target.put_new(METADATA, manifest.clone())?;
+        url = r.target.url().to_owned();
     }
     commit_all(commits.iter());
     shared.completed.store(p.id, Ordering::SeqCst);
+    *shared.last_failure.lock().expect("last failure") = None;
     {
         let mut history = shared.history.lock().expect("history");
         history.push(Completed {
@@ -368,9 +383,10 @@ fn write(
         history.drain(..excess);
     }
     if let Some(c) = config {
-        // Keep the newest `retain` checkpoints.
-        for old in c.storage.checkpoints()?.into_iter().skip(c.retain.max(1)) {
-            c.storage.delete_dir(&format!("chk-{old}"))?;
+        // Keep the newest `retain` checkpoints (and the one this run restored from). A
+        // failure here does not fail the checkpoint, which is complete: the next one retries.
+        if let Err(e) = c.storage.retain(c.retain.max(1)) {
+            tracing::warn!(error = %e, "could not delete old checkpoints; will retry after the next checkpoint");
         }
     }
     Ok(url)

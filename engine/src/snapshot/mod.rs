@@ -47,6 +47,10 @@ pub struct Metadata {
     pub format_version: u32,
     /// Checkpoint number (savepoints carry the number of the checkpoint they were taken as).
     pub id: u64,
+    /// The attempt of the job that wrote it (its fencing token); its files are under
+    /// `a<attempt>/`.
+    #[serde(default)]
+    pub attempt: u64,
     /// Checkpoint or savepoint.
     pub kind: SnapshotKind,
     /// When it completed (epoch ms).

@@ -1,15 +1,16 @@
-//! Where snapshots live: a directory named by URL, reached through `object_store`.
-//!
-//! `file:///path` (or a plain path) is a local directory. The cloud schemes (`s3://`,
-//! `gs://`, `az://`) are refused with a clear message until the storage issue adds them.
+//! Where snapshots live: a directory named by URL (`s3://`, `gs://`, `az://`, `abfs[s]://`,
+//! `file://` or a plain path), reached through `strom-storage`, which also owns the commit,
+//! fencing and deletion protocol (see its `layout` module and `docs/storage.md`).
 
-use std::sync::Arc;
-
-use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
-use object_store::path::Path;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use strom_storage::layout::{self, Attempt, CheckpointDir, CheckpointState};
+use strom_storage::{Location, StorageError, StorageOptions, block_on};
 
 use super::{FORMAT_VERSION, METADATA, Metadata, Restored, StateFile};
+
+/// Files of one snapshot written or read at once.
+const CONCURRENCY: usize = 8;
 
 /// Why a snapshot cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,9 @@ pub enum SnapshotError {
         /// What was tried and why each was refused.
         tried: String,
     },
+    /// The store refused or failed (after its retries), or fenced this writer out.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// Reading or writing failed.
     #[error("{0}")]
     Io(String),
@@ -51,137 +55,140 @@ pub struct Latest {
     pub metadata: Metadata,
     /// Its state.
     pub state: Restored,
-    /// Newer checkpoints passed over, and why (unfinished or damaged).
+    /// Newer checkpoints passed over, and why (unfinished, damaged, fenced or being deleted).
     pub skipped: Vec<String>,
 }
 
 /// A directory of snapshots (or one snapshot).
 #[derive(Clone)]
 pub struct Storage {
-    url: String,
-    store: Arc<dyn ObjectStore>,
-    runtime: Arc<tokio::runtime::Runtime>,
+    location: Location,
+    options: StorageOptions,
 }
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Storage({})", self.url)
+        write!(f, "Storage({})", self.location.url())
     }
 }
 
 impl Storage {
-    /// Opens the directory at `url` (`file:///…` or a local path), creating it if needed.
+    /// Opens the directory at `url` with credentials and settings from the environment.
     pub fn open(url: &str) -> Result<Storage, SnapshotError> {
-        let bad = |reason: String| SnapshotError::Url {
-            url: url.to_owned(),
-            reason,
-        };
-        let path = if let Some(rest) = url.strip_prefix("file://") {
-            rest.to_owned()
-        } else if let Some((scheme, _)) = url.split_once("://") {
-            return Err(bad(format!(
-                "{scheme}:// storage is not available in this build yet; use a file:// URL or a local path"
-            )));
-        } else {
-            url.to_owned()
-        };
-        if path.is_empty() {
-            return Err(bad("names no directory".into()));
-        }
-        let path = std::path::absolute(&path).map_err(|e| bad(e.to_string()))?;
-        std::fs::create_dir_all(&path).map_err(|e| bad(format!("cannot create it: {e}")))?;
-        let store = LocalFileSystem::new_with_prefix(&path).map_err(|e| bad(e.to_string()))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
+        Storage::open_with(url, &StorageOptions::new())
+    }
+
+    /// Opens the directory at `url` with `options` (endpoint, region, …) over the
+    /// environment's.
+    pub fn open_with(url: &str, options: &StorageOptions) -> Result<Storage, SnapshotError> {
         Ok(Storage {
-            url: format!("file://{}", path.display()),
-            store: Arc::new(store),
-            runtime: Arc::new(runtime),
+            location: Location::open(url, options)?,
+            options: options.clone(),
         })
+    }
+
+    /// The options it was opened with (a savepoint target opens with the same).
+    pub fn options(&self) -> &StorageOptions {
+        &self.options
+    }
+
+    /// The location.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// The directory's URL.
     pub fn url(&self) -> &str {
-        &self.url
+        self.location.url()
     }
 
     /// The URL of `name` inside.
     pub fn url_of(&self, name: &str) -> String {
-        format!("{}/{name}", self.url.trim_end_matches('/'))
+        self.location.url_of(name)
     }
 
     /// Writes `bytes` to `name` (replacing it).
     pub fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), SnapshotError> {
-        let store = self.store.clone();
-        let path = Path::from(name);
-        self.runtime
-            .block_on(async move { store.put(&path, bytes.into()).await })
-            .map(|_| ())
-            .map_err(|e| SnapshotError::Io(format!("cannot write {}: {e}", self.url_of(name))))
+        Ok(block_on(self.location.put(name, Bytes::from(bytes)))?)
+    }
+
+    /// Writes every `(name, bytes)`, several at a time.
+    pub fn put_all(&self, files: &[(String, Bytes)]) -> Result<(), SnapshotError> {
+        block_on(
+            futures::stream::iter(files)
+                .map(|(name, bytes)| self.location.put(name, bytes.clone()))
+                .buffer_unordered(CONCURRENCY)
+                .try_collect::<Vec<()>>(),
+        )?;
+        Ok(())
+    }
+
+    /// Creates `name` holding `bytes` only if it does not exist.
+    pub fn put_new(&self, name: &str, bytes: Vec<u8>) -> Result<(), SnapshotError> {
+        Ok(block_on(self.location.put_new(name, Bytes::from(bytes)))?)
     }
 
     /// Reads `name`; None if it does not exist.
     pub fn get(&self, name: &str) -> Result<Option<Vec<u8>>, SnapshotError> {
-        let store = self.store.clone();
-        let path = Path::from(name);
-        let result = self.runtime.block_on(async move {
-            match store.get(&path).await {
-                Ok(r) => r.bytes().await.map(Some),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        });
-        result
-            .map(|b| b.map(|b| b.to_vec()))
-            .map_err(|e| SnapshotError::Io(format!("cannot read {}: {e}", self.url_of(name))))
+        Ok(block_on(self.location.get(name))?.map(|b| b.to_vec()))
     }
 
     /// The names of the directories directly inside.
     pub fn dirs(&self) -> Result<Vec<String>, SnapshotError> {
-        let store = self.store.clone();
-        let listed = self
-            .runtime
-            .block_on(async move { store.list_with_delimiter(None).await })
-            .map_err(|e| SnapshotError::Io(format!("cannot list {}: {e}", self.url)))?;
-        Ok(listed
-            .common_prefixes
-            .iter()
-            .map(|p| p.as_ref().to_owned())
-            .collect())
+        Ok(block_on(self.location.dirs(""))?)
     }
 
-    /// Deletes directory `name` and everything in it.
+    /// Deletes directory `name` and everything in it, crash-safely (mark, delete, forget).
     pub fn delete_dir(&self, name: &str) -> Result<(), SnapshotError> {
-        use futures::TryStreamExt;
-        let store = self.store.clone();
-        let prefix = Path::from(name);
-        self.runtime
-            .block_on(async move {
-                let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
-                for o in objects {
-                    store.delete(&o.location).await?;
-                }
-                Ok::<(), object_store::Error>(())
-            })
-            .map_err(|e| SnapshotError::Io(format!("cannot delete {}: {e}", self.url_of(name))))?;
-        // The local store leaves empty directories behind.
-        if let Some(local) = self.url.strip_prefix("file://") {
-            let _ = std::fs::remove_dir_all(std::path::Path::new(local).join(name));
-        }
-        Ok(())
+        Ok(block_on(layout::discard(&self.location, name))?)
+    }
+
+    /// As a checkpoint directory.
+    pub fn checkpoint_dir(&self) -> CheckpointDir {
+        CheckpointDir::new(self.location.clone())
+    }
+
+    /// Claims the next attempt of the job on this checkpoint directory (the fencing token):
+    /// its first checkpoint number is above every checkpoint present and above `at_least`.
+    pub fn claim(
+        &self,
+        at_least: u64,
+        restored_from: Option<String>,
+    ) -> Result<Attempt, SnapshotError> {
+        let holder = std::env::var("HOSTNAME")
+            .or_else(|_| std::env::var("POD_NAME"))
+            .unwrap_or_else(|_| format!("pid {}", std::process::id()));
+        Ok(block_on(self.checkpoint_dir().claim(
+            at_least,
+            restored_from,
+            &holder,
+        ))?)
+    }
+
+    /// Commits checkpoint `id` of `attempt` (data already written): fence check, then the
+    /// manifest created only if absent.
+    pub fn commit_checkpoint(
+        &self,
+        id: u64,
+        attempt: u64,
+        manifest: Vec<u8>,
+    ) -> Result<(), SnapshotError> {
+        Ok(block_on(self.checkpoint_dir().commit(
+            id,
+            attempt,
+            Bytes::from(manifest),
+        ))?)
+    }
+
+    /// Keeps the newest `keep` complete checkpoints (and the one the job restored from);
+    /// discards the rest and the leftovers of failed ones. Returns the numbers discarded.
+    pub fn retain(&self, keep: usize) -> Result<Vec<u64>, SnapshotError> {
+        Ok(block_on(self.checkpoint_dir().retain(keep, &[]))?)
     }
 
     /// Checkpoint numbers of the `chk-N` directories inside, highest first.
     pub fn checkpoints(&self) -> Result<Vec<u64>, SnapshotError> {
-        let mut ids: Vec<u64> = self
-            .dirs()?
-            .iter()
-            .filter_map(|d| d.strip_prefix("chk-")?.parse().ok())
-            .collect();
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        Ok(ids)
+        Ok(block_on(self.checkpoint_dir().checkpoint_numbers())?)
     }
 
     /// Reads and checks the complete snapshot in directory `dir` ("" for this directory
@@ -215,11 +222,23 @@ impl Storage {
                 ),
             ));
         }
+        // Fetch every state file, several at a time, then check and decode each.
+        let wanted: Vec<String> = meta
+            .operators
+            .iter()
+            .flat_map(|op| op.files.iter().map(|f| name(&f.name)))
+            .collect();
+        let mut fetched: std::collections::HashMap<String, Option<Bytes>> = block_on(
+            futures::stream::iter(wanted)
+                .map(|n| async move { self.location.get(&n).await.map(|b| (n, b)) })
+                .buffer_unordered(CONCURRENCY)
+                .try_collect(),
+        )?;
         let mut restored = Restored::new();
         for op in &meta.operators {
             let mut files = Vec::new();
             for f in &op.files {
-                let Some(bytes) = self.get(&name(&f.name))? else {
+                let Some(bytes) = fetched.remove(&name(&f.name)).flatten() else {
                     return Err(bad(&f.name, "is missing".into()));
                 };
                 if bytes.len() as u64 != f.size {
@@ -257,7 +276,7 @@ impl Storage {
         if self.get(METADATA)?.is_some() {
             let (metadata, state) = self.read_snapshot("")?;
             return Ok(Latest {
-                url: self.url.clone(),
+                url: self.url().to_owned(),
                 metadata,
                 state,
                 skipped: Vec::new(),
@@ -265,25 +284,42 @@ impl Storage {
         }
         let mut tried = String::new();
         let mut skipped = Vec::new();
+        let dir = self.checkpoint_dir();
+        let attempts = block_on(dir.attempts())?;
         for id in self.checkpoints()? {
-            let dir = format!("chk-{id}");
-            match self.read_snapshot(&dir) {
-                Ok((metadata, state)) => {
-                    return Ok(Latest {
-                        url: self.url_of(&dir),
-                        metadata,
-                        state,
-                        skipped,
-                    });
+            let name = format!("chk-{id}");
+            let refused = match block_on(dir.state(id, &attempts))? {
+                CheckpointState::Complete { .. } | CheckpointState::Incomplete => {
+                    // Incomplete: read_snapshot names the missing manifest.
+                    match self.read_snapshot(&name) {
+                        Ok((metadata, state)) => {
+                            return Ok(Latest {
+                                url: self.url_of(&name),
+                                metadata,
+                                state,
+                                skipped,
+                            });
+                        }
+                        Err(e) => e.to_string(),
+                    }
                 }
-                Err(e) => {
-                    tried.push_str(&format!("\n  skipped {e}"));
-                    skipped.push(e.to_string());
+                CheckpointState::Fenced { attempt, by } => format!(
+                    "{}: committed by attempt {attempt} after attempt {by} had taken over (a stale writer's checkpoint)",
+                    self.url_of(&name)
+                ),
+                CheckpointState::Discarded => {
+                    format!("{}: is being deleted", self.url_of(&name))
                 }
-            }
+                CheckpointState::Damaged(why) => format!(
+                    "{}: is not a snapshot manifest: {why}",
+                    self.url_of(&format!("{name}/{METADATA}"))
+                ),
+            };
+            tried.push_str(&format!("\n  skipped {refused}"));
+            skipped.push(refused);
         }
         Err(SnapshotError::NoneComplete {
-            url: self.url.clone(),
+            url: self.url().to_owned(),
             tried,
         })
     }

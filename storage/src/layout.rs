@@ -1,0 +1,424 @@
+//! The snapshot-directory protocol: how checkpoints and savepoints are committed, fenced,
+//! retained and deleted so that a referenced snapshot is never partial, never overwritten by
+//! a stale writer and never deleted while something may restore from it. `docs/storage.md`
+//! walks through the failure cases.
+//!
+//! ```text
+//! <checkpoint dir>/
+//!   _attempts/00000000000000000003      one claim per run of the job (the fencing token)
+//!   chk-41/a3/<operator>/<subtask>.state data files, under the writer's attempt
+//!   chk-41/_metadata                     the manifest, created only if absent, written last
+//!   chk-40/_discarded                    a deletion in progress (readers skip the snapshot)
+//! <savepoint dir>/a3/…, <savepoint dir>/_metadata
+//! ```
+//!
+//! - **Commit.** Data files first, then `_metadata` with create-if-absent, so of two writers
+//!   of the same snapshot exactly one commits and the other is told so.
+//! - **Fencing.** Every run claims the next attempt number with create-if-absent and records
+//!   the first checkpoint number it will use (above every `chk-N` present). A writer checks
+//!   before committing that no newer attempt exists; a reader accepts a checkpoint of attempt
+//!   `a` only if its number is below the first checkpoint of every later attempt, so what a
+//!   zombie of an old attempt commits after a new one started is never restored.
+//! - **Deletion.** Mark (`_discarded`), delete the manifest, delete the data, delete the
+//!   mark. A crash anywhere leaves either a marked snapshot, which readers skip and the next
+//!   sweep finishes, or nothing.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::{Location, StorageError};
+
+/// The manifest's name.
+pub const MANIFEST: &str = "_metadata";
+/// The deletion mark's name.
+pub const DISCARDED: &str = "_discarded";
+/// The directory of attempt claims.
+pub const ATTEMPTS: &str = "_attempts";
+
+/// The part of a manifest the protocol reads (the engine's manifest has these fields and
+/// more).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestHead {
+    /// Checkpoint number.
+    pub id: u64,
+    /// The attempt that wrote it (0 for snapshots written before attempts existed).
+    #[serde(default)]
+    pub attempt: u64,
+    /// When it completed (epoch ms).
+    #[serde(default)]
+    pub completed_ms: i64,
+}
+
+/// The data directory of attempt `attempt` inside a snapshot directory.
+pub fn data_dir(attempt: u64) -> String {
+    format!("a{attempt}")
+}
+
+/// One run of a job against a checkpoint directory: the fencing token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// Attempt number, increasing.
+    pub attempt: u64,
+    /// The first checkpoint number this attempt uses.
+    pub first_checkpoint: u64,
+    /// The snapshot it restored from, if any: retention never deletes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<String>,
+    /// When it started (epoch ms).
+    pub started_ms: i64,
+    /// Who runs it (pod or host name), for people reading the claim.
+    pub holder: String,
+}
+
+/// A checkpoint directory (`chk-N` directories inside).
+#[derive(Debug, Clone)]
+pub struct CheckpointDir {
+    location: Location,
+}
+
+/// What a `chk-N` directory holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointState {
+    /// Committed by `attempt`, and not fenced.
+    Complete {
+        /// Writer's attempt.
+        attempt: u64,
+    },
+    /// Committed by an attempt after a later attempt took over: a zombie's write.
+    Fenced {
+        /// Writer's attempt.
+        attempt: u64,
+        /// The attempt that had taken over.
+        by: u64,
+    },
+    /// No manifest: in progress, failed or abandoned.
+    Incomplete,
+    /// Being deleted.
+    Discarded,
+    /// The manifest does not parse.
+    Damaged(String),
+}
+
+/// One `chk-N` directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointEntry {
+    /// N.
+    pub id: u64,
+    /// What it holds.
+    pub state: CheckpointState,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn checkpoint_number(dir: &str) -> Option<u64> {
+    dir.strip_prefix("chk-")?.parse().ok()
+}
+
+impl CheckpointDir {
+    /// The checkpoint directory at `location`.
+    pub fn new(location: Location) -> CheckpointDir {
+        CheckpointDir { location }
+    }
+
+    /// Where it is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Every claim, oldest first.
+    pub async fn attempts(&self) -> Result<Vec<Attempt>, StorageError> {
+        let mut out = Vec::new();
+        for f in self.location.files(ATTEMPTS).await? {
+            let Some(bytes) = self.location.get(&f.name).await? else {
+                continue;
+            };
+            let a: Attempt = serde_json::from_slice(&bytes).map_err(|e| StorageError::Damaged {
+                url: self.location.url_of(&f.name),
+                reason: format!("is not an attempt claim: {e}"),
+            })?;
+            out.push(a);
+        }
+        out.sort_by_key(|a| a.attempt);
+        Ok(out)
+    }
+
+    /// The `chk-N` numbers present (complete or not), highest first.
+    pub async fn checkpoint_numbers(&self) -> Result<Vec<u64>, StorageError> {
+        let mut ids: Vec<u64> = self
+            .location
+            .dirs("")
+            .await?
+            .iter()
+            .filter_map(|d| checkpoint_number(d))
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(ids)
+    }
+
+    /// Claims the next attempt: its number is one above every claim present (racing
+    /// claimants get different numbers: the claim is created only if absent) and its first
+    /// checkpoint is above every `chk-N` present and above `at_least`.
+    pub async fn claim(
+        &self,
+        at_least: u64,
+        restored_from: Option<String>,
+        holder: &str,
+    ) -> Result<Attempt, StorageError> {
+        loop {
+            let newest = self.attempts().await?.last().map_or(0, |a| a.attempt);
+            let highest = self
+                .checkpoint_numbers()
+                .await?
+                .first()
+                .copied()
+                .unwrap_or(0);
+            let claim = Attempt {
+                attempt: newest + 1,
+                first_checkpoint: highest.max(at_least) + 1,
+                restored_from: restored_from.clone(),
+                started_ms: now_ms(),
+                holder: holder.to_owned(),
+            };
+            let bytes = serde_json::to_vec_pretty(&claim).expect("claims serialize");
+            match self
+                .location
+                .put_new(&format!("{ATTEMPTS}/{:020}", claim.attempt), bytes.into())
+                .await
+            {
+                Ok(()) => return Ok(claim),
+                Err(StorageError::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Fails with [`StorageError::Fenced`] if an attempt newer than `attempt` has claimed
+    /// the directory.
+    pub async fn check_fence(&self, attempt: u64) -> Result<(), StorageError> {
+        if let Some(newer) = self.attempts().await?.iter().find(|a| a.attempt > attempt) {
+            return Err(StorageError::Fenced {
+                url: self.location.url().to_owned(),
+                attempt,
+                newer: newer.attempt,
+            });
+        }
+        Ok(())
+    }
+
+    /// Commits checkpoint `id` of `attempt`: its data files are written (under
+    /// [`data_dir`]`(attempt)`); this checks the fence and creates the manifest if absent.
+    pub async fn commit(&self, id: u64, attempt: u64, manifest: Bytes) -> Result<(), StorageError> {
+        self.check_fence(attempt).await?;
+        self.location
+            .put_new(&format!("chk-{id}/{MANIFEST}"), manifest)
+            .await
+    }
+
+    /// What `chk-N` directory `id` holds, judged against `attempts`.
+    pub async fn state(
+        &self,
+        id: u64,
+        attempts: &[Attempt],
+    ) -> Result<CheckpointState, StorageError> {
+        let dir = format!("chk-{id}");
+        if self.location.exists(&format!("{dir}/{DISCARDED}")).await? {
+            return Ok(CheckpointState::Discarded);
+        }
+        let Some(bytes) = self.location.get(&format!("{dir}/{MANIFEST}")).await? else {
+            return Ok(CheckpointState::Incomplete);
+        };
+        let head: ManifestHead = match serde_json::from_slice(&bytes) {
+            Ok(h) => h,
+            Err(e) => return Ok(CheckpointState::Damaged(e.to_string())),
+        };
+        Ok(match fenced_by(attempts, head.attempt, id) {
+            Some(by) => CheckpointState::Fenced {
+                attempt: head.attempt,
+                by,
+            },
+            None => CheckpointState::Complete {
+                attempt: head.attempt,
+            },
+        })
+    }
+
+    /// Every `chk-N` directory and what it holds, highest first.
+    pub async fn checkpoints(&self) -> Result<Vec<CheckpointEntry>, StorageError> {
+        let attempts = self.attempts().await?;
+        let mut out = Vec::new();
+        for id in self.checkpoint_numbers().await? {
+            out.push(CheckpointEntry {
+                id,
+                state: self.state(id, &attempts).await?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Keeps the newest `keep` complete checkpoints and those in `protected` (the one the
+    /// job restored from; a rollback's); discards the other complete ones, every incomplete
+    /// or fenced one older than the newest complete, and finishes interrupted deletions.
+    /// Returns the numbers discarded.
+    pub async fn retain(&self, keep: usize, protected: &[u64]) -> Result<Vec<u64>, StorageError> {
+        let attempts = self.attempts().await?;
+        // The newest attempt's restore source, when it is in this directory, is protected
+        // whatever the caller says.
+        let restored = attempts
+            .last()
+            .and_then(|a| a.restored_from.as_deref())
+            .and_then(|url| url.strip_prefix(self.location.url()))
+            .and_then(|rest| checkpoint_number(rest.trim_matches('/')));
+        let mut protected = protected.to_vec();
+        protected.extend(restored);
+        let mut entries = Vec::new();
+        for id in self.checkpoint_numbers().await? {
+            entries.push(CheckpointEntry {
+                id,
+                state: self.state(id, &attempts).await?,
+            });
+        }
+        let newest_complete = entries
+            .iter()
+            .find(|e| matches!(e.state, CheckpointState::Complete { .. }))
+            .map(|e| e.id);
+        let mut kept = 0;
+        let mut discarded = Vec::new();
+        for e in &entries {
+            let drop = match &e.state {
+                CheckpointState::Complete { attempt } => {
+                    kept += 1;
+                    if kept > keep.max(1) && !protected.contains(&e.id) {
+                        true
+                    } else {
+                        // A complete checkpoint is kept; leftovers of writers that lost
+                        // the commit go.
+                        self.sweep_losers(e.id, *attempt).await?;
+                        false
+                    }
+                }
+                CheckpointState::Discarded => true,
+                CheckpointState::Incomplete
+                | CheckpointState::Fenced { .. }
+                | CheckpointState::Damaged(_) => {
+                    newest_complete.is_some_and(|n| e.id < n) && !protected.contains(&e.id)
+                }
+            };
+            if drop {
+                discard(&self.location, &format!("chk-{}", e.id)).await?;
+                discarded.push(e.id);
+            }
+        }
+        Ok(discarded)
+    }
+
+    /// Deletes the data directories inside committed `chk-id` that are not the committer's.
+    async fn sweep_losers(&self, id: u64, attempt: u64) -> Result<(), StorageError> {
+        let dir = format!("chk-{id}");
+        let mine = data_dir(attempt);
+        for sub in self.location.dirs(&dir).await? {
+            if sub != mine && sub.starts_with('a') && sub[1..].parse::<u64>().is_ok() {
+                self.location
+                    .delete_all_under(&format!("{dir}/{sub}"), None)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The attempt that fences checkpoint `id` written by `attempt`, if any: a later attempt
+/// whose first checkpoint is at or below `id`.
+pub fn fenced_by(attempts: &[Attempt], attempt: u64, id: u64) -> Option<u64> {
+    attempts
+        .iter()
+        .find(|a| a.attempt > attempt && a.first_checkpoint <= id)
+        .map(|a| a.attempt)
+}
+
+/// Deletes snapshot directory `dir` inside `location`, crash-safely: mark it discarded (from
+/// here on no reader uses it), delete its manifest, delete its data, delete the mark. A crash
+/// at any step leaves the mark, and the next [`CheckpointDir::retain`] or
+/// [`retain_savepoints`] finishes the job.
+pub async fn discard(location: &Location, dir: &str) -> Result<(), StorageError> {
+    let mark = format!("{dir}/{DISCARDED}");
+    location.put(&mark, Bytes::from_static(b"")).await?;
+    location.delete(&format!("{dir}/{MANIFEST}")).await?;
+    location.delete_all_under(dir, Some(&mark)).await?;
+    location.delete(&mark).await?;
+    location.delete_all_under(dir, None).await
+}
+
+/// How many savepoints to keep, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavepointPolicy {
+    /// Keep at most this many (newest first).
+    pub max_count: usize,
+    /// Dispose of those older than this (ms); `None`: no age limit.
+    pub max_age_ms: Option<i64>,
+}
+
+/// A savepoint found in a savepoints directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavepointEntry {
+    /// Its URL.
+    pub url: String,
+    /// Its directory name.
+    pub name: String,
+    /// When it completed (epoch ms).
+    pub completed_ms: i64,
+}
+
+/// Applies `policy` to the savepoints directly inside `parent` (each a directory with a
+/// manifest): the newest `max_count` younger than `max_age` stay, and every savepoint whose
+/// URL is in `protected` (the one the job restored from, the one a rollback would need)
+/// stays whatever its age. Finishes interrupted deletions too. Directories without a
+/// manifest are left alone: they may be savepoints still being written. Returns the
+/// savepoints disposed of.
+pub async fn retain_savepoints(
+    parent: &Location,
+    policy: &SavepointPolicy,
+    protected: &[String],
+    now_ms: i64,
+) -> Result<Vec<SavepointEntry>, StorageError> {
+    let mut found = Vec::new();
+    for name in parent.dirs("").await? {
+        if parent.exists(&format!("{name}/{DISCARDED}")).await? {
+            discard(parent, &name).await?;
+            continue;
+        }
+        let Some(bytes) = parent.get(&format!("{name}/{MANIFEST}")).await? else {
+            continue;
+        };
+        let Ok(head) = serde_json::from_slice::<ManifestHead>(&bytes) else {
+            continue;
+        };
+        found.push(SavepointEntry {
+            url: parent.url_of(&name),
+            name,
+            completed_ms: head.completed_ms,
+        });
+    }
+    found.sort_by(|a, b| {
+        b.completed_ms
+            .cmp(&a.completed_ms)
+            .then(b.name.cmp(&a.name))
+    });
+    let mut disposed = Vec::new();
+    for (i, sp) in found.into_iter().enumerate() {
+        let too_many = i >= policy.max_count.max(1);
+        let too_old = policy
+            .max_age_ms
+            .is_some_and(|age| now_ms - sp.completed_ms > age);
+        if (too_many || too_old) && !protected.contains(&sp.url) {
+            discard(parent, &sp.name).await?;
+            disposed.push(sp);
+        }
+    }
+    Ok(disposed)
+}
