@@ -97,7 +97,8 @@ impl Location {
             return Err(bad("names no bucket or container".into()));
         }
         let prefix = parsed.path().trim_matches('/');
-        if prefix.split('/').any(|p| p == "." || p == "..") {
+        // The URL parser folds `..` away; look at what the user wrote.
+        if rest.split(['/', '?', '#']).any(|p| p == "." || p == "..") {
             return Err(bad("a path may not contain . or .. segments".into()));
         }
         let prefix = Path::parse(prefix).map_err(|e| bad(e.to_string()))?;
