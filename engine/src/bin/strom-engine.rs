@@ -95,6 +95,16 @@ fn storage_options(pairs: &[String]) -> Result<strom_storage::StorageOptions, St
 }
 
 fn main() -> ExitCode {
+    // Warnings (a failed checkpoint, old checkpoints not deleted) go to stderr; STROM_LOG
+    // (e.g. `info`, `strom_storage=debug`) shows more.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STROM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let (job, parallelism, dry_run, listen, snapshots) = match Cli::parse().command {
         Command::Run {
             job,

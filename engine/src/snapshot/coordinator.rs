@@ -130,6 +130,9 @@ pub fn run(
     let mut id = first_id;
     let mut finals: BTreeMap<usize, Ack> = BTreeMap::new();
     let mut pending: Option<Pending> = None;
+    // Sink parts staged for checkpoints that failed: the next checkpoint that completes
+    // commits them (as Flink commits pending files on a later checkpoint).
+    let mut carried: Vec<String> = Vec::new();
     let mut last = Instant::now();
     loop {
         if cancelled.load(Ordering::Relaxed) {
@@ -161,28 +164,14 @@ pub fn run(
                 .max(Duration::from_millis(1)),
         };
         match acks.recv_timeout(wait) {
-            Ok(ack) => {
-                if ack.finished {
-                    finals.insert(ack.task, ack);
-                } else if let Some(p) = &mut pending
-                    && p.id == ack.id
-                {
-                    p.acks.insert(ack.task, ack);
-                }
-            }
+            Ok(ack) => receive(ack, &mut pending, &mut finals, &mut carried),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 // Every task is gone; what they sent is all there is.
             }
         }
         while let Ok(ack) = acks.try_recv() {
-            if ack.finished {
-                finals.insert(ack.task, ack);
-            } else if let Some(p) = &mut pending
-                && p.id == ack.id
-            {
-                p.acks.insert(ack.task, ack);
-            }
+            receive(ack, &mut pending, &mut finals, &mut carried);
         }
         if pending
             .as_ref()
@@ -190,6 +179,7 @@ pub fn run(
             && let Some(p) = pending.take()
         {
             shared.failures.fetch_add(1, Ordering::Relaxed);
+            carried.extend(p.acks.values().flat_map(|a| a.commits.iter().cloned()));
             *shared.last_failure.lock().expect("last failure") = Some(format!(
                 "checkpoint {} did not complete within {} s",
                 p.id,
@@ -218,8 +208,9 @@ pub fn run(
                 })
                 .collect();
             let finished = finals.len() == tasks;
-            match write(&config, &p, &parts, finished, &shared) {
+            match write(&config, &p, &parts, &carried, finished, &shared) {
                 Ok(url) => {
+                    carried.clear();
                     if let Some(r) = p.savepoint {
                         let _ = r.reply.send(Ok(url));
                         if r.stop {
@@ -229,6 +220,12 @@ pub fn run(
                 }
                 Err(e) => {
                     shared.failures.fetch_add(1, Ordering::Relaxed);
+                    carried.extend(
+                        parts
+                            .iter()
+                            .filter(|a| !a.finished)
+                            .flat_map(|a| a.commits.iter().cloned()),
+                    );
                     tracing::warn!(checkpoint = p.id, error = %e, "checkpoint failed; the job goes on and the next checkpoint tries again");
                     *shared.last_failure.lock().expect("last failure") = Some(e.to_string());
                     if let Some(r) = p.savepoint {
@@ -257,7 +254,7 @@ pub fn run(
                 savepoint: None,
             };
             let parts: Vec<&Ack> = finals.values().collect();
-            write(&config, &p, &parts, true, &shared)?;
+            write(&config, &p, &parts, &carried, true, &shared)?;
             return Ok(Some(id));
         }
     }
@@ -282,10 +279,31 @@ pub fn committed_name(staged: &std::path::Path) -> Option<std::path::PathBuf> {
     Some(staged.with_file_name(visible))
 }
 
+/// Files an acknowledgement where it belongs: a finished task's final state, a part of the
+/// pending checkpoint, or — late, for a checkpoint already given up — its staged sink parts,
+/// carried to the next checkpoint.
+fn receive(
+    ack: Ack,
+    pending: &mut Option<Pending>,
+    finals: &mut BTreeMap<usize, Ack>,
+    carried: &mut Vec<String>,
+) {
+    if ack.finished {
+        finals.insert(ack.task, ack);
+    } else if let Some(p) = pending
+        && p.id == ack.id
+    {
+        p.acks.insert(ack.task, ack);
+    } else {
+        carried.extend(ack.commits);
+    }
+}
+
 fn write(
     config: &Option<CheckpointConfig>,
     p: &Pending,
     parts: &[&Ack],
+    carried: &[String],
     finished: bool,
     shared: &Shared,
 ) -> Result<String, SnapshotError> {
@@ -298,7 +316,7 @@ fn write(
     let data = strom_storage::layout::data_dir(attempt);
     let mut operators: BTreeMap<String, OperatorMeta> = BTreeMap::new();
     let mut files: Vec<(String, bytes::Bytes)> = Vec::new();
-    let mut commits = Vec::new();
+    let mut commits = carried.to_vec();
     let mut size = 0u64;
     for ack in parts {
         commits.extend(ack.commits.iter().cloned());
