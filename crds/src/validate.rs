@@ -235,6 +235,25 @@ impl FlinkJobSpec {
             c.fail("spec.checkpoints", "is required when spec.upgradeMode is last-state: upgrades restore the latest checkpoint kept there");
         }
 
+        if let Some(os) = &self.object_storage
+            && let Some(endpoint) = &os.endpoint
+        {
+            let well_formed = endpoint_pattern().is_match(endpoint);
+            if !well_formed {
+                c.fail(
+                    "spec.objectStorage.endpoint",
+                    format!(
+                        "{endpoint:?} is not an http(s) URL, e.g. https://minio.storage.svc:9000"
+                    ),
+                );
+            } else if endpoint.starts_with("http://") && !os.allow_http {
+                c.fail(
+                    "spec.objectStorage.endpoint",
+                    "is plain http://: set objectStorage.allowHttp to true to allow it",
+                );
+            }
+        }
+
         if let Some(cp) = &self.checkpoints {
             c.duration("spec.checkpoints.interval", &cp.interval, true);
             c.url("spec.checkpoints.storage", &cp.storage);
@@ -410,6 +429,12 @@ impl Check {
             self.fail(path, reason);
         }
     }
+}
+
+fn endpoint_pattern() -> &'static regex::Regex {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN
+        .get_or_init(|| regex::Regex::new(r"^https?://[^\s/]+(/\S*)?$").expect("pattern compiles"))
 }
 
 #[cfg(test)]

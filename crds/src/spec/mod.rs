@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 pub use autoscaler::{AutoscalerMode, AutoscalerSpec};
 pub use pod::{PodTemplate, Quantity, WorkerResources};
-pub use snapshots::{CheckpointSpec, RestoreSpec, SavepointHistory, SavepointSpec};
+pub use snapshots::{
+    CheckpointSpec, ObjectStorageSpec, RestoreSpec, SavepointHistory, SavepointSpec,
+};
 
 use crate::status::FlinkJobStatus;
 
@@ -136,6 +138,11 @@ pub struct FlinkJobSpec {
     /// What the job starts from when it is first deployed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreSpec>,
+
+    /// How engines reach the object store of `checkpoints.storage` and
+    /// `savepoints.storage`: endpoint, region, path-style addressing, plain http.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_storage: Option<ObjectStorageSpec>,
 
     /// Change this number (to any other value) to restart the job from its latest checkpoint
     /// without changing anything else.

@@ -109,3 +109,36 @@ pub struct RestoreSpec {
     #[serde(default)]
     pub allow_non_restored_state: bool,
 }
+
+/// How engines reach the object store, beyond what the URL and the cloud's credential chain
+/// say: for S3-compatible stores (MinIO, Ceph) and local emulators. Credentials never go
+/// here: they come from the engine pods' identity (IRSA, GKE or Azure workload identity) or
+/// from environment variables set through `podTemplate.env` (e.g. from a Secret).
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.endpoint) || !self.endpoint.startsWith('http://') || self.allowHttp")
+        .message("is plain http://: set objectStorage.allowHttp to true to allow it")
+        .field_path(".endpoint"),
+)]
+pub struct ObjectStorageSpec {
+    /// The store's endpoint, e.g. `https://minio.storage.svc:9000` (S3-compatible stores,
+    /// Azure sovereign clouds, emulators). Unset: the cloud's own endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^\s/]+(/\S*)?$"))]
+    pub endpoint: Option<String>,
+
+    /// AWS region of the bucket (s3:// only). Unset: `AWS_REGION` of the pods, or the
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+
+    /// Address buckets in the path (`https://host/bucket/key`), as most S3-compatible
+    /// stores need (s3:// only).
+    #[serde(default)]
+    pub path_style: bool,
+
+    /// Allow a plain-http endpoint (in-cluster emulators and test stores only).
+    #[serde(default)]
+    pub allow_http: bool,
+}
