@@ -83,8 +83,13 @@ const KUBERNETES: &[&str] = &[
 ];
 
 #[test]
-fn engine_protocol_and_autoscaler_never_depend_on_kubernetes_crates() {
-    for package in ["strom-engine", "strom-protocol", "strom-autoscaler"] {
+fn engine_protocol_storage_and_autoscaler_never_depend_on_kubernetes_crates() {
+    for package in [
+        "strom-engine",
+        "strom-protocol",
+        "strom-autoscaler",
+        "strom-storage",
+    ] {
         let deps = transitive_dependencies(package);
         let bad: Vec<_> = KUBERNETES.iter().filter(|k| deps.contains(**k)).collect();
         assert!(bad.is_empty(), "{package} depends on {bad:?}");
