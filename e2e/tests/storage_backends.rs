@@ -19,24 +19,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::future::join_all;
 use stores::{Store, impatient};
+use strom_e2e::emulators::noise;
 use strom_storage::layout::{
     self, CheckpointDir, CheckpointState, DISCARDED, MANIFEST, SavepointPolicy,
 };
 use strom_storage::{Location, StorageError, StorageOptions};
-
-/// Bytes that do not compress and are cheap to make.
-fn noise(len: usize, seed: u64) -> Bytes {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out.into()
-}
 
 fn manifest(id: u64, attempt: u64, completed_ms: i64) -> Bytes {
     serde_json::to_vec(&serde_json::json!({

@@ -7,9 +7,11 @@
 )]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+#[path = "support/golden07.rs"]
+mod golden07;
 
 fn engine() -> Command {
     Command::new(env!("CARGO_BIN_EXE_strom-engine"))
@@ -17,39 +19,12 @@ fn engine() -> Command {
 
 #[test]
 fn stop_with_savepoint_then_restore_gives_the_uninterrupted_output() {
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/golden/07_window_topn");
     let work = std::env::temp_dir().join(format!("strom-savepoint-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
     let (out, savepoint, job) = (work.join("out"), work.join("sp"), work.join("job.yaml"));
-    // Case 07, its source read slowly (20 000 rows/s) so that the stop comes mid-way.
-    std::fs::write(
-        &job,
-        format!(
-            r#"
-sources:
-  - name: raw
-    file: {{path: "{}/events.csv", format: csv, batch_rows: 200}}
-    schema: [{{name: id, type: BIGINT}}, {{name: k, type: INT}}, {{name: v, type: BIGINT}}, {{name: ts_ms, type: BIGINT}}]
-    watermark: {{field: ts_ms, max_out_of_orderness: 2s}}
-transforms:
-  - {{name: events, input: raw, throttle: 20000}}
-  - name: counts
-    input: events
-    key_by: [k]
-    window: {{tumble: 10s}}
-    select: [window_start, window_end, k, "COUNT(*) AS cnt", "SUM(v) AS sum_v"]
-  - name: result
-    input: counts
-    top_n: {{limit: 3, order_by: "cnt DESC, k ASC", number_as: rownum}}
-sinks:
-  - {{name: out, input: result, file: {{path: "{}", format: csv}}}}
-"#,
-            golden.display(),
-            out.display()
-        ),
-    )
-    .unwrap();
+    // Its source read slowly (20 000 rows/s) so that the stop comes mid-way.
+    std::fs::write(&job, golden07::job(&out, 20_000, 200)).unwrap();
 
     let mut running = engine()
         .args([
@@ -101,13 +76,6 @@ sinks:
     assert!(restored.status.success(), "{log}");
     assert!(log.contains("restoring from"), "{log}");
 
-    let (header, mut got) = strom_engine::io::sink::read_csv_dir(&out).unwrap();
-    let want_text = std::fs::read_to_string(golden.join("expected.csv")).unwrap();
-    let mut want: Vec<&str> = want_text.lines().collect();
-    assert_eq!(header.as_deref(), Some(want.remove(0)));
-    got.sort();
-    want.sort();
-    assert!(partial.len() < want.len(), "the stop came after the end");
-    assert_eq!(got, want);
+    golden07::assert_flink_output(&out, partial.len());
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use strom_e2e::emulators::fake_gcs::FakeGcs;
-use strom_e2e::emulators::{Azurite, Moto};
+use strom_e2e::emulators::{Azurite, Emulator, Moto, noise};
 use strom_storage::layout::{CheckpointDir, data_dir};
 use strom_storage::{Location, StorageOptions, block_on};
 
@@ -39,19 +39,6 @@ struct Args {
 
 /// Files written or read at once, as the engine does.
 const CONCURRENCY: usize = 8;
-
-fn noise(len: usize, seed: u64) -> Bytes {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out.into()
-}
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();

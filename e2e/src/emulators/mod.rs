@@ -121,8 +121,7 @@ impl Moto {
         Ok(())
     }
 
-    /// Options for `s3://` locations in it.
-    pub fn options(&self) -> StorageOptions {
+    fn s3_options(&self) -> StorageOptions {
         StorageOptions::new()
             .with("endpoint", &self.endpoint())
             .with("allow_http", "true")
@@ -131,33 +130,6 @@ impl Moto {
             .with("aws_access_key_id", "strom-test")
             .with("aws_secret_access_key", "strom-test-secret")
             .with("aws_copy_if_not_exists", "multipart")
-    }
-
-    /// A location `s3://bucket/prefix` in it.
-    pub fn location(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        extra: &StorageOptions,
-    ) -> anyhow::Result<Location> {
-        let mut options = self.options();
-        for (k, v) in extra.iter() {
-            options = options.with(k, v);
-        }
-        Ok(Location::open(
-            &format!("s3://{bucket}/{prefix}"),
-            &options,
-        )?)
-    }
-
-    /// Freezes the server (SIGSTOP): connections hang, as with a stalled store.
-    pub fn pause(&self) {
-        self.process.signal(nix::sys::signal::Signal::SIGSTOP);
-    }
-
-    /// Thaws it.
-    pub fn resume(&self) {
-        self.process.signal(nix::sys::signal::Signal::SIGCONT);
     }
 }
 
@@ -264,53 +236,33 @@ impl Azurite {
         Ok(())
     }
 
-    /// Options for `az://` locations in it.
-    pub fn options(&self) -> StorageOptions {
+    fn az_options(&self) -> StorageOptions {
         StorageOptions::new()
             .with("endpoint", &self.endpoint())
             .with("allow_http", "true")
             .with("azure_storage_account_name", AZURITE_ACCOUNT)
             .with("azure_storage_account_key", AZURITE_KEY)
     }
-
-    /// A location `az://container/prefix` in it.
-    pub fn location(
-        &self,
-        container: &str,
-        prefix: &str,
-        extra: &StorageOptions,
-    ) -> anyhow::Result<Location> {
-        let mut options = self.options();
-        for (k, v) in extra.iter() {
-            options = options.with(k, v);
-        }
-        Ok(Location::open(
-            &format!("az://{container}/{prefix}"),
-            &options,
-        )?)
-    }
-
-    /// Freezes the server (SIGSTOP).
-    pub fn pause(&self) {
-        self.process.signal(nix::sys::signal::Signal::SIGSTOP);
-    }
-
-    /// Thaws it.
-    pub fn resume(&self) {
-        self.process.signal(nix::sys::signal::Signal::SIGCONT);
-    }
 }
 
 impl fake_gcs::FakeGcs {
-    /// Options for `gs://` locations in it.
-    pub fn options(&self) -> StorageOptions {
+    fn gs_options(&self) -> StorageOptions {
         StorageOptions::new()
             .with("endpoint", &self.endpoint())
             .with("allow_http", "true")
     }
+}
 
-    /// A location `gs://bucket/prefix` in it.
-    pub fn location(
+/// What every store here offers the tests and the benchmark.
+pub trait Emulator {
+    /// The URL scheme of its locations.
+    const SCHEME: &'static str;
+
+    /// Options to reach it, credentials included.
+    fn options(&self) -> StorageOptions;
+
+    /// A location `<scheme>://bucket/prefix` in it, with `extra` options on top.
+    fn location(
         &self,
         bucket: &str,
         prefix: &str,
@@ -321,8 +273,79 @@ impl fake_gcs::FakeGcs {
             options = options.with(k, v);
         }
         Ok(Location::open(
-            &format!("gs://{bucket}/{prefix}"),
+            &format!("{}://{bucket}/{prefix}", Self::SCHEME),
             &options,
         )?)
     }
+}
+
+impl Emulator for Moto {
+    const SCHEME: &'static str = "s3";
+    fn options(&self) -> StorageOptions {
+        self.s3_options()
+    }
+}
+
+impl Emulator for Azurite {
+    const SCHEME: &'static str = "az";
+    fn options(&self) -> StorageOptions {
+        self.az_options()
+    }
+}
+
+impl Emulator for fake_gcs::FakeGcs {
+    const SCHEME: &'static str = "gs";
+    fn options(&self) -> StorageOptions {
+        self.gs_options()
+    }
+}
+
+/// A process that can be frozen (SIGSTOP: connections hang, as with a stalled store) and
+/// thawed.
+pub trait Freezable {
+    /// Freezes it.
+    fn pause(&self);
+    /// Thaws it.
+    fn resume(&self);
+}
+
+impl Freezable for Process {
+    fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+    fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+impl Freezable for Moto {
+    fn pause(&self) {
+        self.process.pause();
+    }
+    fn resume(&self) {
+        self.process.resume();
+    }
+}
+
+impl Freezable for Azurite {
+    fn pause(&self) {
+        self.process.pause();
+    }
+    fn resume(&self) {
+        self.process.resume();
+    }
+}
+
+/// Bytes that do not compress and are cheap to make (state for tests and benchmarks).
+pub fn noise(len: usize, seed: u64) -> bytes::Bytes {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out.into()
 }

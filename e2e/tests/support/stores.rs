@@ -4,7 +4,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use strom_e2e::emulators::fake_gcs::FakeGcs;
-use strom_e2e::emulators::{Azurite, Moto};
+use strom_e2e::emulators::{Azurite, Emulator, Freezable, Moto};
 use strom_storage::{Location, StorageOptions};
 
 /// A running store.
