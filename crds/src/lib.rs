@@ -7,6 +7,7 @@
 //! - [`validate::from_yaml`] and [`FlinkJob::validate`]: the same rules as the CRD's schema
 //!   and CEL rules, reported with field paths.
 
+pub mod change;
 mod duration;
 pub mod job_schema;
 pub mod spec;

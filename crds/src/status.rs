@@ -65,6 +65,73 @@ pub struct FlinkJobStatus {
     /// The latest error, from the engine or the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<ErrorInfo>,
+
+    /// The change under way, written before each of its steps is taken (a write-ahead log):
+    /// an operator restarted at any point resumes it from here, and never restores other
+    /// state than the step recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
+
+    /// Restarts after engine failures since the job last ran healthily.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: i32,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+/// A change the operator is applying, and how far it has got.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    /// What kind of change.
+    pub kind: OperationKind,
+    /// The step under way.
+    pub phase: OperationPhase,
+    /// The spec being deployed.
+    pub target: ReconciledSpec,
+    /// Where the savepoint of this change goes (chosen before it is requested, so a retried
+    /// request or a restarted operator finds the same one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_target: Option<String>,
+    /// The engine's id of the savepoint request, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_request: Option<String>,
+    /// What the new engine restores from, once decided (a savepoint or checkpoint URL);
+    /// unset with phase `Stopping` or later: empty state, by the upgrade mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<String>,
+    /// When the change started.
+    pub started: Time,
+}
+
+/// Kinds of change.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperationKind {
+    /// First deployment.
+    Deploy,
+    /// A spec change applied by the upgrade mode.
+    Upgrade,
+    /// A parallelism change (always through a savepoint).
+    Rescale,
+    /// `restartNonce`, or an engine that failed: restart from the latest checkpoint.
+    Restart,
+    /// `state: suspended`.
+    Suspend,
+    /// `state: running` after a suspend.
+    Resume,
+}
+
+/// Steps of a change, in order.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperationPhase {
+    /// Taking a savepoint of the running job (stop-with-savepoint).
+    Savepointing,
+    /// Removing the old engine.
+    Stopping,
+    /// Starting the new engine (restoring `restoreFrom`).
+    Starting,
 }
 
 /// Lifecycle of a FlinkJob as the operator drives it.
