@@ -1,0 +1,431 @@
+//! The Kubernetes objects the operator creates for a FlinkJob, as pure functions of the job
+//! and the spec being deployed: a ConfigMap with the pipeline, a Service for the engine's
+//! control endpoint, and a StatefulSet of one engine pod (a StatefulSet so that at most one
+//! pod of an ordinal ever runs: two engines of one job never race on its checkpoints, and
+//! worker pods added later become ordinals of a second StatefulSet). All carry an owner
+//! reference to the FlinkJob and the common labels.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, HTTPGetAction, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use strom_crds::{FlinkJob, FlinkJobSpec};
+
+use crate::plan::checkpoint_dir;
+
+/// The engine's control port.
+pub const CONTROL_PORT: i32 = 8081;
+/// The annotation carrying the hash of the deployed spec.
+pub const SPEC_HASH: &str = "strom.dev/spec-hash";
+/// The annotation carrying the snapshot the engine was started from.
+pub const RESTORED_FROM: &str = "strom.dev/restored-from";
+/// Where the pipeline is mounted in the engine container.
+const JOB_DIR: &str = "/etc/strom";
+
+/// Names of a job's objects.
+pub struct Names {
+    /// ConfigMap with the pipeline.
+    pub config: String,
+    /// Service of the control endpoint.
+    pub service: String,
+    /// StatefulSet of the engine.
+    pub engine: String,
+    /// Its (only) pod.
+    pub pod: String,
+}
+
+/// The names of `job`'s objects (the CRD keeps job names short enough for all of them).
+pub fn names(job: &FlinkJob) -> Names {
+    let name = job.metadata.name.as_deref().unwrap_or("job");
+    Names {
+        config: format!("{name}-job"),
+        service: format!("{name}-rest"),
+        engine: format!("{name}-engine"),
+        pod: format!("{name}-engine-0"),
+    }
+}
+
+/// The labels on everything the operator creates for `job`; `strom.dev/job` selects its
+/// pods (and is the scale subresource's selector).
+pub fn labels(job: &FlinkJob) -> BTreeMap<String, String> {
+    let name = job.metadata.name.clone().unwrap_or_default();
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "strom-engine".into()),
+        ("app.kubernetes.io/instance".into(), name.clone()),
+        ("app.kubernetes.io/component".into(), "engine".into()),
+        (
+            "app.kubernetes.io/managed-by".into(),
+            "strom-operator".into(),
+        ),
+        ("strom.dev/job".into(), name),
+    ])
+}
+
+fn owner(job: &FlinkJob) -> OwnerReference {
+    OwnerReference {
+        api_version: "strom.dev/v1alpha1".into(),
+        kind: "FlinkJob".into(),
+        name: job.metadata.name.clone().unwrap_or_default(),
+        uid: job.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+fn meta(job: &FlinkJob, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: job.metadata.namespace.clone(),
+        labels: Some(labels(job)),
+        owner_references: Some(vec![owner(job)]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Why the objects cannot be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BuildError {
+    /// The pipeline is given by URL, which the engine cannot fetch yet.
+    #[error("spec.jobUri: pipelines by URL are not supported yet; put the pipeline in spec.job")]
+    JobUri,
+}
+
+/// The ConfigMap holding the pipeline (`job.yaml`).
+pub fn config_map(job: &FlinkJob, spec: &FlinkJobSpec) -> Result<ConfigMap, BuildError> {
+    let Some(pipeline) = &spec.job else {
+        return Err(BuildError::JobUri);
+    };
+    let text = serde_json::to_string_pretty(pipeline).expect("JSON serializes");
+    Ok(ConfigMap {
+        metadata: meta(job, names(job).config),
+        data: Some(BTreeMap::from([("job.yaml".into(), text)])),
+        ..ConfigMap::default()
+    })
+}
+
+/// The Service in front of the engine's control endpoint.
+pub fn service(job: &FlinkJob) -> Service {
+    Service {
+        metadata: meta(job, names(job).service),
+        spec: Some(ServiceSpec {
+            selector: Some(BTreeMap::from([(
+                "strom.dev/job".into(),
+                job.metadata.name.clone().unwrap_or_default(),
+            )])),
+            ports: Some(vec![ServicePort {
+                name: Some("control".into()),
+                port: CONTROL_PORT,
+                target_port: Some(IntOrString::Int(CONTROL_PORT)),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// The engine's command-line arguments for `spec`, restoring `restore_from`.
+pub fn engine_args(job: &FlinkJob, spec: &FlinkJobSpec, restore_from: Option<&str>) -> Vec<String> {
+    let mut args = vec![
+        "run".to_owned(),
+        format!("{JOB_DIR}/job.yaml"),
+        "--parallelism".into(),
+        spec.parallelism.to_string(),
+        "--listen".into(),
+        format!("0.0.0.0:{CONTROL_PORT}"),
+    ];
+    if let (Some(cp), Some(dir)) = (&spec.checkpoints, checkpoint_dir(job, spec)) {
+        args.extend([
+            "--checkpoint-dir".into(),
+            dir,
+            "--checkpoint-interval".into(),
+            cp.interval.0.clone(),
+            "--retain-checkpoints".into(),
+            cp.retained.to_string(),
+        ]);
+    }
+    if let Some(os) = &spec.object_storage {
+        let mut option = |k: &str, v: String| {
+            args.push("--storage-option".into());
+            args.push(format!("{k}={v}"));
+        };
+        if let Some(e) = &os.endpoint {
+            option("endpoint", e.clone());
+        }
+        if let Some(r) = &os.region {
+            option("region", r.clone());
+        }
+        if os.path_style {
+            option("path_style", "true".into());
+        }
+        if os.allow_http {
+            option("allow_http", "true".into());
+        }
+    }
+    if let Some(from) = restore_from {
+        args.extend(["--restore".into(), from.to_owned()]);
+        if spec
+            .restore
+            .as_ref()
+            .is_some_and(|r| r.allow_non_restored_state)
+        {
+            args.push("--allow-non-restored-state".into());
+        }
+    }
+    args
+}
+
+fn quantity(q: &strom_crds::spec::Quantity) -> String {
+    match q {
+        strom_crds::spec::Quantity::Number(n) => n.to_string(),
+        strom_crds::spec::Quantity::Text(t) => t.clone(),
+    }
+}
+
+/// `workers` times the CPU quantity `cpu` (`"500m"` × 3 = `"1500m"`, `2` × 3 = `"6"`).
+pub fn scale_cpu(cpu: &strom_crds::spec::Quantity, workers: i32) -> String {
+    let text = quantity(cpu);
+    let w = f64::from(workers.max(1));
+    if let Some(milli) = text.strip_suffix('m')
+        && let Ok(m) = milli.parse::<f64>()
+    {
+        return format!("{}m", (m * w).round());
+    }
+    match text.parse::<f64>() {
+        Ok(v) => {
+            let total = v * w;
+            if total.fract() == 0.0 {
+                format!("{total}")
+            } else {
+                format!("{}m", (total * 1000.0).round())
+            }
+        }
+        Err(_) => text,
+    }
+}
+
+/// The StatefulSet of the engine for `spec`, stamped with `hash` and restoring
+/// `restore_from`. Until workers are separate pods, the one engine pod gets the CPU of the
+/// workers the job would have (`resources.cpu` × ⌈parallelism / slotsPerWorker⌉), so adding
+/// worker pods later divides the same request rather than changing it.
+pub fn stateful_set(
+    job: &FlinkJob,
+    spec: &FlinkJobSpec,
+    hash: &str,
+    restore_from: Option<&str>,
+) -> StatefulSet {
+    let n = names(job);
+    let labels = labels(job);
+    let mut annotations = BTreeMap::from([(SPEC_HASH.to_owned(), hash.to_owned())]);
+    if let Some(from) = restore_from {
+        annotations.insert(RESTORED_FROM.into(), from.to_owned());
+    }
+    let template = spec.pod_template.clone().unwrap_or_default();
+    let mut env: Vec<EnvVar> = template.env.clone();
+    env.push(EnvVar {
+        name: "STROM_LOG".into(),
+        value: Some(format!("{:?}", spec.log_level).to_lowercase()),
+        ..EnvVar::default()
+    });
+    let workers =
+        (spec.parallelism.max(1) + spec.slots_per_worker.max(1) - 1) / spec.slots_per_worker.max(1);
+    let cpu = Quantity(scale_cpu(&spec.resources.cpu, workers));
+    let memory = Quantity(quantity(&spec.resources.memory));
+    let probe = |path: &str, period: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::Int(CONTROL_PORT),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    };
+    let container = Container {
+        name: "engine".into(),
+        image: Some(spec.image.clone()),
+        args: Some(engine_args(job, spec, restore_from)),
+        env: Some(env),
+        env_from: Some(template.env_from.clone()),
+        ports: Some(vec![ContainerPort {
+            name: Some("control".into()),
+            container_port: CONTROL_PORT,
+            ..ContainerPort::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".into(), cpu),
+                ("memory".into(), memory.clone()),
+            ])),
+            limits: Some(BTreeMap::from([("memory".into(), memory)])),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: Some(probe("/readyz", 2)),
+        liveness_probe: Some(probe("/healthz", 10)),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                name: "job".into(),
+                mount_path: JOB_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            })
+            .chain(template.volume_mounts.iter().cloned())
+            .collect(),
+        ),
+        ..Container::default()
+    };
+    StatefulSet {
+        metadata: ObjectMeta {
+            annotations: Some(annotations.clone()),
+            ..meta(job, n.engine.clone())
+        },
+        spec: Some(StatefulSetSpec {
+            replicas: Some(1),
+            service_name: Some(n.service.clone()),
+            selector: LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    "strom.dev/job".into(),
+                    job.metadata.name.clone().unwrap_or_default(),
+                )])),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    // The user's labels and annotations, then ours (ours win).
+                    labels: Some(template.labels.clone().into_iter().chain(labels).collect()),
+                    annotations: Some(
+                        template
+                            .annotations
+                            .clone()
+                            .into_iter()
+                            .chain(annotations)
+                            .collect(),
+                    ),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    service_account_name: template.service_account_name.clone(),
+                    node_selector: Some(template.node_selector.clone()),
+                    tolerations: Some(template.tolerations.clone()),
+                    affinity: template.affinity.clone(),
+                    image_pull_secrets: Some(template.image_pull_secrets.clone()),
+                    priority_class_name: template.priority_class_name.clone(),
+                    termination_grace_period_seconds: Some(30),
+                    volumes: Some(
+                        std::iter::once(Volume {
+                            name: "job".into(),
+                            config_map: Some(ConfigMapVolumeSource {
+                                name: n.config,
+                                ..ConfigMapVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        })
+                        .chain(template.volumes.iter().cloned())
+                        .collect(),
+                    ),
+                    ..PodSpec::default()
+                }),
+            },
+            ..StatefulSetSpec::default()
+        }),
+        ..StatefulSet::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(extra: &str) -> FlinkJob {
+        let yaml = format!(
+            "image: strom/engine:0.1.0
+parallelism: 3
+checkpoints: {{storage: 's3://state/c', interval: 10s}}
+objectStorage: {{endpoint: 'http://minio:9000', pathStyle: true, allowHttp: true}}
+job: {{sources: [{{name: s, datagen: {{rate: 10, columns: [{{name: v, expr: id}}]}}}}], sinks: [{{name: o, input: s, stdout: {{}}}}]}}
+{extra}"
+        );
+        let mut j = FlinkJob::new("fraud", serde_yaml_ng::from_str(&yaml).unwrap());
+        j.metadata.namespace = Some("payments".into());
+        j.metadata.uid = Some("uid-1".into());
+        j
+    }
+
+    #[test]
+    fn the_engine_runs_the_spec_with_its_storage_and_restore() {
+        let j = job(
+            "resources: {cpu: 500m, memory: 2Gi}\nrestore: {allowNonRestoredState: true}\npodTemplate: {serviceAccountName: strom-engine, env: [{name: AWS_REGION, value: eu-west-1}]}",
+        );
+        let sts = stateful_set(&j, &j.spec, "abc", Some("s3://state/s/sp-1"));
+        assert_eq!(sts.metadata.name.as_deref(), Some("fraud-engine"));
+        let owner = &sts.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("FlinkJob", "uid-1", Some(true))
+        );
+        assert_eq!(sts.metadata.annotations.as_ref().unwrap()[SPEC_HASH], "abc");
+        let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert_eq!(pod.service_account_name.as_deref(), Some("strom-engine"));
+        let c = &pod.containers[0];
+        let args = c.args.clone().unwrap().join(" ");
+        assert_eq!(
+            args,
+            "run /etc/strom/job.yaml --parallelism 3 --listen 0.0.0.0:8081 \
+--checkpoint-dir s3://state/c/payments/fraud/checkpoints --checkpoint-interval 10s --retain-checkpoints 3 \
+--storage-option endpoint=http://minio:9000 --storage-option path_style=true --storage-option allow_http=true \
+--restore s3://state/s/sp-1 --allow-non-restored-state"
+        );
+        let env = c.env.as_ref().unwrap();
+        assert!(env.iter().any(|e| e.name == "AWS_REGION"));
+        let requests = c.resources.as_ref().unwrap().requests.as_ref().unwrap();
+        assert_eq!(requests["cpu"].0, "1500m");
+        assert_eq!(requests["memory"].0, "2Gi");
+        let labels = sts
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .labels
+            .clone()
+            .unwrap();
+        assert_eq!(labels["strom.dev/job"], "fraud");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "strom-operator");
+    }
+
+    #[test]
+    fn the_pipeline_goes_in_a_config_map_and_urls_are_refused() {
+        let j = job("");
+        let cm = config_map(&j, &j.spec).unwrap();
+        let text = &cm.data.unwrap()["job.yaml"];
+        assert!(text.contains("datagen"), "{text}");
+        let mut by_url = j.spec.clone();
+        by_url.job = None;
+        by_url.job_uri = Some("s3://state/jobs/fraud.yaml".into());
+        let e = config_map(&j, &by_url).unwrap_err();
+        assert!(e.to_string().contains("spec.jobUri"), "{e}");
+        assert_eq!(
+            service(&j).spec.unwrap().ports.unwrap()[0].port,
+            CONTROL_PORT
+        );
+    }
+
+    #[test]
+    fn cpu_scales_with_the_workers_the_job_would_have() {
+        use strom_crds::spec::Quantity as Q;
+        assert_eq!(scale_cpu(&Q::Text("500m".into()), 3), "1500m");
+        assert_eq!(scale_cpu(&Q::Number(2), 3), "6");
+        assert_eq!(scale_cpu(&Q::Text("1.5".into()), 3), "4500m");
+        assert_eq!(scale_cpu(&Q::Text("1".into()), 1), "1");
+    }
+}
