@@ -2,8 +2,11 @@
 //!
 //! Built so far: [`plan`], the controller's decisions as a pure function (deploy, savepoint
 //! upgrades, rescales, suspend/resume, restarts, failure handling), with the status as a
-//! write-ahead log; [`resources`], the objects it creates for a job. The controller that observes the cluster and executes the plan is not
-//! built yet; see `docs/architecture.md`.
+//! write-ahead log; [`resources`], the objects it creates for a job; and [`controller`], the
+//! kube-runtime loop that observes, plans, records and acts. Leader election, metrics,
+//! deletion with a finalizer, rollback, periodic and on-demand savepoints are not built yet;
+//! see `docs/architecture.md`.
 
+pub mod controller;
 pub mod plan;
 pub mod resources;

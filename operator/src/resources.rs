@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, HTTPGetAction, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, Volume,
-    VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -139,7 +139,8 @@ pub fn engine_args(job: &FlinkJob, spec: &FlinkJobSpec, restore_from: Option<&st
         "--parallelism".into(),
         spec.parallelism.to_string(),
         "--listen".into(),
-        format!("0.0.0.0:{CONTROL_PORT}"),
+        // Kubernetes expands $(POD_IP) from the container's environment.
+        format!("$(POD_IP):{CONTROL_PORT}"),
     ];
     if let (Some(cp), Some(dir)) = (&spec.checkpoints, checkpoint_dir(job, spec)) {
         args.extend([
@@ -229,6 +230,17 @@ pub fn stateful_set(
     }
     let template = spec.pod_template.clone().unwrap_or_default();
     let mut env: Vec<EnvVar> = template.env.clone();
+    env.push(EnvVar {
+        name: "POD_IP".into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "status.podIP".into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    });
     env.push(EnvVar {
         name: "STROM_LOG".into(),
         value: Some(format!("{:?}", spec.log_level).to_lowercase()),
@@ -378,7 +390,7 @@ job: {{sources: [{{name: s, datagen: {{rate: 10, columns: [{{name: v, expr: id}}
         let args = c.args.clone().unwrap().join(" ");
         assert_eq!(
             args,
-            "run /etc/strom/job.yaml --parallelism 3 --listen 0.0.0.0:8081 \
+            "run /etc/strom/job.yaml --parallelism 3 --listen $(POD_IP):8081 \
 --checkpoint-dir s3://state/c/payments/fraud/checkpoints --checkpoint-interval 10s --retain-checkpoints 3 \
 --storage-option endpoint=http://minio:9000 --storage-option path_style=true --storage-option allow_http=true \
 --restore s3://state/s/sp-1 --allow-non-restored-state"

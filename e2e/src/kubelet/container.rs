@@ -422,7 +422,7 @@ impl ContainerRunner {
         let _ = std::fs::create_dir_all(&workdir);
         let mut command = tokio::process::Command::new(program);
         command
-            .args(args.iter().map(|a| rewrite(a)))
+            .args(args.iter().map(|a| rewrite(&expand(a, &environment))))
             .env_clear()
             .envs(environment.iter().map(|(k, v)| (k.clone(), rewrite(v))))
             .current_dir(
@@ -618,5 +618,44 @@ mod tests {
         assert!(!image_matches("strom/engine:*", "strom/engineer:1"));
         assert!(image_matches("busybox", "busybox:latest"));
         assert!(!image_matches("busybox", "busybox:1.36"));
+    }
+}
+
+/// Kubernetes' `$(VAR)` references in `command` and `args`: replaced by the container's
+/// variable when it is defined, left as written otherwise; `$$` is a literal `$`.
+fn expand(text: &str, environment: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(inner) = after.strip_prefix('(')
+            && let Some(end) = inner.find(')')
+            && let Some((_, value)) = environment.iter().find(|(k, _)| *k == inner[..end])
+        {
+            out.push_str(value);
+            rest = &inner[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod expand_tests {
+    #[test]
+    fn variables_in_args_expand_like_kubernetes() {
+        let env = vec![("POD_IP".to_owned(), "127.3.0.2".to_owned())];
+        let e = |s: &str| super::expand(s, &env);
+        assert_eq!(e("$(POD_IP):8081"), "127.3.0.2:8081");
+        assert_eq!(e("$(NOPE) and $$(POD_IP)"), "$(NOPE) and $(POD_IP)");
+        assert_eq!(e("cost: $5"), "cost: $5");
+        assert_eq!(e("$(POD_IP"), "$(POD_IP");
     }
 }

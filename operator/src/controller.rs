@@ -1,0 +1,373 @@
+//! The controller loop: observe a FlinkJob's objects, its engine and its storage; call
+//! [`plan`]; write the status (the write-ahead log) **before** acting; then act.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::{Action as Requeue, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use strom_crds::FlinkJob;
+use strom_storage::layout::{CheckpointDir, CheckpointState, MANIFEST};
+use strom_storage::{Location, StorageOptions};
+
+use crate::plan::{self, Action, Deployed, Observed, PodState, SavepointProgress};
+use crate::resources::{self, SPEC_HASH};
+
+/// The field manager of everything the operator writes.
+pub const MANAGER: &str = "strom-operator";
+
+/// Why a reconcile failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API server refused or failed.
+    #[error("kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    /// Something else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    client: Client,
+    recorder: Recorder,
+}
+
+/// Runs the controller over FlinkJobs in `namespace` (all namespaces if `None`) until the
+/// stream ends.
+pub async fn run(client: Client, namespace: Option<String>) {
+    let (jobs, sets): (Api<FlinkJob>, Api<StatefulSet>) = match &namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
+    let context = Arc::new(Context { client, recorder });
+    Controller::new(jobs, watcher::Config::default())
+        .owns(sets, watcher::Config::default())
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "reconcile failed");
+            }
+        })
+        .await;
+}
+
+fn error_policy(_job: Arc<FlinkJob>, error: &Error, _ctx: Arc<Context>) -> Requeue {
+    tracing::warn!(%error, "retrying");
+    Requeue::requeue(Duration::from_secs(2))
+}
+
+fn storage_options(job: &FlinkJob) -> StorageOptions {
+    let mut o = StorageOptions::new();
+    if let Some(s) = &job.spec.object_storage {
+        if let Some(e) = &s.endpoint {
+            o = o.with("endpoint", e);
+        }
+        if let Some(r) = &s.region {
+            o = o.with("region", r);
+        }
+        if s.path_style {
+            o = o.with("path_style", "true");
+        }
+        if s.allow_http {
+            o = o.with("allow_http", "true");
+        }
+    }
+    o
+}
+
+fn pod_state(pod: &Pod) -> PodState {
+    let Some(status) = &pod.status else {
+        return PodState::Pending;
+    };
+    let container = status.container_statuses.as_ref().and_then(|c| c.first());
+    if status.phase.as_deref() == Some("Succeeded") {
+        return PodState::Succeeded;
+    }
+    let Some(c) = container else {
+        return PodState::Pending;
+    };
+    let waiting = c.state.as_ref().and_then(|s| s.waiting.as_ref());
+    let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+    let crashed = c.restart_count > 0
+        && (waiting.is_some_and(|w| w.reason.as_deref() == Some("CrashLoopBackOff")) || !c.ready);
+    if crashed || status.phase.as_deref() == Some("Failed") {
+        let message = last
+            .and_then(|t| t.message.clone().or_else(|| t.reason.clone()))
+            .or_else(|| waiting.and_then(|w| w.message.clone()))
+            .unwrap_or_else(|| "the engine exited".into());
+        return PodState::Crashing {
+            restarts: c.restart_count,
+            message,
+        };
+    }
+    if c.state.as_ref().is_some_and(|s| s.running.is_some()) {
+        PodState::Running { ready: c.ready }
+    } else {
+        PodState::Pending
+    }
+}
+
+/// A blocking GET of the engine's control endpoint, off the async threads.
+async fn engine_get<T: serde::de::DeserializeOwned + Send + 'static>(url: String) -> Option<T> {
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(3)))
+            .build()
+            .into();
+        agent.get(&url).call().ok()?.body_mut().read_json().ok()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+async fn observe(job: &FlinkJob, ctx: &Context) -> Result<Observed, Error> {
+    let ns = job.namespace().unwrap_or_else(|| "default".into());
+    let names = resources::names(job);
+    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let set = sets.get_opt(&names.engine).await?;
+    let pod = pods.get_opt(&names.pod).await?;
+    let deployed = set.map(|s| Deployed {
+        hash: s.annotations().get(SPEC_HASH).cloned().unwrap_or_default(),
+        pod: pod.as_ref().map_or(PodState::Absent, pod_state),
+    });
+    let ip = pod
+        .as_ref()
+        .and_then(|p| p.status.as_ref())
+        .and_then(|s| s.pod_ip.clone());
+    let endpoint = ip.map(|ip| format!("http://{ip}:{}", resources::CONTROL_PORT));
+    let mut checkpoint = None;
+    let mut job_state = None;
+    if let Some(e) = &endpoint {
+        if let Some(c) =
+            engine_get::<strom_protocol::CheckpointsStatus>(format!("{e}/v1/checkpoints")).await
+            && let Some(last) = c.history.iter().rev().find(|h| h.kind == "checkpoint")
+        {
+            checkpoint = Some((last.id, last.location.clone(), last.completed_ms));
+        }
+        job_state = engine_get::<serde_json::Value>(format!("{e}/v1/job"))
+            .await
+            .and_then(|v| v["state"].as_str().map(str::to_owned));
+    }
+    let options = storage_options(job);
+    let op = job.status.as_ref().and_then(|s| s.operation.as_ref());
+    let mut savepoint = SavepointProgress::Unknown;
+    if let Some(op) = op {
+        if let (Some(e), Some(id)) = (&endpoint, &op.savepoint_request)
+            && let Some(s) =
+                engine_get::<strom_protocol::SavepointStatus>(format!("{e}/v1/savepoints/{id}"))
+                    .await
+        {
+            savepoint = match s.status.as_str() {
+                "completed" => SavepointProgress::Completed(s.location.unwrap_or_default()),
+                "failed" => SavepointProgress::Failed(s.error.unwrap_or_default()),
+                _ => SavepointProgress::InProgress,
+            };
+        }
+        // Whatever the engine says (or if it is gone), a savepoint in storage is complete.
+        if !matches!(savepoint, SavepointProgress::Completed(_))
+            && let Some(target) = &op.savepoint_target
+            && let Ok(loc) = Location::open(target, &options)
+            && loc.exists(MANIFEST).await.unwrap_or(false)
+        {
+            savepoint = SavepointProgress::Completed(target.clone());
+        }
+    }
+    let mut latest_checkpoint = None;
+    let spec = job
+        .status
+        .as_ref()
+        .and_then(|s| s.last_reconciled_spec.as_ref())
+        .and_then(|r| serde_json::from_str(&r.spec).ok())
+        .unwrap_or_else(|| job.spec.clone());
+    if let Some(dir) = plan::checkpoint_dir(job, &spec)
+        && let Ok(loc) = Location::open(&dir, &options)
+        && let Ok(entries) = CheckpointDir::new(loc.clone()).checkpoints().await
+    {
+        latest_checkpoint = entries
+            .iter()
+            .find(|e| matches!(e.state, CheckpointState::Complete { .. }))
+            .map(|e| loc.url_of(&format!("chk-{}", e.id)));
+    }
+    Ok(Observed {
+        deployed,
+        job_state,
+        checkpoint,
+        savepoint,
+        latest_checkpoint,
+    })
+}
+
+async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    let ns = job.namespace().unwrap_or_else(|| "default".into());
+    let name = job.name_any();
+    let jobs: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &ns);
+    let observed = observe(&job, &ctx).await?;
+    let now = Time(jiff::Timestamp::now());
+    let decided = plan::plan(&job, &observed, &now);
+    let mut status = decided.status.clone();
+    // The log first: what is about to be done is recorded before it is done.
+    if Some(&status) != job.status.as_ref() {
+        write_status(&jobs, &name, job.status.as_ref(), &status).await?;
+    }
+    let reference = job.object_ref(&());
+    for action in decided.actions {
+        match action {
+            Action::Event {
+                warning,
+                reason,
+                message,
+            } => {
+                let event = Event {
+                    type_: if warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
+                    reason: reason.into(),
+                    note: Some(message),
+                    action: "Reconcile".into(),
+                    secondary: None,
+                };
+                if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+                    tracing::warn!(error = %e, "cannot record an event");
+                }
+            }
+            Action::Deploy {
+                spec,
+                hash,
+                restore_from,
+            } => {
+                let params = PatchParams::apply(MANAGER).force();
+                let cm =
+                    resources::config_map(&job, &spec).map_err(|e| Error::Other(e.to_string()))?;
+                Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns)
+                    .patch(&resources::names(&job).config, &params, &Patch::Apply(&cm))
+                    .await?;
+                let svc = resources::service(&job);
+                Api::<Service>::namespaced(ctx.client.clone(), &ns)
+                    .patch(
+                        &resources::names(&job).service,
+                        &params,
+                        &Patch::Apply(&svc),
+                    )
+                    .await?;
+                let set = resources::stateful_set(&job, &spec, &hash, restore_from.as_deref());
+                Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns)
+                    .patch(&resources::names(&job).engine, &params, &Patch::Apply(&set))
+                    .await?;
+            }
+            Action::StopEngine => {
+                let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
+                match sets
+                    .delete(&resources::names(&job).engine, &DeleteParams::foreground())
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Action::RequestSavepoint { target, stop } => {
+                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+                let ip = pods
+                    .get_opt(&resources::names(&job).pod)
+                    .await?
+                    .and_then(|p| p.status)
+                    .and_then(|s| s.pod_ip);
+                let Some(ip) = ip else { continue };
+                let url = format!("http://{ip}:{}/v1/savepoints", resources::CONTROL_PORT);
+                let request = strom_protocol::SavepointRequest { target, stop };
+                let answer = tokio::task::spawn_blocking(move || {
+                    ureq::post(&url)
+                        .send_json(&request)
+                        .map_err(|e| e.to_string())?
+                        .body_mut()
+                        .read_json::<strom_protocol::SavepointStatus>()
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| Error::Other(e.to_string()))?;
+                match answer {
+                    Ok(s) => {
+                        let before = status.clone();
+                        if let Some(op) = status.operation.as_mut() {
+                            op.savepoint_request = Some(s.id);
+                        }
+                        write_status(&jobs, &name, Some(&before), &status).await?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = %name, error = %e, "savepoint request failed; retrying")
+                    }
+                }
+            }
+        }
+    }
+    let busy = status.operation.is_some();
+    Ok(Requeue::requeue(Duration::from_secs(if busy {
+        1
+    } else {
+        5
+    })))
+}
+
+async fn write_status(
+    jobs: &Api<FlinkJob>,
+    name: &str,
+    old: Option<&strom_crds::FlinkJobStatus>,
+    status: &strom_crds::FlinkJobStatus,
+) -> Result<(), Error> {
+    let old = serde_json::to_value(old.cloned().unwrap_or_default()).expect("status serializes");
+    let new = serde_json::to_value(status).expect("status serializes");
+    let patch = serde_json::json!({"status": merge_patch(&old, &new)});
+    jobs.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// A JSON merge patch (RFC 7396) from `old` to `new`: fields that disappear become `null`.
+pub fn merge_patch(old: &serde_json::Value, new: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut patch = serde_json::Map::new();
+            for (k, nv) in n {
+                match o.get(k) {
+                    Some(ov) if ov == nv => {}
+                    Some(ov) => {
+                        patch.insert(k.clone(), merge_patch(ov, nv));
+                    }
+                    None => {
+                        patch.insert(k.clone(), nv.clone());
+                    }
+                }
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    patch.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(patch)
+        }
+        _ => new.clone(),
+    }
+}

@@ -1,0 +1,213 @@
+//! The operator on the local cluster, driven with the real kubectl: a FlinkJob is applied,
+//! its engine pod runs, checkpoints appear in storage and in `kubectl get fj`; `kubectl
+//! scale` rescales it through a savepoint, and the new pod restores exactly that savepoint.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use strom_e2e::cluster::{Cluster, Config};
+
+/// The engine binary `cargo test --workspace` builds beside this test.
+fn engine_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let engine = dir.join("strom-engine");
+    assert!(
+        engine.is_file(),
+        "{} is missing: build it with `cargo build -p strom-engine` (cargo test --workspace does)",
+        engine.display()
+    );
+    engine
+}
+
+fn kubectl(cluster: &Cluster, args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("HOME", cluster.kubeconfig.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn apply(cluster: &Cluster, manifest: &str) {
+    let file = cluster.kubeconfig.parent().unwrap().join("job.yaml");
+    std::fs::write(&file, manifest).unwrap();
+    kubectl(cluster, &["apply", "-f", file.to_str().unwrap()]);
+}
+
+async fn wait(cluster: &Cluster, what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        if Instant::now() >= deadline {
+            let status = Command::new("kubectl")
+                .args(["get", "fj,pods,events", "-o", "yaml"])
+                .env("KUBECONFIG", &cluster.kubeconfig)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            panic!("timed out waiting for {what}\n{status}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn manifest(state: &Path, out: &Path, parallelism: u32) -> String {
+    format!(
+        r#"apiVersion: strom.dev/v1alpha1
+kind: FlinkJob
+metadata:
+  name: clicks
+  namespace: default
+spec:
+  image: strom/engine:0.1.0
+  parallelism: {parallelism}
+  upgradeMode: savepoint
+  checkpoints:
+    storage: file://{state}
+    interval: 1s
+  savepoints:
+    storage: file://{state}
+  job:
+    sources:
+      - name: clicks
+        datagen: {{rate: 400, columns: [{{name: user, expr: "id % 7"}}]}}
+    sinks:
+      - {{name: out, input: clicks, file: {{path: "{out}", format: csv}}}}
+"#,
+        state = state.display(),
+        out = out.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flinkjob_runs_checkpoints_and_rescales_through_a_savepoint() {
+    let dir = std::env::temp_dir().join(format!("strom-operator-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = Cluster::start(Config {
+        dir: dir.join("cluster"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        images: vec![("strom/engine:*".into(), engine_binary())],
+    })
+    .await
+    .unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let operator = tokio::spawn(strom_operator::controller::run(
+        client,
+        Some("default".into()),
+    ));
+
+    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/flinkjob.yaml");
+    kubectl(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
+    wait(&cluster, "the FlinkJob CRD", 30, || {
+        Command::new("kubectl")
+            .args(["get", "fj"])
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("HOME", cluster.kubeconfig.parent().unwrap())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+    .await;
+    let (state, out) = (dir.join("state"), dir.join("out"));
+    apply(&cluster, &manifest(&state, &out, 2));
+    let field = |path: &str| {
+        kubectl(
+            &cluster,
+            &["get", "fj", "clicks", "-o", &format!("jsonpath={{{path}}}")],
+        )
+    };
+    wait(&cluster, "the job to run", 90, || {
+        field(".status.lifecycleState") == "Running"
+    })
+    .await;
+    let checkpoints = state.join("default/clicks/checkpoints");
+    wait(
+        &cluster,
+        "a checkpoint in storage and in the status",
+        60,
+        || !field(".status.lastCheckpoint.location").is_empty(),
+    )
+    .await;
+    let location = field(".status.lastCheckpoint.location");
+    assert!(
+        location.starts_with(&format!("file://{}", checkpoints.display())),
+        "{location}"
+    );
+    let table = kubectl(&cluster, &["get", "fj"]);
+    assert!(table.contains("Running"), "{table}");
+    let owned = kubectl(
+        &cluster,
+        &[
+            "get",
+            "statefulset,svc,configmap",
+            "-l",
+            "strom.dev/job=clicks",
+            "-o",
+            "name",
+        ],
+    );
+    assert!(owned.contains("statefulset.apps/clicks-engine"), "{owned}");
+    assert!(owned.contains("service/clicks-rest"), "{owned}");
+    assert!(owned.contains("configmap/clicks-job"), "{owned}");
+
+    // Rescale: a savepoint, then the new pod restores exactly it.
+    kubectl(&cluster, &["scale", "fj/clicks", "--replicas=3"]);
+    wait(&cluster, "the rescale", 120, || {
+        field(".status.parallelism") == "3" && field(".status.lifecycleState") == "Running"
+    })
+    .await;
+    let savepoint = field(".status.lastSavepoint.location");
+    assert!(
+        savepoint.ends_with("/default/clicks/savepoints/sp-1"),
+        "{savepoint}"
+    );
+    let sp_dir = savepoint.strip_prefix("file://").unwrap();
+    assert!(Path::new(sp_dir).join("_metadata").is_file());
+    let args = kubectl(
+        &cluster,
+        &[
+            "get",
+            "pod",
+            "clicks-engine-0",
+            "-o",
+            "jsonpath={.spec.containers[0].args}",
+        ],
+    );
+    assert!(args.contains("\"--parallelism\",\"3\""), "{args}");
+    assert!(
+        args.contains(&format!("\"--restore\",\"{savepoint}\"")),
+        "{args}"
+    );
+    let events = kubectl(
+        &cluster,
+        &["get", "events", "-o", "jsonpath={.items[*].reason}"],
+    );
+    for reason in [
+        "DeployStarted",
+        "Deployed",
+        "RescaleStarted",
+        "SavepointCompleted",
+        "Rescaled",
+    ] {
+        assert!(events.contains(reason), "no {reason} event in {events}");
+    }
+    operator.abort();
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
