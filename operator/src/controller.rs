@@ -256,6 +256,7 @@ async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Requeue, Err
                 spec,
                 hash,
                 restore_from,
+                deployment,
             } => {
                 let params = PatchParams::apply(MANAGER).force();
                 let cm =
@@ -271,7 +272,13 @@ async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Requeue, Err
                         &Patch::Apply(&svc),
                     )
                     .await?;
-                let set = resources::stateful_set(&job, &spec, &hash, restore_from.as_deref());
+                let set = resources::stateful_set(
+                    &job,
+                    &spec,
+                    &hash,
+                    restore_from.as_deref(),
+                    &deployment,
+                );
                 Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns)
                     .patch(&resources::names(&job).engine, &params, &Patch::Apply(&set))
                     .await?;

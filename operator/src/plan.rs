@@ -88,6 +88,9 @@ pub enum Action {
         hash: String,
         /// Snapshot to restore; `None`: empty state.
         restore_from: Option<String>,
+        /// Identity of this deployment: a restarted engine of it resumes its own latest
+        /// checkpoint rather than `restore_from`.
+        deployment: String,
     },
     /// Remove the engine's pods (keeping the job's ConfigMap and Service).
     StopEngine,
@@ -692,6 +695,11 @@ fn advance(
                     spec: Box::new(spec.clone()),
                     hash: op.target.hash.clone(),
                     restore_from: op.restore_from.clone(),
+                    deployment: format!(
+                        "g{}-{}",
+                        op.target.generation,
+                        op.started.0.as_millisecond()
+                    ),
                 });
                 if let Some(from) = &op.restore_from {
                     actions.push(Action::Event {

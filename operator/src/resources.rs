@@ -132,7 +132,12 @@ pub fn service(job: &FlinkJob) -> Service {
 }
 
 /// The engine's command-line arguments for `spec`, restoring `restore_from`.
-pub fn engine_args(job: &FlinkJob, spec: &FlinkJobSpec, restore_from: Option<&str>) -> Vec<String> {
+pub fn engine_args(
+    job: &FlinkJob,
+    spec: &FlinkJobSpec,
+    restore_from: Option<&str>,
+    deployment: &str,
+) -> Vec<String> {
     let mut args = vec![
         "run".to_owned(),
         format!("{JOB_DIR}/job.yaml"),
@@ -150,6 +155,9 @@ pub fn engine_args(job: &FlinkJob, spec: &FlinkJobSpec, restore_from: Option<&st
             cp.interval.0.clone(),
             "--retain-checkpoints".into(),
             cp.retained.to_string(),
+            // A restarted container resumes this deployment's latest checkpoint.
+            "--deployment".into(),
+            deployment.to_owned(),
         ]);
     }
     if let Some(os) = &spec.object_storage {
@@ -221,6 +229,7 @@ pub fn stateful_set(
     spec: &FlinkJobSpec,
     hash: &str,
     restore_from: Option<&str>,
+    deployment: &str,
 ) -> StatefulSet {
     let n = names(job);
     let labels = labels(job);
@@ -263,7 +272,7 @@ pub fn stateful_set(
     let container = Container {
         name: "engine".into(),
         image: Some(spec.image.clone()),
-        args: Some(engine_args(job, spec, restore_from)),
+        args: Some(engine_args(job, spec, restore_from, deployment)),
         env: Some(env),
         env_from: Some(template.env_from.clone()),
         ports: Some(vec![ContainerPort {
@@ -376,7 +385,7 @@ job: {{sources: [{{name: s, datagen: {{rate: 10, columns: [{{name: v, expr: id}}
         let j = job(
             "resources: {cpu: 500m, memory: 2Gi}\nrestore: {allowNonRestoredState: true}\npodTemplate: {serviceAccountName: strom-engine, env: [{name: AWS_REGION, value: eu-west-1}]}",
         );
-        let sts = stateful_set(&j, &j.spec, "abc", Some("s3://state/s/sp-1"));
+        let sts = stateful_set(&j, &j.spec, "abc", Some("s3://state/s/sp-1"), "g1-1");
         assert_eq!(sts.metadata.name.as_deref(), Some("fraud-engine"));
         let owner = &sts.metadata.owner_references.as_ref().unwrap()[0];
         assert_eq!(
@@ -391,7 +400,7 @@ job: {{sources: [{{name: s, datagen: {{rate: 10, columns: [{{name: v, expr: id}}
         assert_eq!(
             args,
             "run /etc/strom/job.yaml --parallelism 3 --listen $(POD_IP):8081 \
---checkpoint-dir s3://state/c/payments/fraud/checkpoints --checkpoint-interval 10s --retain-checkpoints 3 \
+--checkpoint-dir s3://state/c/payments/fraud/checkpoints --checkpoint-interval 10s --retain-checkpoints 3 --deployment g1-1 \
 --storage-option endpoint=http://minio:9000 --storage-option path_style=true --storage-option allow_http=true \
 --restore s3://state/s/sp-1 --allow-non-restored-state"
         );

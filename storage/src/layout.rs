@@ -70,6 +70,11 @@ pub struct Attempt {
     pub started_ms: i64,
     /// Who runs it (pod or host name), for people reading the claim.
     pub holder: String,
+    /// The deployment it belongs to (given by the operator; the same for every restart of
+    /// one deployment, new for each upgrade): a restarted engine resumes its deployment's
+    /// latest checkpoint instead of its start snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
 }
 
 /// A checkpoint directory (`chk-N` directories inside).
@@ -170,6 +175,17 @@ impl CheckpointDir {
         restored_from: Option<String>,
         holder: &str,
     ) -> Result<Attempt, StorageError> {
+        self.claim_for(at_least, restored_from, holder, None).await
+    }
+
+    /// [`CheckpointDir::claim`] for a run of `deployment`.
+    pub async fn claim_for(
+        &self,
+        at_least: u64,
+        restored_from: Option<String>,
+        holder: &str,
+        deployment: Option<&str>,
+    ) -> Result<Attempt, StorageError> {
         loop {
             let newest = self.attempts().await?.last().map_or(0, |a| a.attempt);
             let highest = self
@@ -184,6 +200,7 @@ impl CheckpointDir {
                 restored_from: restored_from.clone(),
                 started_ms: now_ms(),
                 holder: holder.to_owned(),
+                deployment: deployment.map(str::to_owned),
             };
             let bytes = serde_json::to_vec_pretty(&claim).expect("claims serialize");
             match self
@@ -246,6 +263,30 @@ impl CheckpointDir {
                 attempt: head.attempt,
             },
         })
+    }
+
+    /// The newest complete checkpoint written by a run of `deployment`, if any.
+    pub async fn latest_of_deployment(
+        &self,
+        deployment: &str,
+    ) -> Result<Option<u64>, StorageError> {
+        let attempts = self.attempts().await?;
+        let ours: Vec<u64> = attempts
+            .iter()
+            .filter(|a| a.deployment.as_deref() == Some(deployment))
+            .map(|a| a.attempt)
+            .collect();
+        if ours.is_empty() {
+            return Ok(None);
+        }
+        for id in self.checkpoint_numbers().await? {
+            if let CheckpointState::Complete { attempt } = self.state(id, &attempts).await?
+                && ours.contains(&attempt)
+            {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
     }
 
     /// Every `chk-N` directory and what it holds, highest first.

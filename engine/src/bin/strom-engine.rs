@@ -59,6 +59,12 @@ enum Command {
         /// state is dropped, and listed).
         #[arg(long)]
         allow_non_restored_state: bool,
+        /// The deployment this run belongs to (set by the operator, the same for every
+        /// restart of one deployment). When the checkpoint directory holds a complete
+        /// checkpoint of this deployment, the run resumes from it rather than from
+        /// `--restore`: a restarted engine continues where it failed.
+        #[arg(long, requires = "checkpoint_dir")]
+        deployment: Option<String>,
     },
     /// Take a savepoint of a running job through its control endpoint and print where it
     /// went (with --stop, the job stops once it is written).
@@ -85,6 +91,7 @@ struct Snapshots {
     restore: Option<String>,
     allow_non_restored_state: bool,
     storage_options: Vec<String>,
+    deployment: Option<String>,
 }
 
 fn storage_options(pairs: &[String]) -> Result<strom_storage::StorageOptions, String> {
@@ -117,6 +124,7 @@ fn main() -> ExitCode {
             restore,
             allow_non_restored_state,
             storage_options,
+            deployment,
         } => (
             job,
             parallelism,
@@ -129,6 +137,7 @@ fn main() -> ExitCode {
                 restore,
                 allow_non_restored_state,
                 storage_options,
+                deployment,
             },
         ),
         Command::Savepoint {
@@ -394,7 +403,18 @@ fn run_options(s: &Snapshots) -> Result<strom_engine::runtime::exec::RunOptions,
             retain: s.retain_checkpoints.max(1),
         });
     }
-    if let Some(url) = &s.restore {
+    options.deployment = s.deployment.clone();
+    let mut restore = s.restore.clone();
+    if let (Some(deployment), Some(c)) = (&s.deployment, &options.checkpoints)
+        && let Some(own) = c
+            .storage
+            .latest_of_deployment(deployment)
+            .map_err(|e| format!("--checkpoint-dir: {e}"))?
+    {
+        eprintln!("deployment {deployment} restarted: resuming from its latest checkpoint {own}");
+        restore = Some(own);
+    }
+    if let Some(url) = &restore {
         let latest = Storage::open_with(url, &storage_options)
             .and_then(|st| st.latest())
             .map_err(|e| format!("--restore: {e}"))?;

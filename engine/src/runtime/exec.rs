@@ -161,6 +161,8 @@ pub struct RunOptions {
     pub restore: Option<(Metadata, Restored)>,
     /// Where that snapshot is (recorded in this run's attempt claim, so retention keeps it).
     pub restored_from: Option<String>,
+    /// The deployment this run belongs to (recorded in its claim).
+    pub deployment: Option<String>,
     /// Start even if some of the snapshot's state belongs to no operator of this job.
     pub allow_non_restored_state: bool,
 }
@@ -276,7 +278,11 @@ impl Running {
             // directory, and a stale writer of an earlier run can no longer commit.
             let claim = c
                 .storage
-                .claim(first_id, options.restored_from.clone())
+                .claim(
+                    first_id,
+                    options.restored_from.clone(),
+                    options.deployment.as_deref(),
+                )
                 .map_err(|e| StartError::Storage(e.to_string()))?;
             shared.attempt.store(claim.attempt, Ordering::SeqCst);
             first_id = claim.first_checkpoint - 1;

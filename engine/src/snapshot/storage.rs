@@ -154,14 +154,16 @@ impl Storage {
         &self,
         at_least: u64,
         restored_from: Option<String>,
+        deployment: Option<&str>,
     ) -> Result<Attempt, SnapshotError> {
         let holder = std::env::var("HOSTNAME")
             .or_else(|_| std::env::var("POD_NAME"))
             .unwrap_or_else(|_| format!("pid {}", std::process::id()));
-        Ok(block_on(self.checkpoint_dir().claim(
+        Ok(block_on(self.checkpoint_dir().claim_for(
             at_least,
             restored_from,
             &holder,
+            deployment,
         ))?)
     }
 
@@ -178,6 +180,14 @@ impl Storage {
             attempt,
             Bytes::from(manifest),
         ))?)
+    }
+
+    /// The newest complete checkpoint of `deployment` here, as a URL.
+    pub fn latest_of_deployment(&self, deployment: &str) -> Result<Option<String>, SnapshotError> {
+        Ok(
+            block_on(self.checkpoint_dir().latest_of_deployment(deployment))?
+                .map(|id| self.url_of(&format!("chk-{id}"))),
+        )
     }
 
     /// Keeps the newest `keep` complete checkpoints (and the one the job restored from);
