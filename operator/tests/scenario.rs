@@ -211,3 +211,174 @@ async fn a_flinkjob_runs_checkpoints_and_rescales_through_a_savepoint() {
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn counting_job(state: &Path, out: &Path, filter: &str) -> String {
+    format!(
+        r#"apiVersion: strom.dev/v1alpha1
+kind: FlinkJob
+metadata:
+  name: counts
+  namespace: default
+spec:
+  image: strom/engine:0.1.0
+  parallelism: 2
+  upgradeMode: savepoint
+  checkpoints: {{storage: "file://{state}", interval: 500ms}}
+  savepoints: {{storage: "file://{state}"}}
+  job:
+    sources:
+      - name: events
+        datagen:
+          rate: 800
+          columns:
+            - {{name: k, expr: "MOD(id, 4)"}}
+            - {{name: ts, expr: "id * 10"}}
+        watermark: {{field: ts, max_out_of_orderness: 0s}}
+    transforms:
+      - {{name: kept, input: events, where: "{filter}"}}
+      - name: per_key
+        input: kept
+        key_by: [k]
+        window: {{tumble: 1s}}
+        select: [window_start, k, "COUNT(*) AS cnt"]
+    sinks:
+      - {{name: out, input: per_key, file: {{path: "{out}", format: csv}}}}
+"#,
+        state = state.display(),
+        out = out.display()
+    )
+}
+
+/// Committed rows of the file sink: (window_start, k, cnt).
+fn committed(out: &Path) -> Vec<(i64, i64, i64)> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(out).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !name.starts_with("part-") {
+            continue;
+        }
+        for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+            let f: Vec<&str> = line.split(',').collect();
+            if let [w, k, c] = f[..]
+                && let (Ok(w), Ok(k), Ok(c)) = (w.parse(), k.parse(), c.parse())
+            {
+                rows.push((w, k, c));
+            }
+        }
+    }
+    rows.sort_unstable();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_savepoint_upgrade_survives_operator_kills_and_counts_continue_exactly_once() {
+    let dir = std::env::temp_dir().join(format!("strom-operator-upgrade-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = Cluster::start(Config {
+        dir: dir.join("cluster"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        images: vec![("strom/engine:*".into(), engine_binary())],
+    })
+    .await
+    .unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let start_operator = || {
+        tokio::spawn(strom_operator::controller::run(
+            client.clone(),
+            Some("default".into()),
+        ))
+    };
+    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/flinkjob.yaml");
+    kubectl(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
+    wait(&cluster, "the FlinkJob CRD", 30, || {
+        Command::new("kubectl")
+            .args(["get", "fj"])
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("HOME", cluster.kubeconfig.parent().unwrap())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+    .await;
+    let field = |path: &str| {
+        kubectl(
+            &cluster,
+            &["get", "fj", "counts", "-o", &format!("jsonpath={{{path}}}")],
+        )
+    };
+    let (state, out) = (dir.join("state"), dir.join("out"));
+    let mut operator = start_operator();
+    apply(&cluster, &counting_job(&state, &out, "k >= 0"));
+    wait(&cluster, "version 1 to run and commit windows", 90, || {
+        field(".status.lifecycleState") == "Running" && committed(&out).len() >= 12
+    })
+    .await;
+
+    // The changed filter, applied while the operator is killed again and again.
+    apply(&cluster, &counting_job(&state, &out, "k >= 1"));
+    let mut seen_at_kill = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        operator.abort();
+        let _ = operator.await;
+        seen_at_kill.push(field(".status.operation.phase"));
+        if field(".status.lifecycleState") == "Running"
+            && field(".status.observedGeneration") == "2"
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upgrade did not finish; phases at kills: {seen_at_kill:?}"
+        );
+        operator = start_operator();
+    }
+    eprintln!("operator killed with the upgrade at: {seen_at_kill:?}");
+    operator = start_operator();
+    let savepoint = field(".status.lastSavepoint.location");
+    assert!(
+        savepoint.ends_with("/default/counts/savepoints/sp-1"),
+        "{savepoint}"
+    );
+    let before = committed(&out).iter().map(|r| r.0).max().unwrap();
+    wait(&cluster, "version 2 to commit windows", 60, || {
+        committed(&out).iter().map(|r| r.0).max().unwrap() >= before + 4000
+    })
+    .await;
+    operator.abort();
+
+    // Exactly once: every (window, key) once; every window complete (100 events per second
+    // of event time, 25 per key) except key 0's last, cut short by the new filter; no key 0
+    // after it; no window missing.
+    let rows = committed(&out);
+    let mut keys = std::collections::BTreeSet::new();
+    for r in &rows {
+        assert!(
+            keys.insert((r.0, r.1)),
+            "window {} key {} written twice",
+            r.0,
+            r.1
+        );
+    }
+    let last = rows.iter().map(|r| r.0).max().unwrap();
+    let last_zero = rows.iter().filter(|r| r.1 == 0).map(|r| r.0).max().unwrap();
+    assert!(last_zero < last, "key 0 kept coming after the new filter");
+    for w in (0..=last).step_by(1000) {
+        for k in 0..4 {
+            let row = rows.iter().find(|r| r.0 == w && r.1 == k);
+            match (k, row) {
+                (0, None) => assert!(w > last_zero, "window {w} key 0 missing"),
+                (0, Some(r)) if w == last_zero => assert!(r.2 <= 25, "{r:?}"),
+                (_, Some(r)) => assert_eq!(r.2, 25, "window {w} key {k}: {r:?}"),
+                (_, None) => panic!("window {w} key {k} missing"),
+            }
+        }
+    }
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
