@@ -8,7 +8,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
@@ -146,10 +146,42 @@ async fn observe(job: &FlinkJob, ctx: &Context) -> Result<Observed, Error> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let set = sets.get_opt(&names.engine).await?;
     let pod = pods.get_opt(&names.pod).await?;
-    let deployed = set.map(|s| Deployed {
+    let mut deployed = set.map(|s| Deployed {
         hash: s.annotations().get(SPEC_HASH).cloned().unwrap_or_default(),
         pod: pod.as_ref().map_or(PodState::Absent, pod_state),
     });
+    // A crashing engine's reason is in its log: the last error line of the previous run.
+    if let Some(Deployed {
+        pod: PodState::Crashing { message, .. },
+        ..
+    }) = deployed.as_mut()
+    {
+        let params = LogParams {
+            previous: true,
+            tail_lines: Some(20),
+            ..LogParams::default()
+        };
+        let log = match pods.logs(&names.pod, &params).await {
+            Ok(l) => Some(l),
+            Err(_) => pods
+                .logs(
+                    &names.pod,
+                    &LogParams {
+                        tail_lines: Some(20),
+                        ..LogParams::default()
+                    },
+                )
+                .await
+                .ok(),
+        };
+        if let Some(line) = log.as_deref().and_then(|l| {
+            l.lines()
+                .rev()
+                .find(|line| line.to_ascii_lowercase().contains("error"))
+        }) {
+            *message = strom_storage::redact(line.trim());
+        }
+    }
     let ip = pod
         .as_ref()
         .and_then(|p| p.status.as_ref())

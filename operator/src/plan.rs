@@ -478,53 +478,7 @@ fn watch(
             );
         }
         Some(PodState::Crashing { restarts, message }) => {
-            // Kubernetes restarts the container in place, from the latest checkpoint (the
-            // engine is started with --restore of its checkpoint directory).
-            if *restarts > status.failures {
-                status.failures = *restarts;
-                actions.push(Action::Event {
-                    warning: true,
-                    reason: "EngineFailed",
-                    message: format!("the engine failed ({restarts} restarts): {message}"),
-                });
-            }
-            status.last_error = Some(ErrorInfo {
-                message: message.clone(),
-                time: now.clone(),
-            });
-            if status.failures >= MAX_FAILURES
-                && status.lifecycle_state != Some(LifecycleState::Failed)
-            {
-                status.lifecycle_state = Some(LifecycleState::Failed);
-                status.job_state = Some(strom_crds::status::JobState::Failed);
-                set_condition(
-                    status,
-                    "Ready",
-                    false,
-                    "Failed",
-                    message.clone(),
-                    generation,
-                    now,
-                );
-                set_condition(
-                    status,
-                    "Degraded",
-                    true,
-                    "JobFailed",
-                    format!(
-                        "the engine failed {} times; the job is stopped until its spec changes: {message}",
-                        status.failures
-                    ),
-                    generation,
-                    now,
-                );
-                actions.push(Action::StopEngine);
-                actions.push(Action::Event {
-                    warning: true,
-                    reason: "JobFailed",
-                    message: format!("the engine failed {} times: {message}", status.failures),
-                });
-            }
+            engine_failed(*restarts, message, generation, now, status, actions);
         }
         Some(PodState::Absent) | None
             if status.lifecycle_state == Some(LifecycleState::Running) =>
@@ -673,8 +627,34 @@ fn advance(
                         .as_ref()
                         .map_or(UpgradeMode::Stateless, |s| s.upgrade_mode),
                 };
-                if how == UpgradeMode::LastState {
-                    op.restore_from = observed.latest_checkpoint.clone();
+                match how {
+                    UpgradeMode::LastState => op.restore_from = observed.latest_checkpoint.clone(),
+                    // A savepoint upgrade of a job that could not take one (it was not
+                    // running): its latest checkpoint, or nothing — never empty state.
+                    UpgradeMode::Savepoint if op.kind != OperationKind::Deploy => {
+                        match &observed.latest_checkpoint {
+                            Some(c) => {
+                                actions.push(Action::Event {
+                                    warning: true,
+                                    reason: "RestoringFromCheckpoint",
+                                    message: format!(
+                                        "no savepoint could be taken (the job was not running); generation {} starts from the latest checkpoint {c}",
+                                        op.target.generation
+                                    ),
+                                });
+                                op.restore_from = Some(c.clone());
+                            }
+                            None => {
+                                let message = format!(
+                                    "generation {} was not applied: no savepoint could be taken (the job was not running) and there is no checkpoint; it is not started from empty state",
+                                    op.target.generation
+                                );
+                                savepoint_failed(op, message, now, status, actions);
+                                return;
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
             op.phase = OperationPhase::Starting;
@@ -709,6 +689,22 @@ fn advance(
                     });
                 }
                 status.operation = Some(op);
+                return;
+            }
+            if let Some(Deployed {
+                pod: PodState::Crashing { restarts, message },
+                ..
+            }) = &observed.deployed
+            {
+                if engine_failed(*restarts, message, generation, now, status, actions) {
+                    // This version does not run; it is not deployed again until the spec
+                    // changes.
+                    status.last_reconciled_spec = Some(op.target.clone());
+                    status.observed_generation = Some(op.target.generation);
+                    status.operation = None;
+                } else {
+                    status.operation = Some(op);
+                }
                 return;
             }
             if observed
@@ -1185,4 +1181,105 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             vec![Some("s3://state/s/payments/fraud/savepoints/sp-1".into())]
         );
     }
+
+    #[test]
+    fn a_savepoint_upgrade_of_a_stopped_job_uses_its_checkpoint_never_empty_state() {
+        let (j, _) = running();
+        let mut status = j.status.clone().unwrap();
+        status.lifecycle_state = Some(LifecycleState::Failed);
+        let edit = |status| job("image: strom/engine:0.2.0", 2, Some(status));
+        // No engine: no savepoint possible; the latest checkpoint is used, and said so.
+        let p = plan(&edit(status.clone()), &observed(None, ""), &now());
+        assert_eq!(
+            deploys(&p).into_iter().map(|d| d.1).collect::<Vec<_>>(),
+            vec![Some("s3://state/c/payments/fraud/checkpoints/chk-9".into())]
+        );
+        assert!(reasons(&p).contains(&"RestoringFromCheckpoint"));
+        // Without a checkpoint it refuses rather than start empty.
+        let mut o = observed(None, "");
+        o.latest_checkpoint = None;
+        let p = plan(&edit(status), &o, &now());
+        assert!(deploys(&p).is_empty());
+        assert!(p.status.operation.is_none());
+        assert!(reasons(&p).contains(&"UpgradeFailed"));
+    }
+
+    #[test]
+    fn a_version_that_keeps_crashing_on_deploy_ends_failed_and_is_not_redeployed() {
+        let j = job("", 1, None);
+        let hash = spec_hash(&j.spec);
+        let mut status = plan(&j, &observed(None, ""), &now()).status;
+        for restarts in 1..=MAX_FAILURES {
+            let o = observed(
+                Some(PodState::Crashing {
+                    restarts,
+                    message: "error: bad job".into(),
+                }),
+                &hash,
+            );
+            status = plan(&job("", 1, Some(status)), &o, &now()).status;
+        }
+        assert_eq!(status.lifecycle_state, Some(LifecycleState::Failed));
+        assert!(status.operation.is_none());
+        let p = plan(&job("", 1, Some(status)), &observed(None, ""), &now());
+        assert!(deploys(&p).is_empty(), "{:?}", p.actions);
+    }
+}
+
+/// The engine pod crashed `restarts` times (Kubernetes restarts it, and it resumes its
+/// deployment's latest checkpoint). Counts it, says so, and after [`MAX_FAILURES`] declares
+/// the job `Failed` and stops it. Returns whether the job is now failed.
+fn engine_failed(
+    restarts: i32,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+    status: &mut FlinkJobStatus,
+    actions: &mut Vec<Action>,
+) -> bool {
+    if restarts > status.failures {
+        status.failures = restarts;
+        actions.push(Action::Event {
+            warning: true,
+            reason: "EngineFailed",
+            message: format!("the engine failed ({restarts} restarts): {message}"),
+        });
+    }
+    status.last_error = Some(ErrorInfo {
+        message: message.to_owned(),
+        time: now.clone(),
+    });
+    if status.failures < MAX_FAILURES || status.lifecycle_state == Some(LifecycleState::Failed) {
+        return false;
+    }
+    status.lifecycle_state = Some(LifecycleState::Failed);
+    status.job_state = Some(strom_crds::status::JobState::Failed);
+    set_condition(
+        status,
+        "Ready",
+        false,
+        "Failed",
+        message.to_owned(),
+        generation,
+        now,
+    );
+    set_condition(
+        status,
+        "Degraded",
+        true,
+        "JobFailed",
+        format!(
+            "the engine failed {} times; the job is stopped until its spec changes: {message}",
+            status.failures
+        ),
+        generation,
+        now,
+    );
+    actions.push(Action::StopEngine);
+    actions.push(Action::Event {
+        warning: true,
+        reason: "JobFailed",
+        message: format!("the engine failed {} times: {message}", status.failures),
+    });
+    true
 }

@@ -382,3 +382,185 @@ async fn a_savepoint_upgrade_survives_operator_kills_and_counts_continue_exactly
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn kubectl_fails(cluster: &Cluster, args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("HOME", cluster.kubeconfig.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "kubectl {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_edits_suspend_resume_failure_and_delete() {
+    let dir = std::env::temp_dir().join(format!("strom-operator-life-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = Cluster::start(Config {
+        dir: dir.join("cluster"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        images: vec![("strom/engine:*".into(), engine_binary())],
+    })
+    .await
+    .unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let operator = tokio::spawn(strom_operator::controller::run(
+        client,
+        Some("default".into()),
+    ));
+    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/flinkjob.yaml");
+    kubectl(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
+    wait(&cluster, "the FlinkJob CRD", 30, || {
+        Command::new("kubectl")
+            .args(["get", "fj"])
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("HOME", cluster.kubeconfig.parent().unwrap())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+    .await;
+    let field = |name: &str, path: &str| {
+        kubectl(
+            &cluster,
+            &["get", "fj", name, "-o", &format!("jsonpath={{{path}}}")],
+        )
+    };
+    let (state, out) = (dir.join("state"), dir.join("out"));
+    apply(&cluster, &manifest(&state, &out, 1));
+    wait(&cluster, "the job to run", 90, || {
+        field("clicks", ".status.lifecycleState") == "Running"
+    })
+    .await;
+
+    // An invalid edit is refused, naming the field; the job runs on untouched.
+    let refused = {
+        let file = dir.join("bad.yaml");
+        std::fs::write(&file, manifest(&state, &out, 0)).unwrap();
+        kubectl_fails(&cluster, &["apply", "-f", file.to_str().unwrap()])
+    };
+    assert!(refused.contains("spec.parallelism"), "{refused}");
+    assert_eq!(field("clicks", ".metadata.generation"), "1");
+    assert_eq!(field("clicks", ".status.lifecycleState"), "Running");
+
+    // Suspend: a savepoint, then no pods.
+    kubectl(
+        &cluster,
+        &[
+            "patch",
+            "fj",
+            "clicks",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"state":"suspended"}}"#,
+        ],
+    );
+    wait(&cluster, "the suspension", 60, || {
+        field("clicks", ".status.lifecycleState") == "Suspended"
+    })
+    .await;
+    let savepoint = field("clicks", ".status.lastSavepoint.location");
+    assert!(
+        Path::new(savepoint.strip_prefix("file://").unwrap())
+            .join("_metadata")
+            .is_file(),
+        "{savepoint}"
+    );
+    wait(&cluster, "the engine pod to go", 30, || {
+        kubectl(
+            &cluster,
+            &["get", "pods", "-l", "strom.dev/job=clicks", "-o", "name"],
+        )
+        .trim()
+        .is_empty()
+    })
+    .await;
+    // Resume: from that savepoint.
+    kubectl(
+        &cluster,
+        &[
+            "patch",
+            "fj",
+            "clicks",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"state":"running"}}"#,
+        ],
+    );
+    wait(&cluster, "the job to resume", 60, || {
+        field("clicks", ".status.lifecycleState") == "Running"
+    })
+    .await;
+    let args = kubectl(
+        &cluster,
+        &[
+            "get",
+            "pod",
+            "clicks-engine-0",
+            "-o",
+            "jsonpath={.spec.containers[0].args}",
+        ],
+    );
+    assert!(
+        args.contains(&format!("\"--restore\",\"{savepoint}\"")),
+        "{args}"
+    );
+
+    // A job that cannot run ends Failed, with the engine's reason where people look.
+    let broken = format!(
+        r#"apiVersion: strom.dev/v1alpha1
+kind: FlinkJob
+metadata: {{name: broken, namespace: default}}
+spec:
+  image: strom/engine:0.1.0
+  job:
+    sources:
+      - {{name: s, file: {{path: "{}/missing.csv", format: csv}}, schema: [{{name: v, type: BIGINT}}]}}
+    sinks: [{{name: o, input: s, stdout: {{}}}}]
+"#,
+        dir.display()
+    );
+    apply(&cluster, &broken);
+    wait(&cluster, "the broken job to fail", 150, || {
+        field("broken", ".status.lifecycleState") == "Failed"
+    })
+    .await;
+    let describe = kubectl(&cluster, &["describe", "fj", "broken"]);
+    assert!(describe.contains("missing.csv"), "{describe}");
+    assert!(describe.contains("JobFailed"), "{describe}");
+
+    // Delete: the objects go with the job; the savepoints stay.
+    kubectl(&cluster, &["delete", "fj", "clicks"]);
+    wait(&cluster, "the job's objects to go", 60, || {
+        kubectl(
+            &cluster,
+            &[
+                "get",
+                "statefulset,svc,configmap,pods",
+                "-l",
+                "strom.dev/job=clicks",
+                "-o",
+                "name",
+            ],
+        )
+        .trim()
+        .is_empty()
+    })
+    .await;
+    assert!(
+        Path::new(savepoint.strip_prefix("file://").unwrap())
+            .join("_metadata")
+            .is_file()
+    );
+    operator.abort();
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
