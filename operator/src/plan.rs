@@ -791,6 +791,64 @@ fn savepoint_failed(
     status.operation = None;
 }
 
+/// The engine pod crashed `restarts` times (Kubernetes restarts it, and it resumes its
+/// deployment's latest checkpoint). Counts it, says so, and after [`MAX_FAILURES`] declares
+/// the job `Failed` and stops it. Returns whether the job is now failed.
+fn engine_failed(
+    restarts: i32,
+    message: &str,
+    generation: Option<i64>,
+    now: &Time,
+    status: &mut FlinkJobStatus,
+    actions: &mut Vec<Action>,
+) -> bool {
+    if restarts > status.failures {
+        status.failures = restarts;
+        actions.push(Action::Event {
+            warning: true,
+            reason: "EngineFailed",
+            message: format!("the engine failed ({restarts} restarts): {message}"),
+        });
+    }
+    status.last_error = Some(ErrorInfo {
+        message: message.to_owned(),
+        time: now.clone(),
+    });
+    if status.failures < MAX_FAILURES || status.lifecycle_state == Some(LifecycleState::Failed) {
+        return false;
+    }
+    status.lifecycle_state = Some(LifecycleState::Failed);
+    status.job_state = Some(strom_crds::status::JobState::Failed);
+    set_condition(
+        status,
+        "Ready",
+        false,
+        "Failed",
+        message.to_owned(),
+        generation,
+        now,
+    );
+    set_condition(
+        status,
+        "Degraded",
+        true,
+        "JobFailed",
+        format!(
+            "the engine failed {} times; the job is stopped until its spec changes: {message}",
+            status.failures
+        ),
+        generation,
+        now,
+    );
+    actions.push(Action::StopEngine);
+    actions.push(Action::Event {
+        warning: true,
+        reason: "JobFailed",
+        message: format!("the engine failed {} times: {message}", status.failures),
+    });
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1224,62 +1282,4 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
         let p = plan(&job("", 1, Some(status)), &observed(None, ""), &now());
         assert!(deploys(&p).is_empty(), "{:?}", p.actions);
     }
-}
-
-/// The engine pod crashed `restarts` times (Kubernetes restarts it, and it resumes its
-/// deployment's latest checkpoint). Counts it, says so, and after [`MAX_FAILURES`] declares
-/// the job `Failed` and stops it. Returns whether the job is now failed.
-fn engine_failed(
-    restarts: i32,
-    message: &str,
-    generation: Option<i64>,
-    now: &Time,
-    status: &mut FlinkJobStatus,
-    actions: &mut Vec<Action>,
-) -> bool {
-    if restarts > status.failures {
-        status.failures = restarts;
-        actions.push(Action::Event {
-            warning: true,
-            reason: "EngineFailed",
-            message: format!("the engine failed ({restarts} restarts): {message}"),
-        });
-    }
-    status.last_error = Some(ErrorInfo {
-        message: message.to_owned(),
-        time: now.clone(),
-    });
-    if status.failures < MAX_FAILURES || status.lifecycle_state == Some(LifecycleState::Failed) {
-        return false;
-    }
-    status.lifecycle_state = Some(LifecycleState::Failed);
-    status.job_state = Some(strom_crds::status::JobState::Failed);
-    set_condition(
-        status,
-        "Ready",
-        false,
-        "Failed",
-        message.to_owned(),
-        generation,
-        now,
-    );
-    set_condition(
-        status,
-        "Degraded",
-        true,
-        "JobFailed",
-        format!(
-            "the engine failed {} times; the job is stopped until its spec changes: {message}",
-            status.failures
-        ),
-        generation,
-        now,
-    );
-    actions.push(Action::StopEngine);
-    actions.push(Action::Event {
-        warning: true,
-        reason: "JobFailed",
-        message: format!("the engine failed {} times: {message}", status.failures),
-    });
-    true
 }
