@@ -72,6 +72,11 @@ pub struct FlinkJobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<Operation>,
 
+    /// The `spec.savepoints.triggerNonce` last acted on: a different value in the spec takes
+    /// a savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_trigger_nonce: Option<i64>,
+
     /// Restarts after engine failures since the job last ran healthily.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failures: i32,
@@ -95,6 +100,9 @@ pub struct Operation {
     /// request or a restarted operator finds the same one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_target: Option<String>,
+    /// Why the savepoint of this change is taken (`Savepoint` operations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<SavepointTrigger>,
     /// The engine's id of the savepoint request, once made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_request: Option<String>,
@@ -119,6 +127,8 @@ pub enum OperationKind {
     Restart,
     /// `state: suspended`.
     Suspend,
+    /// A savepoint of the running job (on demand or periodic); the job goes on.
+    Savepoint,
     /// `state: running` after a suspend.
     Resume,
 }

@@ -315,6 +315,14 @@ async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Requeue, Err
                     .patch(&resources::names(&job).engine, &params, &Patch::Apply(&set))
                     .await?;
             }
+            Action::DisposeSavepoints => {
+                let before = status.clone();
+                if let Err(e) = dispose_savepoints(&job, &ctx, &ns, &mut status).await {
+                    tracing::warn!(job = %name, error = %e, "savepoint retention failed; will retry after the next savepoint");
+                } else if status != before {
+                    write_status(&jobs, &name, Some(&before), &status).await?;
+                }
+            }
             Action::StopEngine => {
                 let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
                 match sets
@@ -367,6 +375,66 @@ async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Requeue, Err
     } else {
         5
     })))
+}
+
+/// Applies `spec.savepoints.history` to the job's savepoints directory through the storage
+/// layer's crash-safe disposal, sparing the savepoint the running deployment restored from
+/// (and, by count, the newest); marks what went as `Disposed` in the status.
+async fn dispose_savepoints(
+    job: &FlinkJob,
+    ctx: &Context,
+    ns: &str,
+    status: &mut strom_crds::FlinkJobStatus,
+) -> Result<(), Error> {
+    let Some(sp) = &job.spec.savepoints else {
+        return Ok(());
+    };
+    let Some(storage) = &sp.storage else {
+        return Ok(());
+    };
+    let dir = format!(
+        "{}/{ns}/{}/savepoints",
+        storage.0.trim_end_matches('/'),
+        job.name_any()
+    );
+    let parent =
+        Location::open(&dir, &storage_options(job)).map_err(|e| Error::Other(e.to_string()))?;
+    let mut protected = Vec::new();
+    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
+    if let Some(set) = sets.get_opt(&resources::names(job).engine).await?
+        && let Some(from) = set.annotations().get(resources::RESTORED_FROM)
+    {
+        protected.push(from.clone());
+    }
+    let policy = strom_storage::layout::SavepointPolicy {
+        max_count: sp.history.max_count.max(1) as usize,
+        max_age_ms: sp
+            .history
+            .max_age
+            .as_ref()
+            .and_then(|d| d.to_std().ok())
+            .map(|d| d.as_millis() as i64),
+    };
+    let now = jiff::Timestamp::now().as_millisecond();
+    let gone = strom_storage::layout::retain_savepoints(&parent, &policy, &protected, now)
+        .await
+        .map_err(|e| Error::Other(e.to_string()))?;
+    for g in gone {
+        for s in status.savepoints.iter_mut() {
+            if s.location.as_deref() == Some(g.url.as_str()) {
+                s.state = strom_crds::status::SavepointState::Disposed;
+            }
+        }
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "SavepointDisposed".into(),
+            note: Some(format!("{} disposed of by the retention policy", g.url)),
+            action: "Retention".into(),
+            secondary: None,
+        };
+        let _ = ctx.recorder.publish(&event, &job.object_ref(&())).await;
+    }
+    Ok(())
 }
 
 async fn write_status(

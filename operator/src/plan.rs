@@ -101,6 +101,9 @@ pub enum Action {
         /// Stop after it.
         stop: bool,
     },
+    /// Apply the savepoint retention policy to the job's savepoints directory (never
+    /// touching the savepoint the running deployment restored from, nor the newest).
+    DisposeSavepoints,
     /// Record a Kubernetes Event on the FlinkJob.
     Event {
         /// Warning (else Normal).
@@ -214,6 +217,7 @@ fn start(
         phase,
         target,
         savepoint_target: None,
+        trigger: None,
         savepoint_request: None,
         restore_from: None,
         started: now.clone(),
@@ -494,6 +498,95 @@ fn watch(
         }
         _ => {}
     }
+    if status.operation.is_none()
+        && status.lifecycle_state == Some(LifecycleState::Running)
+        && observed
+            .deployed
+            .as_ref()
+            .is_some_and(|d| d.pod == PodState::Running { ready: true })
+    {
+        scheduled_savepoint(job, now, status, actions);
+    }
+}
+
+/// An on-demand (`triggerNonce`) or periodic savepoint of the running job, when due.
+fn scheduled_savepoint(
+    job: &FlinkJob,
+    now: &Time,
+    status: &mut FlinkJobStatus,
+    actions: &mut Vec<Action>,
+) {
+    let Some(current) = status.last_reconciled_spec.clone() else {
+        return;
+    };
+    let Some(spec) = spec_of(&current) else {
+        return;
+    };
+    let nonce = job.spec.savepoints.as_ref().and_then(|s| s.trigger_nonce);
+    let trigger = if nonce.is_some() && nonce != status.savepoint_trigger_nonce {
+        // Acted on once, whatever comes of it.
+        status.savepoint_trigger_nonce = nonce;
+        Some(SavepointTrigger::Manual)
+    } else {
+        let every = job
+            .spec
+            .savepoints
+            .as_ref()
+            .and_then(|s| s.periodic_interval.as_ref())
+            .and_then(|d| d.to_std().ok());
+        let since = status
+            .last_savepoint
+            .as_ref()
+            .map(|s| s.time.clone())
+            .or_else(|| current.time.clone());
+        match (every, since) {
+            (Some(every), Some(since))
+                if now.0.as_millisecond() - since.0.as_millisecond()
+                    >= every.as_millis() as i64 =>
+            {
+                Some(SavepointTrigger::Periodic)
+            }
+            _ => None,
+        }
+    };
+    let Some(trigger) = trigger else { return };
+    let Some(target) = savepoint_target(job, &spec, status) else {
+        if trigger == SavepointTrigger::Manual {
+            actions.push(Action::Event {
+                warning: true,
+                reason: "SavepointFailed",
+                message:
+                    "spec.savepoints.triggerNonce changed, but spec.savepoints.storage is not set"
+                        .into(),
+            });
+        }
+        return;
+    };
+    let mut op = start(
+        OperationKind::Savepoint,
+        OperationPhase::Savepointing,
+        current,
+        now,
+    );
+    op.savepoint_target = Some(target.clone());
+    op.trigger = Some(trigger);
+    actions.push(Action::RequestSavepoint {
+        target: target.clone(),
+        stop: false,
+    });
+    actions.push(Action::Event {
+        warning: false,
+        reason: "SavepointTriggered",
+        message: format!(
+            "{} savepoint into {target}",
+            if trigger == SavepointTrigger::Manual {
+                "on-demand"
+            } else {
+                "periodic"
+            }
+        ),
+    });
+    status.operation = Some(op);
 }
 
 /// A change is under way: take its next step.
@@ -514,11 +607,11 @@ fn advance(
                 let info = SavepointInfo {
                     id: format!("sp-{}", status.savepoints.len() + 1),
                     location: Some(location.clone()),
-                    trigger: if op.kind == OperationKind::Suspend {
+                    trigger: op.trigger.unwrap_or(if op.kind == OperationKind::Suspend {
                         SavepointTrigger::Suspend
                     } else {
                         SavepointTrigger::Upgrade
-                    },
+                    }),
                     time: now.clone(),
                     state: SavepointState::Completed,
                     message: None,
@@ -530,6 +623,12 @@ fn advance(
                     reason: "SavepointCompleted",
                     message: format!("savepoint written to {location}"),
                 });
+                actions.push(Action::DisposeSavepoints);
+                if op.kind == OperationKind::Savepoint {
+                    // The job goes on.
+                    status.operation = None;
+                    return;
+                }
                 op.restore_from = Some(location.clone());
                 op.phase = OperationPhase::Stopping;
                 op.savepoint_request = None;
@@ -537,10 +636,17 @@ fn advance(
                 advance(job, op, observed, now, status, actions);
             }
             SavepointProgress::Failed(why) => {
-                let message = format!(
-                    "generation {} was not applied: the savepoint before it failed: {why}",
-                    op.target.generation
-                );
+                let message = if op.kind == OperationKind::Savepoint {
+                    format!(
+                        "the savepoint into {} failed: {why}",
+                        op.savepoint_target.as_deref().unwrap_or("?")
+                    )
+                } else {
+                    format!(
+                        "generation {} was not applied: the savepoint before it failed: {why}",
+                        op.target.generation
+                    )
+                };
                 savepoint_failed(op, message, now, status, actions);
             }
             SavepointProgress::InProgress => {
@@ -759,7 +865,11 @@ fn savepoint_failed(
 ) {
     actions.push(Action::Event {
         warning: true,
-        reason: "UpgradeFailed",
+        reason: if op.kind == OperationKind::Savepoint {
+            "SavepointFailed"
+        } else {
+            "UpgradeFailed"
+        },
         message: message.clone(),
     });
     status.last_error = Some(ErrorInfo {
@@ -769,24 +879,26 @@ fn savepoint_failed(
     status.savepoints.push(SavepointInfo {
         id: format!("sp-{}", status.savepoints.len() + 1),
         location: None,
-        trigger: if op.kind == OperationKind::Suspend {
+        trigger: op.trigger.unwrap_or(if op.kind == OperationKind::Suspend {
             SavepointTrigger::Suspend
         } else {
             SavepointTrigger::Upgrade
-        },
+        }),
         time: now.clone(),
         state: SavepointState::Failed,
         message: Some(message.clone()),
     });
-    set_condition(
-        status,
-        "Degraded",
-        true,
-        "UpgradeFailed",
-        message,
-        Some(op.target.generation),
-        now,
-    );
+    if op.kind != OperationKind::Savepoint {
+        set_condition(
+            status,
+            "Degraded",
+            true,
+            "UpgradeFailed",
+            message,
+            Some(op.target.generation),
+            now,
+        );
+    }
     status.lifecycle_state = Some(LifecycleState::Running);
     status.operation = None;
 }
@@ -1281,5 +1393,61 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
         assert!(status.operation.is_none());
         let p = plan(&job("", 1, Some(status)), &observed(None, ""), &now());
         assert!(deploys(&p).is_empty(), "{:?}", p.actions);
+    }
+
+    #[test]
+    fn a_trigger_nonce_takes_one_savepoint_and_the_job_goes_on() {
+        let (j, hash) = running();
+        let pod = || observed(Some(PodState::Running { ready: true }), &hash);
+        let nonce = |status| {
+            job(
+                "savepoints: {storage: 's3://state/s', triggerNonce: 7}",
+                1,
+                Some(status),
+            )
+        };
+        let p = plan(&nonce(j.status.clone().unwrap()), &pod(), &now());
+        assert!(p.actions.contains(&Action::RequestSavepoint {
+            target: "s3://state/s/payments/fraud/savepoints/sp-1".into(),
+            stop: false
+        }));
+        assert_eq!(p.status.savepoint_trigger_nonce, Some(7));
+        let mut status = p.status;
+        status.operation.as_mut().unwrap().savepoint_request = Some("savepoint-1".into());
+        let mut o = pod();
+        o.savepoint =
+            SavepointProgress::Completed("s3://state/s/payments/fraud/savepoints/sp-1".into());
+        let p = plan(&nonce(status), &o, &now());
+        assert!(p.status.operation.is_none());
+        assert!(!p.actions.contains(&Action::StopEngine));
+        assert!(p.actions.contains(&Action::DisposeSavepoints));
+        assert_eq!(p.status.lifecycle_state, Some(LifecycleState::Running));
+        let sp = p.status.last_savepoint.clone().unwrap();
+        assert_eq!(sp.trigger, SavepointTrigger::Manual);
+        // Acted on: not again.
+        let p = plan(&nonce(p.status), &pod(), &now());
+        assert!(p.status.operation.is_none(), "{:?}", p.actions);
+    }
+
+    #[test]
+    fn periodic_savepoints_come_when_the_interval_has_passed() {
+        let (j, hash) = running();
+        let pod = || observed(Some(PodState::Running { ready: true }), &hash);
+        let periodic = |status| {
+            job(
+                "savepoints: {storage: 's3://state/s', periodicInterval: 1h}",
+                1,
+                Some(status),
+            )
+        };
+        let p = plan(&periodic(j.status.clone().unwrap()), &pod(), &now());
+        assert!(p.status.operation.is_none(), "not due yet");
+        let later = Time(now().0 + jiff::SignedDuration::from_secs(3601));
+        let p = plan(&periodic(p.status), &pod(), &later);
+        let op = p.status.operation.unwrap();
+        assert_eq!(
+            (op.kind, op.trigger),
+            (OperationKind::Savepoint, Some(SavepointTrigger::Periodic))
+        );
     }
 }

@@ -514,6 +514,47 @@ async fn invalid_edits_suspend_resume_failure_and_delete() {
         "{args}"
     );
 
+    // On-demand savepoints, with retention keeping one besides the one restored from.
+    let sp_root = Path::new(savepoint.strip_prefix("file://").unwrap())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    for nonce in [1, 2] {
+        kubectl(
+            &cluster,
+            &[
+                "patch",
+                "fj",
+                "clicks",
+                "--type",
+                "merge",
+                "-p",
+                &format!(
+                    r#"{{"spec":{{"savepoints":{{"triggerNonce":{nonce},"history":{{"maxCount":1}}}}}}}}"#
+                ),
+            ],
+        );
+        let want = format!("sp-{}", nonce + 1);
+        wait(&cluster, "the on-demand savepoint", 60, || {
+            field("clicks", ".status.lastSavepoint.location").ends_with(&want)
+                && field("clicks", ".status.operation.kind").is_empty()
+        })
+        .await;
+    }
+    wait(&cluster, "retention", 30, || !sp_root.join("sp-2").exists()).await;
+    assert!(
+        sp_root.join("sp-1/_metadata").is_file(),
+        "the savepoint restored from is kept"
+    );
+    assert!(
+        sp_root.join("sp-3/_metadata").is_file(),
+        "the newest is kept"
+    );
+    let states = field("clicks", ".status.savepoints[*].state");
+    assert_eq!(states, "Completed Disposed Completed");
+    let triggers = field("clicks", ".status.savepoints[*].trigger");
+    assert_eq!(triggers, "suspend manual manual");
+
     // A job that cannot run ends Failed, with the engine's reason where people look.
     let broken = format!(
         r#"apiVersion: strom.dev/v1alpha1
