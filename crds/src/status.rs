@@ -129,6 +129,9 @@ pub enum OperationKind {
     Suspend,
     /// A savepoint of the running job (on demand or periodic); the job goes on.
     Savepoint,
+    /// The FlinkJob is being deleted: stop (with a savepoint where there is storage for
+    /// one), then release the object.
+    Delete,
     /// `state: running` after a suspend.
     Resume,
 }

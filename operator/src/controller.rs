@@ -315,6 +315,24 @@ async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Requeue, Err
                     .patch(&resources::names(&job).engine, &params, &Patch::Apply(&set))
                     .await?;
             }
+            Action::AddFinalizer | Action::ReleaseFinalizer => {
+                let mut finalizers = job.finalizers().to_vec();
+                finalizers.retain(|f| f != plan::FINALIZER);
+                if matches!(action, Action::AddFinalizer) {
+                    finalizers.push(plan::FINALIZER.into());
+                }
+                // Not pinned to a resourceVersion: the status was just written, so the one
+                // read is stale by design.
+                let patch = serde_json::json!({"metadata": {"finalizers": finalizers}});
+                match jobs
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Action::DisposeSavepoints => {
                 let before = status.clone();
                 if let Err(e) = dispose_savepoints(&job, &ctx, &ns, &mut status).await {

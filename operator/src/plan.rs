@@ -13,6 +13,10 @@ use strom_crds::status::{
 };
 use strom_crds::{FlinkJob, FlinkJobSpec, FlinkJobStatus};
 
+/// The operator's finalizer: a FlinkJob is released only once its job has stopped (with a
+/// savepoint where there is storage for one).
+pub const FINALIZER: &str = "strom.dev/stop-job";
+
 /// Engine restarts after failures before the job is declared `Failed`.
 pub const MAX_FAILURES: i32 = 5;
 
@@ -104,6 +108,10 @@ pub enum Action {
     /// Apply the savepoint retention policy to the job's savepoints directory (never
     /// touching the savepoint the running deployment restored from, nor the newest).
     DisposeSavepoints,
+    /// Add [`FINALIZER`] to the FlinkJob.
+    AddFinalizer,
+    /// Remove [`FINALIZER`]: the job is stopped, the object may go.
+    ReleaseFinalizer,
     /// Record a Kubernetes Event on the FlinkJob.
     Event {
         /// Warning (else Normal).
@@ -293,6 +301,20 @@ pub fn plan(job: &FlinkJob, observed: &Observed, now: &Time) -> Plan {
         }
     };
 
+    let finalized = job
+        .metadata
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|f| f == FINALIZER));
+    if job.metadata.deletion_timestamp.is_some() {
+        if finalized {
+            delete(job, observed, now, &mut status, &mut actions);
+        }
+        return Plan { status, actions };
+    }
+    if !finalized {
+        actions.push(Action::AddFinalizer);
+    }
     if let Some(op) = status.operation.clone() {
         advance(job, op, observed, now, &mut status, &mut actions);
     } else if let Some(desired) = desired {
@@ -509,6 +531,56 @@ fn watch(
     }
 }
 
+/// The FlinkJob is being deleted: stop the job, with a savepoint where there is storage for
+/// one (savepoints are kept), then release the object; the objects it owns go with it.
+fn delete(
+    job: &FlinkJob,
+    observed: &Observed,
+    now: &Time,
+    status: &mut FlinkJobStatus,
+    actions: &mut Vec<Action>,
+) {
+    let op = match status.operation.clone() {
+        Some(op) if op.kind == OperationKind::Delete => op,
+        _ => {
+            let target = status
+                .last_reconciled_spec
+                .clone()
+                .unwrap_or_else(|| reconciled(job, &job.spec, now));
+            let mut op = start(
+                OperationKind::Delete,
+                OperationPhase::Stopping,
+                target.clone(),
+                now,
+            );
+            let running = observed
+                .deployed
+                .as_ref()
+                .is_some_and(|d| matches!(d.pod, PodState::Running { .. }));
+            if running
+                && let Some(spec) = spec_of(&target)
+                && let Some(t) = savepoint_target(job, &spec, status)
+            {
+                op.phase = OperationPhase::Savepointing;
+                op.savepoint_target = Some(t);
+                op.trigger = Some(SavepointTrigger::Suspend);
+            }
+            actions.push(Action::Event {
+                warning: false,
+                reason: "DeleteStarted",
+                message: match &op.savepoint_target {
+                    Some(t) => format!("deleting: stop with a savepoint into {t} (kept)"),
+                    None => "deleting: stopping the job".into(),
+                },
+            });
+            status.lifecycle_state = Some(LifecycleState::Deleting);
+            op
+        }
+    };
+    status.operation = Some(op.clone());
+    advance(job, op, observed, now, status, actions);
+}
+
 /// An on-demand (`triggerNonce`) or periodic savepoint of the running job, when due.
 fn scheduled_savepoint(
     job: &FlinkJob,
@@ -635,6 +707,17 @@ fn advance(
                 status.operation = Some(op.clone());
                 advance(job, op, observed, now, status, actions);
             }
+            SavepointProgress::Failed(why) if op.kind == OperationKind::Delete => {
+                actions.push(Action::Event {
+                    warning: true,
+                    reason: "SavepointFailed",
+                    message: format!("no savepoint before deletion ({why}); stopping at the latest checkpoint, which is kept"),
+                });
+                op.phase = OperationPhase::Stopping;
+                op.savepoint_target = None;
+                status.operation = Some(op.clone());
+                advance(job, op, observed, now, status, actions);
+            }
             SavepointProgress::Failed(why) => {
                 let message = if op.kind == OperationKind::Savepoint {
                     format!(
@@ -651,6 +734,18 @@ fn advance(
             }
             SavepointProgress::InProgress => {
                 status.operation = Some(op);
+            }
+            SavepointProgress::Unknown
+                if op.kind == OperationKind::Delete
+                    && !observed
+                        .deployed
+                        .as_ref()
+                        .is_some_and(|d| matches!(d.pod, PodState::Running { .. })) =>
+            {
+                op.phase = OperationPhase::Stopping;
+                op.savepoint_target = None;
+                status.operation = Some(op.clone());
+                advance(job, op, observed, now, status, actions);
             }
             SavepointProgress::Unknown
                 if op.savepoint_request.is_some()
@@ -674,7 +769,7 @@ fn advance(
                 {
                     actions.push(Action::RequestSavepoint {
                         target: target.clone(),
-                        stop: true,
+                        stop: op.kind != OperationKind::Savepoint,
                     });
                     actions.push(Action::Event {
                         warning: false,
@@ -693,6 +788,11 @@ fn advance(
             {
                 actions.push(Action::StopEngine);
                 status.operation = Some(op);
+                return;
+            }
+            if op.kind == OperationKind::Delete {
+                status.operation = None;
+                actions.push(Action::ReleaseFinalizer);
                 return;
             }
             if op.kind == OperationKind::Suspend {
@@ -987,6 +1087,7 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
         let mut job = FlinkJob::new("fraud", serde_json::from_value(spec).unwrap());
         job.metadata.namespace = Some("payments".into());
         job.metadata.generation = Some(generation);
+        job.metadata.finalizers = Some(vec![FINALIZER.into()]);
         job.status = status;
         job
     }
@@ -1448,6 +1549,45 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
         assert_eq!(
             (op.kind, op.trigger),
             (OperationKind::Savepoint, Some(SavepointTrigger::Periodic))
+        );
+    }
+
+    #[test]
+    fn the_finalizer_is_added_first_and_deletion_stops_with_a_savepoint_then_releases() {
+        let mut fresh = job("", 1, None);
+        fresh.metadata.finalizers = None;
+        assert_eq!(
+            plan(&fresh, &observed(None, ""), &now()).actions[0],
+            Action::AddFinalizer
+        );
+
+        let (j, hash) = running();
+        let mut deleting = j.clone();
+        deleting.metadata.deletion_timestamp = Some(now());
+        let p = plan(
+            &deleting,
+            &observed(Some(PodState::Running { ready: true }), &hash),
+            &now(),
+        );
+        assert_eq!(p.status.lifecycle_state, Some(LifecycleState::Deleting));
+        assert!(p.actions.contains(&Action::RequestSavepoint {
+            target: "s3://state/s/payments/fraud/savepoints/sp-1".into(),
+            stop: true
+        }));
+        deleting.status = Some(p.status);
+        let mut o = observed(Some(PodState::Succeeded), &hash);
+        o.savepoint =
+            SavepointProgress::Completed("s3://state/s/payments/fraud/savepoints/sp-1".into());
+        let p = plan(&deleting, &o, &now());
+        assert!(p.actions.contains(&Action::StopEngine));
+        assert!(!p.actions.contains(&Action::ReleaseFinalizer));
+        deleting.status = Some(p.status);
+        let p = plan(&deleting, &observed(None, ""), &now());
+        assert!(p.actions.contains(&Action::ReleaseFinalizer));
+        assert_eq!(
+            p.status.savepoints.len(),
+            1,
+            "the savepoint is recorded, and kept"
         );
     }
 }

@@ -396,6 +396,10 @@ fn kubectl_fails(cluster: &Cluster, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_edits_suspend_resume_failure_and_delete() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("strom_operator=debug")
+        .with_test_writer()
+        .try_init();
     let dir = std::env::temp_dir().join(format!("strom-operator-life-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -578,8 +582,23 @@ spec:
     assert!(describe.contains("missing.csv"), "{describe}");
     assert!(describe.contains("JobFailed"), "{describe}");
 
-    // Delete: the objects go with the job; the savepoints stay.
-    kubectl(&cluster, &["delete", "fj", "clicks"]);
+    // Delete: the job stops with a final savepoint (kept), the objects go with the job.
+    kubectl(&cluster, &["delete", "fj", "clicks", "--wait=false"]);
+    wait(&cluster, "the FlinkJob to go", 60, || {
+        !Command::new("kubectl")
+            .args(["get", "fj", "clicks"])
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("HOME", cluster.kubeconfig.parent().unwrap())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    })
+    .await;
+    assert!(
+        sp_root.join("sp-4/_metadata").is_file(),
+        "no savepoint on deletion"
+    );
     wait(&cluster, "the job's objects to go", 60, || {
         kubectl(
             &cluster,
