@@ -38,11 +38,84 @@ pub enum Error {
 pub struct Context {
     client: Client,
     recorder: Recorder,
+    metrics: Arc<Metrics>,
+}
+
+/// The operator's Prometheus metrics.
+pub struct Metrics {
+    /// Where they are registered (served at `/metrics`).
+    pub registry: prometheus::Registry,
+    reconciles: prometheus::IntCounterVec,
+    duration: prometheus::Histogram,
+    jobs: prometheus::IntGaugeVec,
+    transitions: prometheus::IntCounterVec,
+    /// 1 while this replica leads.
+    pub leader: prometheus::IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = prometheus::Registry::new();
+        let reconciles = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "strom_operator_reconciles_total",
+                "Reconciles, by result (ok or error)",
+            ),
+            &["result"],
+        )
+        .expect("metric");
+        let duration = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
+            "strom_operator_reconcile_duration_seconds",
+            "Time one reconcile took",
+        ))
+        .expect("metric");
+        let jobs = prometheus::IntGaugeVec::new(
+            prometheus::Opts::new(
+                "strom_operator_job_state",
+                "1 for each job's lifecycle state",
+            ),
+            &["namespace", "name", "state"],
+        )
+        .expect("metric");
+        let transitions = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "strom_operator_transitions_total",
+                "Lifecycle transitions, by new state",
+            ),
+            &["state"],
+        )
+        .expect("metric");
+        let leader =
+            prometheus::IntGauge::new("strom_operator_leader", "1 while this replica leads")
+                .expect("metric");
+        for m in [
+            Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(jobs.clone()),
+            Box::new(transitions.clone()),
+            Box::new(leader.clone()),
+        ] {
+            registry.register(m).expect("metric registers");
+        }
+        Metrics {
+            registry,
+            reconciles,
+            duration,
+            jobs,
+            transitions,
+            leader,
+        }
+    }
 }
 
 /// Runs the controller over FlinkJobs in `namespace` (all namespaces if `None`) until the
 /// stream ends.
 pub async fn run(client: Client, namespace: Option<String>) {
+    run_with(client, namespace, Arc::new(Metrics::default())).await;
+}
+
+/// [`run`], recording into `metrics`.
+pub async fn run_with(client: Client, namespace: Option<String>, metrics: Arc<Metrics>) {
     let (jobs, sets): (Api<FlinkJob>, Api<StatefulSet>) = match &namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
@@ -57,7 +130,11 @@ pub async fn run(client: Client, namespace: Option<String>) {
             instance: std::env::var("POD_NAME").ok(),
         },
     );
-    let context = Arc::new(Context { client, recorder });
+    let context = Arc::new(Context {
+        client,
+        recorder,
+        metrics,
+    });
     Controller::new(jobs, watcher::Config::default())
         .owns(sets, watcher::Config::default())
         .run(reconcile, error_policy, context)
@@ -250,6 +327,18 @@ async fn observe(job: &FlinkJob, ctx: &Context) -> Result<Observed, Error> {
 }
 
 async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    let timer = ctx.metrics.duration.start_timer();
+    let result = reconcile_once(&job, &ctx).await;
+    timer.observe_duration();
+    ctx.metrics
+        .reconciles
+        .with_label_values(&[if result.is_ok() { "ok" } else { "error" }])
+        .inc();
+    result
+}
+
+async fn reconcile_once(job: &Arc<FlinkJob>, ctx: &Arc<Context>) -> Result<Requeue, Error> {
+    let (job, ctx) = (job.clone(), ctx.clone());
     let ns = job.namespace().unwrap_or_else(|| "default".into());
     let name = job.name_any();
     let jobs: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &ns);
@@ -257,6 +346,27 @@ async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Requeue, Err
     let now = Time(jiff::Timestamp::now());
     let decided = plan::plan(&job, &observed, &now);
     let mut status = decided.status.clone();
+    let old_state = job.status.as_ref().and_then(|s| s.lifecycle_state);
+    if let Some(state) = status.lifecycle_state
+        && Some(state) != old_state
+    {
+        let state = format!("{state:?}");
+        ctx.metrics
+            .transitions
+            .with_label_values(&[state.as_str()])
+            .inc();
+        if let Some(old) = old_state {
+            let _ = ctx.metrics.jobs.remove_label_values(&[
+                ns.as_str(),
+                name.as_str(),
+                format!("{old:?}").as_str(),
+            ]);
+        }
+        ctx.metrics
+            .jobs
+            .with_label_values(&[ns.as_str(), name.as_str(), state.as_str()])
+            .set(1);
+    }
     // The log first: what is about to be done is recorded before it is done.
     if Some(&status) != job.status.as_ref() {
         write_status(&jobs, &name, job.status.as_ref(), &status).await?;

@@ -3,10 +3,11 @@
 //! Built so far: [`plan`], the controller's decisions as a pure function (deploy, savepoint
 //! upgrades, rescales, suspend/resume, restarts, failure handling), with the status as a
 //! write-ahead log; [`resources`], the objects it creates for a job; and [`controller`], the
-//! kube-runtime loop that observes, plans, records and acts. Leader election, metrics,
-//! deletion with a finalizer, rollback, periodic and on-demand savepoints are not built yet;
-//! see `docs/architecture.md`.
+//! kube-runtime loop that observes, plans, records and acts, with Prometheus metrics; and
+//! [`leader`], Lease-based leader election. Rollback and the autoscaler adapter are not built
+//! yet; see `docs/architecture.md`.
 
 pub mod controller;
+pub mod leader;
 pub mod plan;
 pub mod resources;

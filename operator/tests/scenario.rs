@@ -624,3 +624,118 @@ spec:
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_replica_takes_over_when_the_leader_dies() {
+    use strom_operator::leader::{Election, Held, lead};
+    let dir = std::env::temp_dir().join(format!("strom-operator-ha-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = Cluster::start(Config {
+        dir: dir.join("cluster"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        images: vec![("strom/engine:*".into(), engine_binary())],
+    })
+    .await
+    .unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/flinkjob.yaml");
+    kubectl(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
+    wait(&cluster, "the FlinkJob CRD", 30, || {
+        Command::new("kubectl")
+            .args(["get", "fj"])
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("HOME", cluster.kubeconfig.parent().unwrap())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+    .await;
+    let replica = |identity: &str| {
+        let client = client.clone();
+        let election = Election::new(
+            kube::Api::namespaced(client.clone(), "default"),
+            "strom-operator",
+            identity,
+            Duration::from_secs(3),
+        );
+        tokio::spawn(async move {
+            lead(
+                &election,
+                strom_operator::controller::run(client, Some("default".into())),
+            )
+            .await
+            .unwrap();
+        })
+    };
+    let first = replica("replica-a");
+    wait(&cluster, "replica-a to lead", 30, || {
+        kubectl(
+            &cluster,
+            &[
+                "get",
+                "lease",
+                "strom-operator",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ],
+        ) == "replica-a"
+    })
+    .await;
+    let second = replica("replica-b");
+    let probe = Election::new(
+        kube::Api::namespaced(client.clone(), "default"),
+        "strom-operator",
+        "probe",
+        Duration::from_secs(3),
+    );
+    assert_eq!(
+        probe.try_hold().await.unwrap(),
+        Held::By("replica-a".into())
+    );
+
+    let field = |path: &str| {
+        kubectl(
+            &cluster,
+            &["get", "fj", "clicks", "-o", &format!("jsonpath={{{path}}}")],
+        )
+    };
+    let (state, out) = (dir.join("state"), dir.join("out"));
+    apply(&cluster, &manifest(&state, &out, 1));
+    wait(&cluster, "the job to run", 90, || {
+        field(".status.lifecycleState") == "Running"
+    })
+    .await;
+
+    // The leader dies; within seconds the standby holds the lease and runs the jobs.
+    first.abort();
+    let killed = Instant::now();
+    wait(&cluster, "replica-b to take over", 30, || {
+        kubectl(
+            &cluster,
+            &[
+                "get",
+                "lease",
+                "strom-operator",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ],
+        ) == "replica-b"
+    })
+    .await;
+    eprintln!(
+        "replica-b took over {:?} after the leader died",
+        killed.elapsed()
+    );
+    kubectl(&cluster, &["scale", "fj/clicks", "--replicas=2"]);
+    wait(&cluster, "the new leader to rescale the job", 60, || {
+        field(".status.parallelism") == "2" && field(".status.lifecycleState") == "Running"
+    })
+    .await;
+    second.abort();
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,13 @@
 //! `strom-operator`: the FlinkJob controller. Talks to the cluster of `KUBECONFIG` (or the
-//! in-cluster service account) and to engines over HTTP.
+//! in-cluster service account) and to engines over HTTP. Several replicas may run: one leads
+//! (through a Lease), the others stand by.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
+use strom_operator::controller::Metrics;
+use strom_operator::leader::{Election, lead};
 
 #[derive(Parser)]
 #[command(version, about = "The Strom operator: runs FlinkJobs")]
@@ -9,6 +15,21 @@ struct Cli {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long)]
     namespace: Option<String>,
+    /// Serve /healthz, /readyz and /metrics here.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+    /// The Lease replicas compete for.
+    #[arg(long, default_value = "strom-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else `default`).
+    #[arg(long)]
+    lease_namespace: Option<String>,
+    /// A leader that has not renewed the Lease for this many seconds is replaced.
+    #[arg(long, default_value_t = 15)]
+    lease_seconds: u64,
+    /// Run without leader election (a single replica).
+    #[arg(long)]
+    no_leader_election: bool,
 }
 
 #[tokio::main]
@@ -28,10 +49,71 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let metrics = Arc::new(Metrics::default());
+    let listener = match tokio::net::TcpListener::bind(cli.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: --listen {}: {e}", cli.listen);
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let served = metrics.clone();
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let m = served.clone();
+                async move {
+                    let mut out = String::new();
+                    let _ =
+                        prometheus::TextEncoder::new().encode_utf8(&m.registry.gather(), &mut out);
+                    out
+                }
+            }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
     tracing::info!(
         namespace = cli.namespace.as_deref().unwrap_or("(all)"),
+        listen = %cli.listen,
         "strom-operator started"
     );
-    strom_operator::controller::run(client, cli.namespace).await;
-    std::process::ExitCode::SUCCESS
+    let controller = {
+        let (client, metrics) = (client.clone(), metrics.clone());
+        async move {
+            metrics.leader.set(1);
+            strom_operator::controller::run_with(client, cli.namespace, metrics).await;
+        }
+    };
+    if cli.no_leader_election {
+        controller.await;
+        return std::process::ExitCode::SUCCESS;
+    }
+    let ns = cli
+        .lease_namespace
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".into());
+    let identity = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("strom-operator-{}", std::process::id()));
+    let election = Election::new(
+        kube::Api::namespaced(client, &ns),
+        &cli.lease_name,
+        &identity,
+        Duration::from_secs(cli.lease_seconds.max(2)),
+    );
+    match lead(&election, controller).await {
+        Ok(()) => {
+            // Lost the lease: stop acting at once; the pod restarts as a standby.
+            eprintln!("error: lost the leader lease; exiting");
+            std::process::ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: leader election: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
 }
