@@ -132,6 +132,9 @@ pub enum OperationKind {
     /// The FlinkJob is being deleted: stop (with a savepoint where there is storage for
     /// one), then release the object.
     Delete,
+    /// An upgrade did not become healthy in `rollback.readinessTimeout`: back to the last
+    /// stable spec, from the savepoint taken before the upgrade.
+    Rollback,
     /// `state: running` after a suspend.
     Resume,
 }

@@ -476,6 +476,14 @@ fn watch(
     let generation = job.metadata.generation;
     match observed.deployed.as_ref().map(|d| &d.pod) {
         Some(PodState::Running { ready: true }) => {
+            // Healthy = running and checkpointing: a checkpoint completed after the version
+            // was deployed makes it the one a rollback returns to.
+            if let (Some(r), Some(c)) = (&status.last_reconciled_spec, &status.last_checkpoint)
+                && r.time.as_ref().is_some_and(|t| c.time.0 > t.0)
+                && status.last_stable_spec.as_ref().map(|s| &s.hash) != Some(&r.hash)
+            {
+                status.last_stable_spec = Some(r.clone());
+            }
             status.lifecycle_state = Some(LifecycleState::Running);
             status.job_state = Some(strom_crds::status::JobState::Running);
             if status.failures > 0 && observed.checkpoint.is_some() {
@@ -579,6 +587,44 @@ fn delete(
     };
     status.operation = Some(op.clone());
     advance(job, op, observed, now, status, actions);
+}
+
+/// The rollback an upgrade in its `Starting` phase needs, if it is due: rollback enabled, the
+/// new version not running healthily within the readiness timeout, and a last stable spec
+/// to return to (from the savepoint taken before the upgrade).
+fn rollback_due(
+    op: &Operation,
+    spec: &FlinkJobSpec,
+    observed: &Observed,
+    now: &Time,
+    status: &FlinkJobStatus,
+) -> Option<Operation> {
+    if !matches!(op.kind, OperationKind::Upgrade | OperationKind::Rescale) {
+        return None;
+    }
+    let rollback = spec.rollback.as_ref().filter(|r| r.enabled)?;
+    let timeout = rollback.readiness_timeout.to_std().ok()?;
+    let healthy = observed
+        .deployed
+        .as_ref()
+        .is_some_and(|d| d.hash == op.target.hash && d.pod == PodState::Running { ready: true });
+    let elapsed = now.0.as_millisecond() - op.started.0.as_millisecond();
+    if healthy || elapsed < timeout.as_millis() as i64 {
+        return None;
+    }
+    let stable = status.last_stable_spec.clone()?;
+    if stable.hash == op.target.hash {
+        return None;
+    }
+    let mut back = start(
+        OperationKind::Rollback,
+        OperationPhase::Stopping,
+        stable,
+        now,
+    );
+    // The savepoint taken before the upgrade is what the new version restored from.
+    back.restore_from = op.restore_from.clone();
+    Some(back)
 }
 
 /// An on-demand (`triggerNonce`) or periodic savepoint of the running job, when due.
@@ -872,6 +918,39 @@ fn advance(
                 status.operation = None;
                 return;
             };
+            if let Some(rollback) = rollback_due(&op, &spec, observed, now, status) {
+                let message = format!(
+                    "generation {} did not become healthy within {}; rolling back to generation {}{}",
+                    op.target.generation,
+                    spec.rollback
+                        .as_ref()
+                        .map_or("?", |r| r.readiness_timeout.0.as_str()),
+                    rollback.target.generation,
+                    rollback
+                        .restore_from
+                        .as_deref()
+                        .map(|r| format!(" from {r}"))
+                        .unwrap_or_default()
+                );
+                actions.push(Action::Event {
+                    warning: true,
+                    reason: "RollbackStarted",
+                    message: message.clone(),
+                });
+                set_condition(
+                    status,
+                    "Degraded",
+                    true,
+                    "UpgradeFailed",
+                    message,
+                    Some(op.target.generation),
+                    now,
+                );
+                status.lifecycle_state = Some(LifecycleState::RollingBack);
+                status.operation = Some(rollback.clone());
+                advance(job, rollback, observed, now, status, actions);
+                return;
+            }
             let deployed_now = observed
                 .deployed
                 .as_ref()
@@ -928,6 +1007,7 @@ fn advance(
                     warning: false,
                     reason: match op.kind {
                         OperationKind::Deploy => "Deployed",
+                        OperationKind::Rollback => "RolledBack",
                         OperationKind::Rescale => "Rescaled",
                         OperationKind::Resume => "Resumed",
                         OperationKind::Restart => "Restarted",
@@ -1589,5 +1669,97 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             1,
             "the savepoint is recorded, and kept"
         );
+    }
+
+    #[test]
+    fn an_upgrade_that_does_not_become_healthy_rolls_back_to_the_stable_spec_and_its_savepoint() {
+        let (j, old_hash) = running();
+        // The running version has checkpointed since it was deployed: it is stable.
+        let mut o = observed(Some(PodState::Running { ready: true }), &old_hash);
+        o.checkpoint = Some((
+            4,
+            "s3://state/c/payments/fraud/checkpoints/chk-4".into(),
+            now().0.as_millisecond() + 1000,
+        ));
+        let p = plan(
+            &job("", 1, j.status.clone()),
+            &o,
+            &Time(now().0 + jiff::SignedDuration::from_secs(2)),
+        );
+        assert!(p.status.last_stable_spec.is_some());
+        let edit = |status| {
+            job(
+                "image: strom/engine:broken\nrollback: {enabled: true, readinessTimeout: 1m}",
+                2,
+                Some(status),
+            )
+        };
+        let p = plan(
+            &edit(p.status),
+            &observed(Some(PodState::Running { ready: true }), &old_hash),
+            &now(),
+        );
+        let mut o = observed(Some(PodState::Succeeded), &old_hash);
+        o.savepoint =
+            SavepointProgress::Completed("s3://state/s/payments/fraud/savepoints/sp-1".into());
+        let p = plan(&edit(p.status), &o, &now());
+        let p = plan(&edit(p.status), &observed(None, ""), &now());
+        let new_hash = deploys(&p)[0].0.clone();
+        // The new version crashes; a minute later it is rolled back.
+        let crashing = observed(
+            Some(PodState::Crashing {
+                restarts: 1,
+                message: "error: no such image".into(),
+            }),
+            &new_hash,
+        );
+        let p = plan(
+            &edit(p.status),
+            &crashing,
+            &Time(now().0 + jiff::SignedDuration::from_secs(30)),
+        );
+        assert!(
+            p.status
+                .operation
+                .as_ref()
+                .is_some_and(|o| o.kind == OperationKind::Upgrade)
+        );
+        let p = plan(
+            &edit(p.status),
+            &crashing,
+            &Time(now().0 + jiff::SignedDuration::from_secs(61)),
+        );
+        assert!(reasons(&p).contains(&"RollbackStarted"));
+        assert_eq!(p.status.lifecycle_state, Some(LifecycleState::RollingBack));
+        assert!(p.actions.contains(&Action::StopEngine));
+        let p = plan(
+            &edit(p.status),
+            &observed(None, ""),
+            &Time(now().0 + jiff::SignedDuration::from_secs(62)),
+        );
+        assert_eq!(
+            deploys(&p),
+            vec![(
+                old_hash.clone(),
+                Some("s3://state/s/payments/fraud/savepoints/sp-1".into())
+            )]
+        );
+        let p = plan(
+            &edit(p.status),
+            &observed(Some(PodState::Running { ready: true }), &old_hash),
+            &Time(now().0 + jiff::SignedDuration::from_secs(63)),
+        );
+        assert!(reasons(&p).contains(&"RolledBack"));
+        assert_eq!(
+            p.status.last_reconciled_spec.as_ref().unwrap().hash,
+            old_hash
+        );
+        // And the broken generation is not tried again.
+        let p = plan(
+            &edit(p.status),
+            &observed(Some(PodState::Running { ready: true }), &old_hash),
+            &Time(now().0 + jiff::SignedDuration::from_secs(64)),
+        );
+        assert!(p.status.operation.is_none(), "{:?}", p.status.operation);
     }
 }
