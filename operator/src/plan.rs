@@ -371,7 +371,7 @@ fn steady(
             now,
         );
         match savepoint_target(job, &current, status) {
-            Some(t) if observed.deployed.is_some() => op.savepoint_target = Some(t),
+            Some(t) if engine_running(observed) => op.savepoint_target = Some(t),
             _ => op.phase = OperationPhase::Stopping,
         }
         actions.push(Action::Event {
@@ -436,7 +436,7 @@ fn steady(
             m => m,
         };
         let mut op = start(kind, OperationPhase::Stopping, target, now);
-        if how == UpgradeMode::Savepoint && observed.deployed.is_some() {
+        if how == UpgradeMode::Savepoint && engine_running(observed) {
             op.phase = OperationPhase::Savepointing;
             op.savepoint_target = savepoint_target(job, &current, status);
         }
@@ -537,6 +537,13 @@ fn watch(
     {
         scheduled_savepoint(job, now, status, actions);
     }
+}
+
+fn engine_running(observed: &Observed) -> bool {
+    observed
+        .deployed
+        .as_ref()
+        .is_some_and(|d| matches!(d.pod, PodState::Running { .. }))
 }
 
 /// The FlinkJob is being deleted: stop the job, with a savepoint where there is storage for
@@ -808,6 +815,26 @@ fn advance(
                     op.savepoint_target.as_deref().unwrap_or("?")
                 );
                 savepoint_failed(op, message, now, status, actions);
+            }
+            SavepointProgress::Unknown
+                if op.savepoint_request.is_none() && !engine_running(observed) =>
+            {
+                // The engine stopped before it could be asked: no savepoint is possible;
+                // Stopping decides what to start from (a checkpoint, never empty state
+                // where there was state).
+                actions.push(Action::Event {
+                    warning: true,
+                    reason: "SavepointSkipped",
+                    message: "the engine is not running, so no savepoint can be taken".into(),
+                });
+                if op.kind == OperationKind::Savepoint {
+                    status.operation = None;
+                    return;
+                }
+                op.phase = OperationPhase::Stopping;
+                op.savepoint_target = None;
+                status.operation = Some(op.clone());
+                advance(job, op, observed, now, status, actions);
             }
             SavepointProgress::Unknown => {
                 if op.savepoint_request.is_none()
@@ -1761,5 +1788,37 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             &Time(now().0 + jiff::SignedDuration::from_secs(64)),
         );
         assert!(p.status.operation.is_none(), "{:?}", p.status.operation);
+    }
+
+    #[test]
+    fn a_rescale_of_a_crashing_job_does_not_wait_for_a_savepoint_it_cannot_get() {
+        let (j, hash) = running();
+        let crashing = observed(
+            Some(PodState::Crashing {
+                restarts: 2,
+                message: "error: x".into(),
+            }),
+            &hash,
+        );
+        let p = plan(
+            &job("parallelism: 4", 2, j.status.clone()),
+            &crashing,
+            &now(),
+        );
+        assert!(
+            !p.actions
+                .iter()
+                .any(|a| matches!(a, Action::RequestSavepoint { .. }))
+        );
+        assert!(p.actions.contains(&Action::StopEngine));
+        let p = plan(
+            &job("parallelism: 4", 2, Some(p.status)),
+            &observed(None, ""),
+            &now(),
+        );
+        assert_eq!(
+            deploys(&p).into_iter().map(|d| d.1).collect::<Vec<_>>(),
+            vec![Some("s3://state/c/payments/fraud/checkpoints/chk-9".into())]
+        );
     }
 }
