@@ -1821,4 +1821,29 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             vec![Some("s3://state/c/payments/fraud/checkpoints/chk-9".into())]
         );
     }
+
+    #[test]
+    fn a_restart_nonce_restarts_from_the_latest_checkpoint() {
+        let (j, hash) = running();
+        let p = plan(
+            &job("restartNonce: 1", 2, j.status.clone()),
+            &observed(Some(PodState::Running { ready: true }), &hash),
+            &now(),
+        );
+        let op = p.status.operation.clone().unwrap();
+        assert_eq!(
+            (op.kind, op.phase),
+            (OperationKind::Restart, OperationPhase::Stopping)
+        );
+        assert!(p.actions.contains(&Action::StopEngine));
+        let p = plan(
+            &job("restartNonce: 1", 2, Some(p.status)),
+            &observed(None, ""),
+            &now(),
+        );
+        assert_eq!(
+            deploys(&p).into_iter().map(|d| d.1).collect::<Vec<_>>(),
+            vec![Some("s3://state/c/payments/fraud/checkpoints/chk-9".into())]
+        );
+    }
 }
