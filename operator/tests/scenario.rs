@@ -63,6 +63,38 @@ async fn wait(cluster: &Cluster, what: &str, secs: u64, mut done: impl FnMut() -
     }
 }
 
+/// A fresh local cluster serving the engine image, with the FlinkJob CRD installed, a
+/// kube client for it, and a scratch directory (removed at the end by the caller).
+async fn setup(tag: &str) -> (Cluster, kube::Client, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("strom-operator-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = Cluster::start(Config {
+        dir: dir.join("cluster"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        images: vec![("strom/engine:*".into(), engine_binary())],
+    })
+    .await
+    .unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/flinkjob.yaml");
+    kubectl(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
+    wait(&cluster, "the FlinkJob CRD", 30, || {
+        Command::new("kubectl")
+            .args(["get", "fj"])
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("HOME", cluster.kubeconfig.parent().unwrap())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+    .await;
+    (cluster, client, dir)
+}
+
 fn manifest(state: &Path, out: &Path, parallelism: u32) -> String {
     format!(
         r#"apiVersion: strom.dev/v1alpha1
@@ -93,37 +125,12 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flinkjob_runs_checkpoints_and_rescales_through_a_savepoint() {
-    let dir = std::env::temp_dir().join(format!("strom-operator-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cluster = Cluster::start(Config {
-        dir: dir.join("cluster"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        images: vec![("strom/engine:*".into(), engine_binary())],
-    })
-    .await
-    .unwrap();
-    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let (cluster, client, dir) = setup("run").await;
     let operator = tokio::spawn(strom_operator::controller::run(
         client,
         Some("default".into()),
     ));
 
-    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/flinkjob.yaml");
-    kubectl(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
-    wait(&cluster, "the FlinkJob CRD", 30, || {
-        Command::new("kubectl")
-            .args(["get", "fj"])
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .env("HOME", cluster.kubeconfig.parent().unwrap())
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-    .await;
     let (state, out) = (dir.join("state"), dir.join("out"));
     apply(&cluster, &manifest(&state, &out, 2));
     let field = |path: &str| {
@@ -272,38 +279,13 @@ fn committed(out: &Path) -> Vec<(i64, i64, i64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_savepoint_upgrade_survives_operator_kills_and_counts_continue_exactly_once() {
-    let dir = std::env::temp_dir().join(format!("strom-operator-upgrade-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cluster = Cluster::start(Config {
-        dir: dir.join("cluster"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        images: vec![("strom/engine:*".into(), engine_binary())],
-    })
-    .await
-    .unwrap();
-    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let (cluster, client, dir) = setup("upgrade").await;
     let start_operator = || {
         tokio::spawn(strom_operator::controller::run(
             client.clone(),
             Some("default".into()),
         ))
     };
-    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/flinkjob.yaml");
-    kubectl(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
-    wait(&cluster, "the FlinkJob CRD", 30, || {
-        Command::new("kubectl")
-            .args(["get", "fj"])
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .env("HOME", cluster.kubeconfig.parent().unwrap())
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-    .await;
     let field = |path: &str| {
         kubectl(
             &cluster,
@@ -400,36 +382,11 @@ async fn invalid_edits_suspend_resume_failure_and_delete() {
         .with_env_filter("strom_operator=debug")
         .with_test_writer()
         .try_init();
-    let dir = std::env::temp_dir().join(format!("strom-operator-life-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cluster = Cluster::start(Config {
-        dir: dir.join("cluster"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        images: vec![("strom/engine:*".into(), engine_binary())],
-    })
-    .await
-    .unwrap();
-    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let (cluster, client, dir) = setup("life").await;
     let operator = tokio::spawn(strom_operator::controller::run(
         client,
         Some("default".into()),
     ));
-    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/flinkjob.yaml");
-    kubectl(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
-    wait(&cluster, "the FlinkJob CRD", 30, || {
-        Command::new("kubectl")
-            .args(["get", "fj"])
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .env("HOME", cluster.kubeconfig.parent().unwrap())
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-    .await;
     let field = |name: &str, path: &str| {
         kubectl(
             &cluster,
@@ -628,32 +585,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_replica_takes_over_when_the_leader_dies() {
     use strom_operator::leader::{Election, Held, lead};
-    let dir = std::env::temp_dir().join(format!("strom-operator-ha-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cluster = Cluster::start(Config {
-        dir: dir.join("cluster"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        images: vec![("strom/engine:*".into(), engine_binary())],
-    })
-    .await
-    .unwrap();
-    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
-    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/flinkjob.yaml");
-    kubectl(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
-    wait(&cluster, "the FlinkJob CRD", 30, || {
-        Command::new("kubectl")
-            .args(["get", "fj"])
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .env("HOME", cluster.kubeconfig.parent().unwrap())
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-    .await;
+    let (cluster, client, dir) = setup("ha").await;
     let replica = |identity: &str| {
         let client = client.clone();
         let election = Election::new(

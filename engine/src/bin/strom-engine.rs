@@ -205,6 +205,15 @@ fn main() -> ExitCode {
     }
     let options = match run_options(&snapshots) {
         Ok(o) => o,
+        Err(e) if e.starts_with(STOPPED) => {
+            // A container restarted after a stop-with-savepoint (Kubernetes restarts exited
+            // containers of a StatefulSet): stay idle until the pod is removed rather than
+            // exit and be restarted again.
+            eprintln!("{}; idle until removed", &e[STOPPED.len() + 2..]);
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -380,6 +389,9 @@ fn savepoint(endpoint: &str, target: &str, stop: bool) -> ExitCode {
     }
 }
 
+/// Marks the error of a deployment that was stopped with a savepoint.
+const STOPPED: &str = "stopped";
+
 /// Checkpointing and restore as the flags say.
 fn run_options(s: &Snapshots) -> Result<strom_engine::runtime::exec::RunOptions, String> {
     use strom_engine::snapshot::coordinator::CheckpointConfig;
@@ -411,6 +423,16 @@ fn run_options(s: &Snapshots) -> Result<strom_engine::runtime::exec::RunOptions,
             .latest_of_deployment(deployment)
             .map_err(|e| format!("--checkpoint-dir: {e}"))?
     {
+        let latest = Storage::open_with(&own, &storage_options)
+            .and_then(|st| st.latest())
+            .map_err(|e| format!("--checkpoint-dir: {e}"))?;
+        if latest.metadata.stopped {
+            // Stopped with a savepoint: what follows belongs to whatever restores that
+            // savepoint. Running again would repeat its output.
+            return Err(format!(
+                "{STOPPED}: deployment {deployment} was stopped with a savepoint at {own}; it does not run again"
+            ));
+        }
         eprintln!("deployment {deployment} restarted: resuming from its latest checkpoint {own}");
         restore = Some(own);
     }

@@ -354,6 +354,7 @@ fn write(
         kind,
         completed_ms,
         job_finished: finished,
+        stopped: p.savepoint.as_ref().is_some_and(|r| r.stop),
         operators: operators.into_values().collect(),
         commits: commits.clone(),
     };

@@ -57,6 +57,10 @@ pub struct Metadata {
     pub completed_ms: i64,
     /// Whether the job had finished (every source at its end and every result written).
     pub job_finished: bool,
+    /// Whether the job was stopped right after this snapshot (stop-with-savepoint): a
+    /// restart of the same deployment must not run it again.
+    #[serde(default)]
+    pub stopped: bool,
     /// The state of every operator.
     pub operators: Vec<OperatorMeta>,
     /// Sink part files this snapshot makes visible: committed when it completes, and again
