@@ -14,7 +14,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use strom_crds::FlinkJob;
-use strom_storage::layout::{CheckpointDir, CheckpointState, MANIFEST};
+use strom_storage::layout::{CheckpointDir, MANIFEST};
 use strom_storage::{Location, StorageOptions};
 
 use crate::plan::{self, Action, Deployed, Observed, PodState, SavepointProgress};
@@ -152,22 +152,9 @@ fn error_policy(_job: Arc<FlinkJob>, error: &Error, _ctx: Arc<Context>) -> Reque
 }
 
 fn storage_options(job: &FlinkJob) -> StorageOptions {
-    let mut o = StorageOptions::new();
-    if let Some(s) = &job.spec.object_storage {
-        if let Some(e) = &s.endpoint {
-            o = o.with("endpoint", e);
-        }
-        if let Some(r) = &s.region {
-            o = o.with("region", r);
-        }
-        if s.path_style {
-            o = o.with("path_style", "true");
-        }
-        if s.allow_http {
-            o = o.with("allow_http", "true");
-        }
-    }
-    o
+    resources::storage_options(&job.spec)
+        .into_iter()
+        .fold(StorageOptions::new(), |o, (k, v)| o.with(k, &v))
 }
 
 fn pod_state(pod: &Pod) -> PodState {
@@ -301,6 +288,17 @@ async fn observe(job: &FlinkJob, ctx: &Context) -> Result<Observed, Error> {
             savepoint = SavepointProgress::Completed(target.clone());
         }
     }
+    // The checkpoint directory is read only when a decision may need its newest checkpoint
+    // (a change under way or pending, or an engine that is not running): not on every
+    // reconcile of a healthy job.
+    let steady = job.status.as_ref().is_some_and(|s| {
+        s.operation.is_none()
+            && s.last_reconciled_spec
+                .as_ref()
+                .is_some_and(|r| Some(r.generation) == job.metadata.generation)
+    }) && deployed
+        .as_ref()
+        .is_some_and(|d| d.pod == PodState::Running { ready: true });
     let mut latest_checkpoint = None;
     let spec = job
         .status
@@ -308,14 +306,12 @@ async fn observe(job: &FlinkJob, ctx: &Context) -> Result<Observed, Error> {
         .and_then(|s| s.last_reconciled_spec.as_ref())
         .and_then(|r| serde_json::from_str(&r.spec).ok())
         .unwrap_or_else(|| job.spec.clone());
-    if let Some(dir) = plan::checkpoint_dir(job, &spec)
+    if !steady
+        && let Some(dir) = plan::checkpoint_dir(job, &spec)
         && let Ok(loc) = Location::open(&dir, &options)
-        && let Ok(entries) = CheckpointDir::new(loc.clone()).checkpoints().await
+        && let Ok(Some(id)) = CheckpointDir::new(loc.clone()).latest_complete().await
     {
-        latest_checkpoint = entries
-            .iter()
-            .find(|e| matches!(e.state, CheckpointState::Complete { .. }))
-            .map(|e| loc.url_of(&format!("chk-{}", e.id)));
+        latest_checkpoint = Some(loc.url_of(&format!("chk-{id}")));
     }
     Ok(Observed {
         deployed,

@@ -131,6 +131,29 @@ pub fn service(job: &FlinkJob) -> Service {
     }
 }
 
+/// `spec.objectStorage` as storage options (`endpoint`, `region`, `path_style`,
+/// `allow_http`): what the engine gets as `--storage-option` and the operator opens
+/// storage with.
+pub fn storage_options(spec: &FlinkJobSpec) -> Vec<(&'static str, String)> {
+    let Some(os) = &spec.object_storage else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(e) = &os.endpoint {
+        out.push(("endpoint", e.clone()));
+    }
+    if let Some(r) = &os.region {
+        out.push(("region", r.clone()));
+    }
+    if os.path_style {
+        out.push(("path_style", "true".into()));
+    }
+    if os.allow_http {
+        out.push(("allow_http", "true".into()));
+    }
+    out
+}
+
 /// The engine's command-line arguments for `spec`, restoring `restore_from`.
 pub fn engine_args(
     job: &FlinkJob,
@@ -160,23 +183,8 @@ pub fn engine_args(
             deployment.to_owned(),
         ]);
     }
-    if let Some(os) = &spec.object_storage {
-        let mut option = |k: &str, v: String| {
-            args.push("--storage-option".into());
-            args.push(format!("{k}={v}"));
-        };
-        if let Some(e) = &os.endpoint {
-            option("endpoint", e.clone());
-        }
-        if let Some(r) = &os.region {
-            option("region", r.clone());
-        }
-        if os.path_style {
-            option("path_style", "true".into());
-        }
-        if os.allow_http {
-            option("allow_http", "true".into());
-        }
+    for (k, v) in storage_options(spec) {
+        args.extend(["--storage-option".into(), format!("{k}={v}")]);
     }
     if let Some(from) = restore_from {
         args.extend(["--restore".into(), from.to_owned()]);

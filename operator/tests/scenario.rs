@@ -41,6 +41,16 @@ fn kubectl(cluster: &Cluster, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Whether kubectl succeeds.
+fn kubectl_succeeds(cluster: &Cluster, args: &[&str]) -> bool {
+    Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("HOME", cluster.kubeconfig.parent().unwrap())
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 fn apply(cluster: &Cluster, manifest: &str) {
     let file = cluster.kubeconfig.parent().unwrap().join("job.yaml");
     std::fs::write(&file, manifest).unwrap();
@@ -84,12 +94,7 @@ async fn setup(tag: &str) -> (Cluster, kube::Client, PathBuf) {
     let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/flinkjob.yaml");
     kubectl(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
     wait(&cluster, "the FlinkJob CRD", 30, || {
-        Command::new("kubectl")
-            .args(["get", "fj"])
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .env("HOME", cluster.kubeconfig.parent().unwrap())
-            .output()
-            .is_ok_and(|o| o.status.success())
+        kubectl_succeeds(&cluster, &["get", "fj"])
     })
     .await;
     (cluster, client, dir)
@@ -542,14 +547,7 @@ spec:
     // Delete: the job stops with a final savepoint (kept), the objects go with the job.
     kubectl(&cluster, &["delete", "fj", "clicks", "--wait=false"]);
     wait(&cluster, "the FlinkJob to go", 60, || {
-        !Command::new("kubectl")
-            .args(["get", "fj", "clicks"])
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .env("HOME", cluster.kubeconfig.parent().unwrap())
-            .output()
-            .unwrap()
-            .status
-            .success()
+        !kubectl_succeeds(&cluster, &["get", "fj", "clicks"])
     })
     .await;
     assert!(

@@ -265,6 +265,21 @@ impl CheckpointDir {
         })
     }
 
+    /// The newest complete (unfenced, not being deleted) checkpoint, if any; reads manifests
+    /// newest first and stops at the first complete one.
+    pub async fn latest_complete(&self) -> Result<Option<u64>, StorageError> {
+        let attempts = self.attempts().await?;
+        for id in self.checkpoint_numbers().await? {
+            if matches!(
+                self.state(id, &attempts).await?,
+                CheckpointState::Complete { .. }
+            ) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
     /// The newest complete checkpoint written by a run of `deployment`, if any.
     pub async fn latest_of_deployment(
         &self,

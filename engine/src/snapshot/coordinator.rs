@@ -374,7 +374,7 @@ fn write(
         url = c.storage.url_of(&dir);
     }
     if let Some(r) = &p.savepoint {
-        if r.target.get(METADATA)?.is_some() {
+        if strom_storage::block_on(r.target.location().exists(METADATA))? {
             return Err(SnapshotError::Io(format!(
                 "{} already holds a savepoint; it is not overwritten (choose another target)",
                 r.target.url()
