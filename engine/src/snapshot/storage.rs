@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use strom_storage::layout::{self, Attempt, CheckpointDir, CheckpointState};
+use strom_storage::layout::{Attempt, CheckpointDir, CheckpointState};
 use strom_storage::{Location, StorageError, StorageOptions, block_on};
 
 use super::{FORMAT_VERSION, METADATA, Metadata, Restored, StateFile};
@@ -63,7 +63,6 @@ pub struct Latest {
 #[derive(Clone)]
 pub struct Storage {
     location: Location,
-    options: StorageOptions,
 }
 
 impl std::fmt::Debug for Storage {
@@ -83,13 +82,7 @@ impl Storage {
     pub fn open_with(url: &str, options: &StorageOptions) -> Result<Storage, SnapshotError> {
         Ok(Storage {
             location: Location::open(url, options)?,
-            options: options.clone(),
         })
-    }
-
-    /// The options it was opened with (a savepoint target opens with the same).
-    pub fn options(&self) -> &StorageOptions {
-        &self.options
     }
 
     /// The location.
@@ -105,11 +98,6 @@ impl Storage {
     /// The URL of `name` inside.
     pub fn url_of(&self, name: &str) -> String {
         self.location.url_of(name)
-    }
-
-    /// Writes `bytes` to `name` (replacing it).
-    pub fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), SnapshotError> {
-        Ok(block_on(self.location.put(name, Bytes::from(bytes)))?)
     }
 
     /// Writes every `(name, bytes)`, several at a time.
@@ -131,16 +119,6 @@ impl Storage {
     /// Reads `name`; None if it does not exist.
     pub fn get(&self, name: &str) -> Result<Option<Vec<u8>>, SnapshotError> {
         Ok(block_on(self.location.get(name))?.map(|b| b.to_vec()))
-    }
-
-    /// The names of the directories directly inside.
-    pub fn dirs(&self) -> Result<Vec<String>, SnapshotError> {
-        Ok(block_on(self.location.dirs(""))?)
-    }
-
-    /// Deletes directory `name` and everything in it, crash-safely (mark, delete, forget).
-    pub fn delete_dir(&self, name: &str) -> Result<(), SnapshotError> {
-        Ok(block_on(layout::discard(&self.location, name))?)
     }
 
     /// As a checkpoint directory.
