@@ -43,6 +43,21 @@ pub enum JobState {
 pub struct VertexStatus {
     /// Name (fused steps joined with `->`).
     pub name: String,
+    /// Stable identity: `source:<name>`, `sink:<name>`, or the name of the step that heads
+    /// the vertex. `--vertex-parallelism <id>=<n>` sets a scalable vertex's parallelism.
+    #[serde(default)]
+    pub id: String,
+    /// The ids of the vertices it reads from.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// Whether its parallelism can be set (`false`: the engine fixes it, e.g. a file sink
+    /// or a CSV source is always one subtask, a blackhole sink follows its input).
+    #[serde(default)]
+    pub scalable: bool,
+    /// For sources: how many partitions (splits) it reads, where that is fixed; a
+    /// parallelism that divides it spreads them evenly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
     /// Subtasks.
     pub parallelism: u32,
     /// Each subtask's counters.
@@ -58,6 +73,10 @@ pub struct SubtaskMetrics {
     pub subtask: u32,
     /// Processing.
     pub busy_ms_per_second: f64,
+    /// Milliseconds spent processing since the subtask started (a counter: rates over any
+    /// window come from two readings).
+    #[serde(default)]
+    pub busy_ms_total: u64,
     /// Waiting for input.
     pub idle_ms_per_second: f64,
     /// Blocked on a full output.
@@ -76,7 +95,9 @@ pub struct SubtaskMetrics {
     /// watermark downstream.
     #[serde(default)]
     pub watermark_idle: bool,
-    /// For sources: records still to read, where known (a bounded generator).
+    /// For sources: records still to read, where known: the rest of a bounded generator, or
+    /// how far a rate-limited generator is behind its schedule (its lag, as a consumer's
+    /// lag behind a topic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_records: Option<u64>,
 }
