@@ -12,7 +12,7 @@ pub enum SpecChange {
     /// Nothing reaches the engine: operator-side settings (savepoint history and schedule,
     /// autoscaler, rollback, upgrade mode) or nothing at all.
     None,
-    /// Only the parallelism changed: a rescale (a savepoint upgrade with the new
+    /// Only the parallelism (of the job or of single vertices) changed: a rescale (a savepoint upgrade with the new
     /// parallelism, whatever `upgradeMode` says, since keyed state must be re-split).
     Rescale,
     /// `restartNonce` changed: restart from the latest checkpoint, nothing else differs.
@@ -40,8 +40,13 @@ pub fn classify(old: &FlinkJobSpec, new: &FlinkJobSpec) -> SpecChange {
     let nonce = |v: &mut Value| v.as_object_mut().and_then(|m| m.remove("restartNonce"));
     let (na, nb) = (nonce(&mut a), nonce(&mut b));
     let parallelism = |v: &mut Value| {
-        v.as_object_mut()
-            .map(|m| (m.remove("parallelism"), m.remove("maxParallelism")))
+        v.as_object_mut().map(|m| {
+            (
+                m.remove("parallelism"),
+                m.remove("maxParallelism"),
+                m.remove("vertexParallelism"),
+            )
+        })
     };
     let (pa, pb) = (parallelism(&mut a), parallelism(&mut b));
     if a != b {
@@ -100,6 +105,7 @@ mod tests {
             ("restartNonce: 7", SpecChange::Restart),
             ("logLevel: debug", SpecChange::Upgrade),
             ("objectStorage: {region: eu-west-1}", SpecChange::Upgrade),
+            ("vertexParallelism: {win: 3}", SpecChange::Rescale),
         ];
         for (extra, want) in cases {
             assert_eq!(classify(&base, &spec(extra)), want, "{extra}");

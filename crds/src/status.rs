@@ -1,5 +1,7 @@
 //! `FlinkJob.status`: what the operator observed and did. Written only by the operator.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -58,9 +60,9 @@ pub struct FlinkJobStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub savepoints: Vec<SavepointInfo>,
 
-    /// The autoscaler's latest decision.
+    /// What the autoscaler measured, decided and applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub autoscaler: Option<AutoscalerSummary>,
+    pub autoscaler: Option<AutoscalerStatus>,
 
     /// The latest error, from the engine or the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -262,21 +264,75 @@ pub enum SavepointState {
     Disposed,
 }
 
-/// The autoscaler's latest decision.
+/// What the autoscaler measured, decided and applied.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct AutoscalerSummary {
+pub struct AutoscalerStatus {
     /// The mode it ran in.
     pub mode: AutoscalerMode,
-    /// The decision, e.g. `scale 2 -> 6` or `no change`.
-    pub last_decision: String,
-    /// Why, in a sentence.
-    pub reason: String,
-    /// The parallelism it recommended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recommended_parallelism: Option<i32>,
+    /// The latest decision's outcome: `NoMetrics`, `Stabilizing`, `CollectingMetrics`,
+    /// `LoadChanging`, `InBand`, `Hold`, `ScaleDownPending` or `Scale`.
+    pub outcome: String,
+    /// The latest decision, in a sentence.
+    pub summary: String,
     /// When it decided.
     pub time: Time,
+    /// The parallelism the autoscaler has set, by vertex id (in `active` mode); applied on
+    /// top of `spec.parallelism` and `spec.vertexParallelism`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vertex_parallelism: BTreeMap<String, i32>,
+    /// The pipeline (hash of `spec.job`) that `vertexParallelism` was decided for: a
+    /// different pipeline starts from the spec's parallelism again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_hash: Option<String>,
+    /// Each vertex as last measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vertices: Vec<AutoscalerVertex>,
+    /// The last rescale the autoscaler decided (or, in `recommend` mode, would have).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scaling: Option<ScalingRecord>,
+}
+
+/// One vertex in the autoscaler's latest decision.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerVertex {
+    /// Vertex id (`source:<name>`, a step name, `sink:<name>`).
+    pub id: String,
+    /// Subtasks now.
+    pub parallelism: i32,
+    /// What the formulas recommend.
+    pub recommended: i32,
+    /// Records in per second.
+    pub input_rate: String,
+    /// Busy fraction, 0–1.
+    pub busy: String,
+    /// Records per second at 100% busy (all subtasks), where measurable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub true_rate: Option<String>,
+    /// Records per second it must sustain (plus catch-up of a backlog).
+    pub target_rate: String,
+    /// A source's backlog in records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<i64>,
+    /// Busy fraction it would need now; the autoscaler acts outside the band.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization: Option<String>,
+    /// Why it does not follow the recommendation, if it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A rescale decided by the autoscaler.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingRecord {
+    /// When.
+    pub time: Time,
+    /// What and why.
+    pub summary: String,
+    /// Whether it was applied (`active`) or only recommended.
+    pub applied: bool,
 }
 
 /// An error worth showing the user.

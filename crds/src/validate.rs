@@ -219,6 +219,9 @@ impl FlinkJobSpec {
                 );
             }
         }
+        for (id, n) in &self.vertex_parallelism {
+            c.range(&format!("spec.vertexParallelism.{id}"), *n, 1, 10_000);
+        }
         c.range("spec.slotsPerWorker", self.slots_per_worker, 1, 256);
         if let Err(reason) = self.resources.cpu.check() {
             c.fail("spec.resources.cpu", reason);
@@ -323,6 +326,18 @@ impl FlinkJobSpec {
                 a.utilization_band,
                 0.0,
                 0.99,
+            );
+            c.range_f64(
+                "spec.autoscaler.maxScaleUpFactor",
+                a.max_scale_up_factor,
+                1.0,
+                1000.0,
+            );
+            c.range_f64(
+                "spec.autoscaler.maxScaleDownFactor",
+                a.max_scale_down_factor,
+                1.0,
+                1000.0,
             );
             // The same arithmetic as the CEL rule, so both agree at the edges.
             if !(a.target_utilization - a.utilization_band > 0.0

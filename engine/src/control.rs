@@ -229,6 +229,7 @@ impl JobView {
             let sub = SubtaskMetrics {
                 subtask: m.subtask as u32,
                 busy_ms_per_second: r.0,
+                busy_ms_total: m.busy_ns.load(Ordering::Relaxed) / 1_000_000,
                 idle_ms_per_second: r.1,
                 backpressured_ms_per_second: r.2,
                 records_in: m.records_in.load(Ordering::Relaxed),
@@ -245,6 +246,10 @@ impl JobView {
                 }
                 None => vertices.push(VertexStatus {
                     name: m.vertex.clone(),
+                    id: m.vertex_id.clone(),
+                    inputs: m.inputs.clone(),
+                    scalable: m.scalable,
+                    partitions: None,
                     parallelism: 1,
                     subtasks: vec![sub],
                 }),

@@ -136,6 +136,11 @@ pub struct Vertex {
     pub idle_timeout: Option<std::time::Duration>,
     /// For sources: the declared columns, as read (before any fused operator).
     pub source_schema: SchemaRef,
+    /// Whether `--vertex-parallelism` may set its parallelism: generated sources and the
+    /// vertices headed by a keyed or rate-bound step (window, deduplicate, top-N, interval
+    /// join, throttle). Others are fixed by their kind (a file or stdout sink, a CSV source
+    /// or a union runs as one subtask; a filter or blackhole follows its input).
+    pub scalable: bool,
 }
 
 /// The dataflow graph.
@@ -146,6 +151,8 @@ pub struct Plan {
 
 struct Builder {
     parallelism: usize,
+    /// Parallelism of single generated sources, by name (from `--vertex-parallelism`).
+    source_parallelism: BTreeMap<String, usize>,
     vertices: Vec<Vertex>,
     /// Step name → (vertex, schema of that step's output).
     outputs: BTreeMap<String, (usize, SchemaRef)>,
@@ -153,6 +160,15 @@ struct Builder {
     ports: BTreeMap<String, usize>,
     consumers: BTreeMap<String, usize>,
     problems: Vec<crate::spec::Problem>,
+}
+
+/// Steps whose vertex parallelism can be set: keyed and rate-bound ones.
+fn scalable_step(t: &TransformSpec) -> bool {
+    t.window.is_some()
+        || t.deduplicate.is_some()
+        || t.top_n.is_some()
+        || t.interval_join.is_some()
+        || t.throttle.is_some()
 }
 
 fn problem(path: String, reason: impl Into<String>) -> crate::spec::Problem {
@@ -165,6 +181,69 @@ fn problem(path: String, reason: impl Into<String>) -> crate::spec::Problem {
 impl Plan {
     /// Builds the graph of `spec` with `parallelism` as the default.
     pub fn build(spec: &JobSpec, parallelism: usize) -> Result<Plan, Problems> {
+        Plan::build_with(spec, parallelism, &BTreeMap::new())
+    }
+
+    /// Builds the graph of `spec` with `parallelism` as the default and the parallelism of
+    /// single scalable vertices set by id (`source:<name>` or the heading step's name), as
+    /// the autoscaler asks. An id that names no scalable vertex is a problem.
+    pub fn build_with(
+        spec: &JobSpec,
+        parallelism: usize,
+        vertex_parallelism: &BTreeMap<String, u32>,
+    ) -> Result<Plan, Problems> {
+        let mut spec = spec.clone();
+        let mut source_parallelism = BTreeMap::new();
+        let mut bad = Vec::new();
+        for (id, n) in vertex_parallelism {
+            let path = format!("--vertex-parallelism {id}");
+            if *n == 0 {
+                bad.push(problem(path, "must be at least 1"));
+                continue;
+            }
+            let source = id.strip_prefix("source:").and_then(|name| {
+                spec.sources
+                    .iter()
+                    .find(|s| s.name == name && s.datagen.is_some())
+            });
+            if let Some(s) = source {
+                source_parallelism.insert(s.name.clone(), *n as usize);
+            } else if let Some(t) = spec
+                .transforms
+                .iter_mut()
+                .find(|t| &t.name == id && scalable_step(t))
+            {
+                t.parallelism = Some(*n);
+            } else {
+                let scalable: Vec<String> = spec
+                    .sources
+                    .iter()
+                    .filter(|s| s.datagen.is_some())
+                    .map(|s| format!("source:{}", s.name))
+                    .chain(
+                        spec.transforms
+                            .iter()
+                            .filter(|t| scalable_step(t))
+                            .map(|t| t.name.clone()),
+                    )
+                    .collect();
+                bad.push(problem(
+                    path,
+                    format!(
+                        "no vertex with this id can be scaled (scalable: {})",
+                        if scalable.is_empty() {
+                            "none".into()
+                        } else {
+                            scalable.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        if !bad.is_empty() {
+            return Err(Problems(bad));
+        }
+        let spec = &spec;
         let mut consumers: BTreeMap<String, usize> = BTreeMap::new();
         for t in &spec.transforms {
             for i in t
@@ -181,6 +260,7 @@ impl Plan {
         }
         let mut b = Builder {
             parallelism: parallelism.max(1),
+            source_parallelism,
             vertices: Vec::new(),
             outputs: BTreeMap::new(),
             ports: BTreeMap::new(),
@@ -228,6 +308,16 @@ impl Plan {
         for (i, s) in spec.sinks.iter().enumerate() {
             b.sink(i, s);
         }
+        for v in &mut b.vertices {
+            v.scalable = match &v.kind {
+                VertexKind::Datagen { .. } => true,
+                VertexKind::Ops => spec
+                    .transforms
+                    .iter()
+                    .any(|t| t.name == v.uid && scalable_step(t)),
+                _ => false,
+            };
+        }
         if b.problems.is_empty() {
             Ok(Plan {
                 vertices: b.vertices,
@@ -269,7 +359,10 @@ impl Builder {
                     rate: rate_phases(g),
                 },
                 schema,
-                self.parallelism,
+                self.source_parallelism
+                    .get(&s.name)
+                    .copied()
+                    .unwrap_or(self.parallelism),
             )
         } else {
             return;
@@ -312,6 +405,7 @@ impl Builder {
                 .and_then(|w| w.idle_timeout.as_ref()?.millis().ok())
                 .map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
             source_schema: schema.clone(),
+            scalable: false,
         });
         self.outputs
             .insert(s.name.clone(), (self.vertices.len() - 1, schema));
@@ -426,6 +520,7 @@ impl Builder {
             watermark: None,
             idle_timeout: None,
             source_schema: schema.clone(),
+            scalable: false,
         });
         self.outputs
             .insert(name.to_owned(), (self.vertices.len() - 1, schema));
@@ -929,6 +1024,7 @@ impl Builder {
             watermark: None,
             idle_timeout: None,
             source_schema: schema,
+            scalable: false,
         });
     }
 }

@@ -39,6 +39,22 @@ pub struct Context {
     client: Client,
     recorder: Recorder,
     metrics: Arc<Metrics>,
+    settings: Settings,
+}
+
+/// Operator-wide settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often the autoscaler samples each job's engine metrics (and decides).
+    pub autoscaler_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            autoscaler_interval: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The operator's Prometheus metrics.
@@ -49,6 +65,9 @@ pub struct Metrics {
     duration: prometheus::Histogram,
     jobs: prometheus::IntGaugeVec,
     transitions: prometheus::IntCounterVec,
+    decisions: prometheus::IntCounterVec,
+    recommended: prometheus::IntGaugeVec,
+    utilization: prometheus::GaugeVec,
     /// 1 while this replica leads.
     pub leader: prometheus::IntGauge,
 }
@@ -88,12 +107,39 @@ impl Default for Metrics {
         let leader =
             prometheus::IntGauge::new("strom_operator_leader", "1 while this replica leads")
                 .expect("metric");
+        let decisions = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "strom_operator_autoscaler_decisions_total",
+                "Autoscaler decisions, by outcome (Scale, InBand, ScaleDownPending, …)",
+            ),
+            &["namespace", "name", "outcome"],
+        )
+        .expect("metric");
+        let recommended = prometheus::IntGaugeVec::new(
+            prometheus::Opts::new(
+                "strom_operator_autoscaler_recommended_parallelism",
+                "The parallelism the autoscaler last recommended, per vertex",
+            ),
+            &["namespace", "name", "vertex"],
+        )
+        .expect("metric");
+        let utilization = prometheus::GaugeVec::new(
+            prometheus::Opts::new(
+                "strom_operator_autoscaler_utilization",
+                "Busy fraction each vertex would need for its target rate, as last measured",
+            ),
+            &["namespace", "name", "vertex"],
+        )
+        .expect("metric");
         for m in [
             Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
             Box::new(jobs.clone()),
             Box::new(transitions.clone()),
             Box::new(leader.clone()),
+            Box::new(decisions.clone()),
+            Box::new(recommended.clone()),
+            Box::new(utilization.clone()),
         ] {
             registry.register(m).expect("metric registers");
         }
@@ -103,6 +149,9 @@ impl Default for Metrics {
             duration,
             jobs,
             transitions,
+            decisions,
+            recommended,
+            utilization,
             leader,
         }
     }
@@ -111,11 +160,22 @@ impl Default for Metrics {
 /// Runs the controller over FlinkJobs in `namespace` (all namespaces if `None`) until the
 /// stream ends.
 pub async fn run(client: Client, namespace: Option<String>) {
-    run_with(client, namespace, Arc::new(Metrics::default())).await;
+    run_with(
+        client,
+        namespace,
+        Arc::new(Metrics::default()),
+        Settings::default(),
+    )
+    .await;
 }
 
-/// [`run`], recording into `metrics`.
-pub async fn run_with(client: Client, namespace: Option<String>, metrics: Arc<Metrics>) {
+/// [`run`], recording into `metrics`, with `settings`.
+pub async fn run_with(
+    client: Client,
+    namespace: Option<String>,
+    metrics: Arc<Metrics>,
+    settings: Settings,
+) {
     let (jobs, sets): (Api<FlinkJob>, Api<StatefulSet>) = match &namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
@@ -134,6 +194,7 @@ pub async fn run_with(client: Client, namespace: Option<String>, metrics: Arc<Me
         client,
         recorder,
         metrics,
+        settings,
     });
     Controller::new(jobs, watcher::Config::default())
         .owns(sets, watcher::Config::default())
@@ -203,7 +264,10 @@ async fn engine_get<T: serde::de::DeserializeOwned + Send + 'static>(url: String
     .flatten()
 }
 
-async fn observe(job: &FlinkJob, ctx: &Context) -> Result<Observed, Error> {
+async fn observe(
+    job: &FlinkJob,
+    ctx: &Context,
+) -> Result<(Observed, Option<strom_protocol::JobStatus>), Error> {
     let ns = job.namespace().unwrap_or_else(|| "default".into());
     let names = resources::names(job);
     let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
@@ -253,6 +317,7 @@ async fn observe(job: &FlinkJob, ctx: &Context) -> Result<Observed, Error> {
     let endpoint = ip.map(|ip| format!("http://{ip}:{}", resources::CONTROL_PORT));
     let mut checkpoint = None;
     let mut job_state = None;
+    let mut engine = None;
     if let Some(e) = &endpoint {
         if let Some(c) =
             engine_get::<strom_protocol::CheckpointsStatus>(format!("{e}/v1/checkpoints")).await
@@ -260,9 +325,13 @@ async fn observe(job: &FlinkJob, ctx: &Context) -> Result<Observed, Error> {
         {
             checkpoint = Some((last.id, last.location.clone(), last.completed_ms));
         }
-        job_state = engine_get::<serde_json::Value>(format!("{e}/v1/job"))
-            .await
-            .and_then(|v| v["state"].as_str().map(str::to_owned));
+        engine = engine_get::<strom_protocol::JobStatus>(format!("{e}/v1/job")).await;
+        job_state = engine.as_ref().map(|j| {
+            serde_json::to_value(j.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
+                .unwrap_or_default()
+        });
     }
     let options = storage_options(job);
     let op = job.status.as_ref().and_then(|s| s.operation.as_ref());
@@ -313,13 +382,16 @@ async fn observe(job: &FlinkJob, ctx: &Context) -> Result<Observed, Error> {
     {
         latest_checkpoint = Some(loc.url_of(&format!("chk-{id}")));
     }
-    Ok(Observed {
-        deployed,
-        job_state,
-        checkpoint,
-        savepoint,
-        latest_checkpoint,
-    })
+    Ok((
+        Observed {
+            deployed,
+            job_state,
+            checkpoint,
+            savepoint,
+            latest_checkpoint,
+        },
+        engine,
+    ))
 }
 
 async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Requeue, Error> {
@@ -338,11 +410,14 @@ async fn reconcile_once(job: &Arc<FlinkJob>, ctx: &Arc<Context>) -> Result<Reque
     let ns = job.namespace().unwrap_or_else(|| "default".into());
     let name = job.name_any();
     let jobs: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &ns);
-    let observed = observe(&job, &ctx).await?;
+    let (observed, engine) = observe(&job, &ctx).await?;
     let now = Time(jiff::Timestamp::now());
+    // The status as stored: what the merge patch is computed against.
+    let stored = job.status.clone();
+    let (job, scaling_events) = autoscale(job, engine.as_ref(), &now, &ctx).await?;
     let decided = plan::plan(&job, &observed, &now);
     let mut status = decided.status.clone();
-    let old_state = job.status.as_ref().and_then(|s| s.lifecycle_state);
+    let old_state = stored.as_ref().and_then(|s| s.lifecycle_state);
     if let Some(state) = status.lifecycle_state
         && Some(state) != old_state
     {
@@ -364,10 +439,26 @@ async fn reconcile_once(job: &Arc<FlinkJob>, ctx: &Arc<Context>) -> Result<Reque
             .set(1);
     }
     // The log first: what is about to be done is recorded before it is done.
-    if Some(&status) != job.status.as_ref() {
-        write_status(&jobs, &name, job.status.as_ref(), &status).await?;
+    if Some(&status) != stored.as_ref() {
+        write_status(&jobs, &name, stored.as_ref(), &status).await?;
     }
     let reference = job.object_ref(&());
+    for (warning, reason, message) in scaling_events {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(message),
+            action: "Autoscale".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, "cannot record an event");
+        }
+    }
     for action in decided.actions {
         match action {
             Action::Event {
@@ -499,6 +590,87 @@ async fn reconcile_once(job: &Arc<FlinkJob>, ctx: &Arc<Context>) -> Result<Reque
     } else {
         5
     })))
+}
+
+/// Events of an autoscaler step: (warning, reason, message).
+type ScalingEvents = Vec<(bool, &'static str, String)>;
+
+/// Runs an autoscaler step for `job` (reading and writing its history ConfigMap) and
+/// returns the job with the autoscaler status [`plan`] should see, and the events to record.
+async fn autoscale(
+    job: Arc<FlinkJob>,
+    engine: Option<&strom_protocol::JobStatus>,
+    now: &Time,
+    ctx: &Context,
+) -> Result<(Arc<FlinkJob>, ScalingEvents), Error> {
+    let wanted = job
+        .spec
+        .autoscaler
+        .as_ref()
+        .is_some_and(|a| a.mode != strom_crds::spec::AutoscalerMode::Disabled)
+        || job.status.as_ref().is_some_and(|s| s.autoscaler.is_some());
+    if !wanted || job.metadata.deletion_timestamp.is_some() {
+        return Ok((job, Vec::new()));
+    }
+    let ns = job.namespace().unwrap_or_else(|| "default".into());
+    let name = job.name_any();
+    let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    let cm_name = resources::names(&job).autoscaler;
+    let mut history: crate::autoscaling::History = maps
+        .get_opt(&cm_name)
+        .await?
+        .and_then(|c| c.data)
+        .and_then(|d| d.get("history.json").cloned())
+        .and_then(|h| match serde_json::from_str(&h) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(job = %name, error = %e, "unreadable autoscaler history; starting over");
+                None
+            }
+        })
+        .unwrap_or_default();
+    let before = history.clone();
+    let interval = ctx.settings.autoscaler_interval.as_millis() as i64;
+    let Some(step) = crate::autoscaling::step(&job, &mut history, engine, now, interval) else {
+        return Ok((job, Vec::new()));
+    };
+    if history != before {
+        let text = serde_json::to_string(&history).expect("JSON serializes");
+        let cm = resources::autoscaler_config_map(&job, text);
+        maps.patch(
+            &cm_name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&cm),
+        )
+        .await?;
+    }
+    if let Some(d) = &step.decision {
+        ctx.metrics
+            .decisions
+            .with_label_values(&[ns.as_str(), name.as_str(), d.outcome.name()])
+            .inc();
+        for v in &d.vertices {
+            ctx.metrics
+                .recommended
+                .with_label_values(&[ns.as_str(), name.as_str(), v.id.as_str()])
+                .set(i64::from(v.recommended));
+            if let Some(u) = v.utilization {
+                ctx.metrics
+                    .utilization
+                    .with_label_values(&[ns.as_str(), name.as_str(), v.id.as_str()])
+                    .set(u);
+            }
+        }
+        if d.outcome == strom_autoscaler::Outcome::Scale {
+            tracing::info!(job = %name, summary = %d.summary, "autoscaler decision");
+        }
+    }
+    let mut changed = (*job).clone();
+    changed
+        .status
+        .get_or_insert_with(Default::default)
+        .autoscaler = step.status;
+    Ok((Arc::new(changed), step.events))
 }
 
 /// Applies `spec.savepoints.history` to the job's savepoints directory through the storage

@@ -232,6 +232,23 @@ fn start(
     }
 }
 
+/// The spec the job should run: the user's, with the vertex parallelism an `active`
+/// autoscaler decided for this pipeline on top. A change of it is a rescale like any other.
+pub fn effective_spec(job: &FlinkJob) -> FlinkJobSpec {
+    let mut spec = job.spec.clone();
+    spec.vertex_parallelism
+        .extend(crate::autoscaling::applied(job));
+    spec
+}
+
+/// The highest parallelism of any vertex under `spec` (what `status.parallelism` shows).
+pub fn widest(spec: &FlinkJobSpec) -> i32 {
+    spec.vertex_parallelism
+        .values()
+        .copied()
+        .fold(spec.parallelism, i32::max)
+}
+
 /// Decides what to do for `job` given what was observed at `now`.
 pub fn plan(job: &FlinkJob, observed: &Observed, now: &Time) -> Plan {
     let mut status = job.status.clone().unwrap_or_default();
@@ -270,7 +287,7 @@ pub fn plan(job: &FlinkJob, observed: &Observed, now: &Time) -> Plan {
                     now,
                 );
             }
-            Some(job.spec.clone())
+            Some(effective_spec(job))
         }
         Err(violations) => {
             let message = format!(
@@ -1025,7 +1042,7 @@ fn advance(
                 .is_some_and(|d| d.pod == PodState::Running { ready: true })
             {
                 status.lifecycle_state = Some(LifecycleState::Running);
-                status.parallelism = Some(spec.parallelism);
+                status.parallelism = Some(widest(&spec));
                 status.observed_generation = Some(op.target.generation);
                 status.last_reconciled_spec = Some(op.target.clone());
                 status.operation = None;

@@ -39,6 +39,8 @@ pub struct Names {
     pub engine: String,
     /// Its (only) pod.
     pub pod: String,
+    /// ConfigMap with the autoscaler's metrics history and state.
+    pub autoscaler: String,
 }
 
 /// The names of `job`'s objects (the CRD keeps job names short enough for all of them).
@@ -49,6 +51,7 @@ pub fn names(job: &FlinkJob) -> Names {
         service: format!("{name}-rest"),
         engine: format!("{name}-engine"),
         pod: format!("{name}-engine-0"),
+        autoscaler: format!("{name}-autoscaler"),
     }
 }
 
@@ -86,6 +89,16 @@ fn meta(job: &FlinkJob, name: String) -> ObjectMeta {
         labels: Some(labels(job)),
         owner_references: Some(vec![owner(job)]),
         ..ObjectMeta::default()
+    }
+}
+
+/// The ConfigMap holding the autoscaler's history (`history.json`), owned by the job so
+/// that it goes with it.
+pub fn autoscaler_config_map(job: &FlinkJob, history: String) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(job, names(job).autoscaler),
+        data: Some(BTreeMap::from([("history.json".into(), history)])),
+        ..ConfigMap::default()
     }
 }
 
@@ -170,6 +183,9 @@ pub fn engine_args(
         // Kubernetes expands $(POD_IP) from the container's environment.
         format!("$(POD_IP):{CONTROL_PORT}"),
     ];
+    for (id, n) in &spec.vertex_parallelism {
+        args.extend(["--vertex-parallelism".into(), format!("{id}={n}")]);
+    }
     if let (Some(cp), Some(dir)) = (&spec.checkpoints, checkpoint_dir(job, spec)) {
         args.extend([
             "--checkpoint-dir".into(),
@@ -263,8 +279,13 @@ pub fn stateful_set(
         value: Some(format!("{:?}", spec.log_level).to_lowercase()),
         ..EnvVar::default()
     });
-    let workers =
-        (spec.parallelism.max(1) + spec.slots_per_worker.max(1) - 1) / spec.slots_per_worker.max(1);
+    let widest = spec
+        .vertex_parallelism
+        .values()
+        .copied()
+        .fold(spec.parallelism, i32::max)
+        .max(1);
+    let workers = (widest + spec.slots_per_worker.max(1) - 1) / spec.slots_per_worker.max(1);
     let cpu = Quantity(scale_cpu(&spec.resources.cpu, workers));
     let memory = Quantity(quantity(&spec.resources.memory));
     let probe = |path: &str, period: i32| Probe {

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Duration;
 
-/// Automatic scaling of `spec.parallelism`. Defaults follow Apache Flink's autoscaler.
+/// Automatic scaling of each vertex's parallelism from its busy time, input rates and
+/// backlog (see docs/autoscaler.md). Defaults follow Apache Flink's autoscaler.
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
@@ -67,6 +68,16 @@ pub struct AutoscalerSpec {
     /// included in the capacity planned.
     #[serde(default = "default_restart_time")]
     pub restart_time: Duration,
+
+    /// One decision multiplies a vertex's parallelism by at most this.
+    #[serde(default = "default_up_factor")]
+    #[schemars(range(min = 1.0, max = 1000.0))]
+    pub max_scale_up_factor: f64,
+
+    /// One decision divides a vertex's parallelism by at most this (2: at most halved).
+    #[serde(default = "default_down_factor")]
+    #[schemars(range(min = 1.0, max = 1000.0))]
+    pub max_scale_down_factor: f64,
 }
 
 /// What the autoscaler may do.
@@ -84,6 +95,12 @@ pub enum AutoscalerMode {
     Active,
 }
 
+fn default_up_factor() -> f64 {
+    10.0
+}
+fn default_down_factor() -> f64 {
+    2.0
+}
 fn one() -> i32 {
     1
 }

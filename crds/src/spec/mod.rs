@@ -4,6 +4,8 @@ mod autoscaler;
 mod pod;
 mod snapshots;
 
+use std::collections::BTreeMap;
+
 use kube::{CustomResource, KubeSchema};
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
@@ -103,6 +105,13 @@ pub struct FlinkJobSpec {
     #[schemars(range(min = 1, max = 10000))]
     pub max_parallelism: Option<i32>,
 
+    /// Parallelism of single vertices, by the id the engine reports (`source:<name>` of a
+    /// generated source, or the name of a window, deduplicate, top-N, interval-join or
+    /// throttle step), over `parallelism`. An active autoscaler sets its own on top.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(k, self[k] >= 1 && self[k] <= 10000)").message("each value must be between 1 and 10000"))]
+    pub vertex_parallelism: BTreeMap<String, i32>,
+
     /// How many subtasks one engine worker pod runs. Together with `parallelism` it decides
     /// how many worker pods the job gets (`ceil(parallelism / slotsPerWorker)`).
     #[serde(default = "one")]
@@ -149,7 +158,8 @@ pub struct FlinkJobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_nonce: Option<i64>,
 
-    /// Automatic scaling of `parallelism` from backpressure and lag.
+    /// Automatic scaling of each vertex's parallelism from busy time, input rates and
+    /// backlog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaler: Option<AutoscalerSpec>,
 

@@ -28,6 +28,11 @@ enum Command {
         /// Default parallelism of keyed and generated steps.
         #[arg(long, short, default_value_t = 1)]
         parallelism: usize,
+        /// The parallelism of one scalable vertex, `ID=N` (ids as `/v1/job` reports them:
+        /// `source:<name>` or the name of a window, deduplicate, top-N, interval-join or
+        /// throttle step); repeat for several. The operator's autoscaler sets these.
+        #[arg(long = "vertex-parallelism", value_name = "ID=N")]
+        vertex_parallelism: Vec<String>,
         /// Only check the spec and print the dataflow it becomes.
         #[arg(long)]
         dry_run: bool,
@@ -112,10 +117,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let (job, parallelism, dry_run, listen, snapshots) = match Cli::parse().command {
+    let (job, parallelism, vertex_parallelism, dry_run, listen, snapshots) = match Cli::parse()
+        .command
+    {
         Command::Run {
             job,
             parallelism,
+            vertex_parallelism,
             dry_run,
             listen,
             checkpoint_dir,
@@ -128,6 +136,7 @@ fn main() -> ExitCode {
         } => (
             job,
             parallelism,
+            vertex_parallelism,
             dry_run,
             listen,
             Snapshots {
@@ -170,7 +179,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let plan = match strom_engine::plan::Plan::build(&spec, parallelism) {
+    let mut overrides = std::collections::BTreeMap::new();
+    for pair in &vertex_parallelism {
+        match pair.rsplit_once('=').map(|(id, n)| (id, n.parse::<u32>())) {
+            Some((id, Ok(n))) if !id.is_empty() => {
+                overrides.insert(id.to_owned(), n);
+            }
+            _ => {
+                eprintln!("error: --vertex-parallelism {pair}: expected ID=N with N a number");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let plan = match strom_engine::plan::Plan::build_with(&spec, parallelism, &overrides) {
         Ok(p) => p,
         Err(problems) => {
             eprintln!("error: {} is not a valid job:", job.display());

@@ -1,6 +1,8 @@
-//! Throttle: passes rows on at no more than a set rate per subtask. The waiting counts as
-//! busy time (the task is doing its work slowly), so a throttle behaves like a slow operator:
-//! it backpressures its input.
+//! Throttle: a step whose every row costs `1 / rate` seconds of work, so a subtask passes
+//! at most `rate` rows per second. The waiting counts as busy time (the task is doing its
+//! work slowly), so a throttle behaves like a slow operator: its busy fraction is its input
+//! rate ÷ `rate`, and beyond that it backpressures its input. It is the predictable
+//! workload the autoscaler's tests scale.
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +15,8 @@ use crate::runtime::{Batch, SchemaRef};
 pub struct Throttle {
     per_second: u64,
     schema: SchemaRef,
-    started: Option<Instant>,
-    passed: u64,
+    /// Work owed (positive) or done ahead by oversleeping (negative), in seconds.
+    debt: f64,
 }
 
 impl Throttle {
@@ -23,8 +25,7 @@ impl Throttle {
         Throttle {
             per_second: per_second.max(1),
             schema,
-            started: None,
-            passed: 0,
+            debt: 0.0,
         }
     }
 }
@@ -36,13 +37,15 @@ impl Operator for Throttle {
         batch: Batch,
         out: &mut Vec<Batch>,
     ) -> Result<(), ArrowError> {
-        let started = *self.started.get_or_insert_with(Instant::now);
-        self.passed += batch.len() as u64;
-        let due = Duration::from_secs_f64(self.passed as f64 / self.per_second as f64);
-        let spent = started.elapsed();
-        if due > spent {
-            std::thread::sleep(due - spent);
+        let cost = batch.len() as f64 / self.per_second as f64;
+        self.debt += cost;
+        if self.debt > 0.0 {
+            let start = Instant::now();
+            std::thread::sleep(Duration::from_secs_f64(self.debt));
+            self.debt -= start.elapsed().as_secs_f64();
         }
+        // Oversleeping may pay for the next row or so, never for idle time.
+        self.debt = self.debt.max(-cost);
         out.push(batch);
         Ok(())
     }

@@ -323,7 +323,16 @@ impl Running {
                     }
                 }
                 let outputs = Outputs { edges, subtask };
-                let m = TaskMetrics::new(&v.name, subtask);
+                let m = TaskMetrics::of_vertex(
+                    &v.name,
+                    &v.uid,
+                    v.inputs
+                        .iter()
+                        .map(|e| plan.vertices[e.from].uid.clone())
+                        .collect(),
+                    v.scalable,
+                    subtask,
+                );
                 metrics.push(m.clone());
                 let rx = slot.expect("one receiver per subtask");
                 let upstream: Vec<usize> = v
@@ -798,9 +807,15 @@ fn run_source(
         let data = data.map_err(err)?;
         rows_read += data.num_rows() as u64;
         if let Some(g) = &generator {
-            metrics
-                .pending_records
-                .store(g.pending().map_or(-1, |p| p as i64), Ordering::Relaxed);
+            // A rate-limited generator stands for a stream that arrives on a schedule: its
+            // backlog is how far it is behind (a consumer's lag); otherwise, what is left.
+            let pending = if phases.is_empty() {
+                g.pending().map_or(-1, |p| p as i64)
+            } else {
+                let due = crate::plan::due_by(&phases, since_start().as_secs_f64());
+                (due - (produced + data.num_rows() as u64) as f64).max(0.0) as i64
+            };
+            metrics.pending_records.store(pending, Ordering::Relaxed);
         }
         last_data = Instant::now();
         if idle {

@@ -11,6 +11,12 @@ use std::time::Instant;
 pub struct TaskMetrics {
     /// Vertex name.
     pub vertex: String,
+    /// Vertex id (`source:x`, `sink:y` or its heading step's name).
+    pub vertex_id: String,
+    /// Ids of the vertices it reads from.
+    pub inputs: Vec<String>,
+    /// Whether the vertex's parallelism can be set (`--vertex-parallelism`).
+    pub scalable: bool,
     /// Subtask index.
     pub subtask: usize,
     /// Nanoseconds spent processing.
@@ -41,6 +47,27 @@ impl TaskMetrics {
     pub fn new(vertex: &str, subtask: usize) -> Arc<Self> {
         Arc::new(TaskMetrics {
             vertex: vertex.into(),
+            subtask,
+            watermark: AtomicI64::new(i64::MIN),
+            pending_records: AtomicI64::new(-1),
+            ..Default::default()
+        })
+    }
+
+    /// New counters for subtask `subtask` of the vertex `name` (id `id`, reading from
+    /// `inputs`).
+    pub fn of_vertex(
+        name: &str,
+        id: &str,
+        inputs: Vec<String>,
+        scalable: bool,
+        subtask: usize,
+    ) -> Arc<Self> {
+        Arc::new(TaskMetrics {
+            vertex: name.into(),
+            vertex_id: id.into(),
+            inputs,
+            scalable,
             subtask,
             watermark: AtomicI64::new(i64::MIN),
             pending_records: AtomicI64::new(-1),

@@ -30,6 +30,9 @@ struct Cli {
     /// Run without leader election (a single replica).
     #[arg(long)]
     no_leader_election: bool,
+    /// How often the autoscaler samples each job's engine metrics and decides, in seconds.
+    #[arg(long, default_value_t = 10)]
+    autoscaler_interval: u64,
 }
 
 #[tokio::main]
@@ -81,11 +84,14 @@ async fn main() -> std::process::ExitCode {
         listen = %cli.listen,
         "strom-operator started"
     );
+    let settings = strom_operator::controller::Settings {
+        autoscaler_interval: Duration::from_secs(cli.autoscaler_interval.max(1)),
+    };
     let controller = {
         let (client, metrics) = (client.clone(), metrics.clone());
         async move {
             metrics.leader.set(1);
-            strom_operator::controller::run_with(client, cli.namespace, metrics).await;
+            strom_operator::controller::run_with(client, cli.namespace, metrics, settings).await;
         }
     };
     if cli.no_leader_election {
