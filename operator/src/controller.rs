@@ -37,7 +37,7 @@ pub enum Error {
 /// What every reconcile shares.
 pub struct Context {
     client: Client,
-    recorder: Recorder,
+    reporter: Reporter,
     metrics: Arc<Metrics>,
     settings: Settings,
 }
@@ -183,16 +183,13 @@ pub async fn run_with(
         ),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
-        },
-    );
+    let reporter = Reporter {
+        controller: MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
     let context = Arc::new(Context {
         client,
-        recorder,
+        reporter,
         metrics,
         settings,
     });
@@ -455,7 +452,7 @@ async fn reconcile_once(job: &Arc<FlinkJob>, ctx: &Arc<Context>) -> Result<Reque
             action: "Autoscale".into(),
             secondary: None,
         };
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+        if let Err(e) = publish(&ctx, &event, &reference).await {
             tracing::warn!(error = %e, "cannot record an event");
         }
     }
@@ -477,7 +474,7 @@ async fn reconcile_once(job: &Arc<FlinkJob>, ctx: &Arc<Context>) -> Result<Reque
                     action: "Reconcile".into(),
                     secondary: None,
                 };
-                if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+                if let Err(e) = publish(&ctx, &event, &reference).await {
                     tracing::warn!(error = %e, "cannot record an event");
                 }
             }
@@ -590,6 +587,21 @@ async fn reconcile_once(job: &Arc<FlinkJob>, ctx: &Arc<Context>) -> Result<Reque
     } else {
         5
     })))
+}
+
+/// Records `event` on `reference`. A recorder per event: kube-runtime's `Recorder` treats
+/// events that differ only in their note as one series and keeps the first note, so a
+/// second rescale or savepoint would show the first one's message in `kubectl describe`
+/// (client-go's events recorder keys series by note as well). The operator publishes
+/// events on transitions, not in loops, so it needs no series.
+async fn publish(
+    ctx: &Context,
+    event: &Event,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+) -> Result<(), kube::Error> {
+    Recorder::new(ctx.client.clone(), ctx.reporter.clone())
+        .publish(event, reference)
+        .await
 }
 
 /// Events of an autoscaler step: (warning, reason, message).
@@ -728,7 +740,7 @@ async fn dispose_savepoints(
             action: "Retention".into(),
             secondary: None,
         };
-        let _ = ctx.recorder.publish(&event, &job.object_ref(&())).await;
+        let _ = publish(ctx, &event, &job.object_ref(&())).await;
     }
     Ok(())
 }

@@ -1058,8 +1058,19 @@ fn advance(
                         _ => "Upgraded",
                     },
                     message: format!(
-                        "generation {} runs at parallelism {}",
-                        op.target.generation, spec.parallelism
+                        "generation {} runs at parallelism {}{}",
+                        op.target.generation,
+                        spec.parallelism,
+                        if spec.vertex_parallelism.is_empty() {
+                            String::new()
+                        } else {
+                            let each: Vec<String> = spec
+                                .vertex_parallelism
+                                .iter()
+                                .map(|(id, n)| format!("{id}={n}"))
+                                .collect();
+                            format!(" ({})", each.join(", "))
+                        }
                     ),
                 });
                 set_condition(

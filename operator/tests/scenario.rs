@@ -669,3 +669,160 @@ async fn a_standby_replica_takes_over_when_the_leader_dies() {
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn surge_job(state: &Path, out: &Path) -> String {
+    format!(
+        r#"apiVersion: strom.dev/v1alpha1
+kind: FlinkJob
+metadata:
+  name: surge
+  namespace: default
+spec:
+  image: strom/engine:0.1.0
+  parallelism: 1
+  checkpoints: {{storage: "file://{state}", interval: 1s}}
+  savepoints: {{storage: "file://{state}"}}
+  autoscaler:
+    mode: active
+    targetUtilization: 0.9
+    utilizationBand: 0.09
+    metricsWindow: 30s
+    stabilizationInterval: 15s
+    scaleDownDelay: 40s
+    catchUpDuration: 5m
+    restartTime: 10s
+    maxScaleDownFactor: 3
+  job:
+    sources:
+      - name: orders
+        datagen:
+          rate_schedule:
+            - {{rate: 70, for: 50s}}
+            - {{rate: 210, for: 150s}}
+            - {{rate: 70, for: 1h}}
+          columns: [{{name: seq, expr: id}}]
+    transforms:
+      # Each subtask passes at most 100 rows/s: 70/s fits one, 210/s needs three.
+      - {{name: work, input: orders, throttle: 100}}
+    sinks:
+      - {{name: out, input: work, file: {{path: "{out}", format: csv}}}}
+"#,
+        state = state.display(),
+        out = out.display()
+    )
+}
+
+/// Committed values of a one-column file sink.
+fn committed_numbers(out: &Path) -> Vec<i64> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(out).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !name.starts_with("part-") {
+            continue;
+        }
+        for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+            if let Ok(n) = line.trim().parse() {
+                rows.push(n);
+            }
+        }
+    }
+    rows.sort_unstable();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_autoscaler_follows_a_load_surge_up_and_down_exactly_once() {
+    let (cluster, client, dir) = setup("autoscale").await;
+    let operator = tokio::spawn(strom_operator::controller::run_with(
+        client,
+        Some("default".into()),
+        std::sync::Arc::new(strom_operator::controller::Metrics::default()),
+        strom_operator::controller::Settings {
+            autoscaler_interval: Duration::from_secs(5),
+        },
+    ));
+    let field = |path: &str| {
+        kubectl(
+            &cluster,
+            &["get", "fj", "surge", "-o", &format!("jsonpath={{{path}}}")],
+        )
+    };
+    let (state, out) = (dir.join("state"), dir.join("out"));
+    apply(&cluster, &surge_job(&state, &out));
+    wait(&cluster, "the job to run", 60, || {
+        field(".status.lifecycleState") == "Running"
+    })
+    .await;
+
+    // The load triples after 50 s: one decision takes `work` from 1 to 3, the parallelism
+    // at which 100 rows/s per subtask carry 210/s (at most 90% busy, backlog included).
+    let mut outcomes = Vec::new();
+    wait(&cluster, "the scale-up to 3", 300, || {
+        let o = field(".status.autoscaler.outcome");
+        if outcomes.last() != Some(&o) {
+            outcomes.push(o);
+        }
+        field(".status.autoscaler.vertexParallelism.work") == "3"
+            && field(".status.lifecycleState") == "Running"
+            && field(".status.parallelism") == "3"
+    })
+    .await;
+    eprintln!("autoscaler outcomes up to the scale-up: {outcomes:?}");
+    let up = field(".status.autoscaler.lastScaling.summary");
+    assert!(up.contains("work 1 → 3"), "{up}");
+    let args = kubectl(
+        &cluster,
+        &[
+            "get",
+            "statefulset",
+            "surge-engine",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].args}",
+        ],
+    );
+    assert!(args.contains("--vertex-parallelism"), "{args}");
+    assert!(args.contains("work=3"), "{args}");
+    assert!(
+        field(".status.lastSavepoint.location").ends_with("/default/surge/savepoints/sp-1"),
+        "the rescale went through a savepoint"
+    );
+
+    // Back at 70/s: after the scale-down delay it returns to one subtask.
+    wait(&cluster, "the scale-down to 1", 360, || {
+        field(".status.autoscaler.vertexParallelism.work") == "1"
+            && field(".status.lifecycleState") == "Running"
+            && field(".status.parallelism") == "1"
+    })
+    .await;
+    let down = field(".status.autoscaler.lastScaling.summary");
+    assert!(down.contains("work 3 → 1"), "{down}");
+    let described = kubectl(&cluster, &["describe", "fj", "surge"]);
+    eprintln!("{described}");
+    // Each report under its own line, with its own message.
+    let events = &described[described.find("Events:").unwrap()..];
+    for expected in [
+        "ScalingReport",
+        "rescale work 1 → 3",
+        "scale-down recommended",
+        "rescale work 3 → 1",
+        "savepoints/sp-2",
+        "(source:orders=1, work=3)",
+    ] {
+        assert!(events.contains(expected), "the events lack {expected:?}");
+    }
+
+    // Exactly once across both rescales: the committed numbers are 0, 1, 2, … with no gap
+    // and no repeat, and they reach past the second rescale.
+    let before = committed_numbers(&out).len();
+    wait(&cluster, "output after the scale-down", 60, || {
+        committed_numbers(&out).len() > before + 200
+    })
+    .await;
+    operator.abort();
+    let numbers = committed_numbers(&out);
+    for (i, n) in numbers.iter().enumerate() {
+        assert_eq!(*n, i as i64, "record {i} lost or duplicated (found {n})");
+    }
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -790,13 +790,17 @@ fn run_source(
             }
             clock.switch(Phase::Idle);
         }
-        // At a limited rate, batches hold about 100 ms of records.
+        // At a limited rate, batches hold about 100 ms of records, also while catching up
+        // (a lagging source sends more batches, not bigger ones): a slow consumer then
+        // holds only a few hundred milliseconds of records in its input channel, so
+        // checkpoint barriers behind them stay quick.
         let limit = if phases.is_empty() {
             BATCH_ROWS
         } else {
-            let soon = since_start().as_secs_f64() + 0.1;
-            (crate::plan::due_by(&phases, soon) - produced as f64).clamp(1.0, BATCH_ROWS as f64)
-                as usize
+            let now = since_start().as_secs_f64();
+            let soon = crate::plan::due_by(&phases, now + 0.1);
+            let step = (soon - crate::plan::due_by(&phases, now)).clamp(1.0, BATCH_ROWS as f64);
+            (soon - produced as f64).clamp(1.0, step) as usize
         };
         let next = match (&mut file, &mut generator) {
             (Some(f), _) => f.next_batch(),
