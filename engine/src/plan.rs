@@ -1121,8 +1121,52 @@ pub fn compile_aggregate(
 
 #[cfg(test)]
 mod tests {
-    use super::{due_after, due_by};
+    use super::{Plan, due_after, due_by};
+    use std::collections::BTreeMap;
     use std::time::Duration;
+
+    #[test]
+    fn vertex_parallelism_sets_scalable_vertices_and_refuses_others() {
+        let spec = crate::spec::JobSpec::parse(
+            "sources: [{name: gen, datagen: {rate: 10, columns: [{name: v, expr: id}]}}]
+transforms: [{name: slow, input: gen, throttle: 5}, {name: kept, input: slow, where: 'v > 0'}]
+sinks: [{name: out, input: kept, file: {path: /tmp/x, format: csv}}]",
+        )
+        .expect("a valid spec");
+        let shape = |overrides: &[(&str, u32)]| {
+            let o: BTreeMap<String, u32> = overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect();
+            Plan::build_with(&spec, 2, &o).map(|p| {
+                p.vertices
+                    .iter()
+                    .map(|v| (v.uid.clone(), v.parallelism, v.scalable))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            shape(&[]).expect("plans"),
+            vec![
+                ("source:gen".into(), 2, true),
+                ("slow".into(), 2, true),
+                ("sink:out".into(), 1, false),
+            ]
+        );
+        // The filter fuses into the throttle's vertex and follows its parallelism.
+        assert_eq!(
+            shape(&[("slow", 3), ("source:gen", 1)]).expect("plans"),
+            vec![
+                ("source:gen".into(), 1, true),
+                ("slow".into(), 3, true),
+                ("sink:out".into(), 1, false),
+            ]
+        );
+        for bad in [("sink:out", 2), ("kept", 2), ("nope", 2), ("slow", 0)] {
+            let problems = shape(&[bad]).expect_err("refused").0;
+            assert_eq!(problems[0].path, format!("--vertex-parallelism {}", bad.0));
+        }
+    }
 
     #[test]
     fn a_rate_schedule_spaces_records_phase_by_phase() {

@@ -193,6 +193,12 @@ fn main() -> ExitCode {
     }
     let plan = match strom_engine::plan::Plan::build_with(&spec, parallelism, &overrides) {
         Ok(p) => p,
+        Err(problems) if problems.0.iter().all(|p| p.path.starts_with("--")) => {
+            for p in &problems.0 {
+                eprintln!("error: {p}");
+            }
+            return ExitCode::from(2);
+        }
         Err(problems) => {
             eprintln!("error: {} is not a valid job:", job.display());
             for p in &problems.0 {
