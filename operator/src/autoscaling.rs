@@ -67,13 +67,7 @@ pub fn config(spec: &FlinkJobSpec, a: &AutoscalerSpec) -> Config {
 
 /// A hash of the pipeline (`spec.job`): vertex ids belong to one pipeline.
 pub fn job_hash(spec: &FlinkJobSpec) -> String {
-    let json = serde_json::to_vec(&spec.job).expect("JSON serializes");
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in json {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    crate::plan::json_hash(&spec.job)
 }
 
 /// The autoscaler's vertex parallelism the job should run with now: what an `active`

@@ -72,87 +72,97 @@ pub struct Metrics {
     pub leader: prometheus::IntGauge,
 }
 
+/// A labelled metric registered in `registry`.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &prometheus::Registry,
+    metric: Result<M, prometheus::Error>,
+) -> M {
+    let metric = metric.expect("a valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registers");
+    metric
+}
+
 impl Default for Metrics {
     fn default() -> Self {
+        use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts};
         let registry = prometheus::Registry::new();
-        let reconciles = prometheus::IntCounterVec::new(
-            prometheus::Opts::new(
-                "strom_operator_reconciles_total",
-                "Reconciles, by result (ok or error)",
-            ),
-            &["result"],
-        )
-        .expect("metric");
-        let duration = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
-            "strom_operator_reconcile_duration_seconds",
-            "Time one reconcile took",
-        ))
-        .expect("metric");
-        let jobs = prometheus::IntGaugeVec::new(
-            prometheus::Opts::new(
-                "strom_operator_job_state",
-                "1 for each job's lifecycle state",
-            ),
-            &["namespace", "name", "state"],
-        )
-        .expect("metric");
-        let transitions = prometheus::IntCounterVec::new(
-            prometheus::Opts::new(
-                "strom_operator_transitions_total",
-                "Lifecycle transitions, by new state",
-            ),
-            &["state"],
-        )
-        .expect("metric");
-        let leader =
-            prometheus::IntGauge::new("strom_operator_leader", "1 while this replica leads")
-                .expect("metric");
-        let decisions = prometheus::IntCounterVec::new(
-            prometheus::Opts::new(
-                "strom_operator_autoscaler_decisions_total",
-                "Autoscaler decisions, by outcome (Scale, InBand, ScaleDownPending, …)",
-            ),
-            &["namespace", "name", "outcome"],
-        )
-        .expect("metric");
-        let recommended = prometheus::IntGaugeVec::new(
-            prometheus::Opts::new(
-                "strom_operator_autoscaler_recommended_parallelism",
-                "The parallelism the autoscaler last recommended, per vertex",
-            ),
-            &["namespace", "name", "vertex"],
-        )
-        .expect("metric");
-        let utilization = prometheus::GaugeVec::new(
-            prometheus::Opts::new(
-                "strom_operator_autoscaler_utilization",
-                "Busy fraction each vertex would need for its target rate, as last measured",
-            ),
-            &["namespace", "name", "vertex"],
-        )
-        .expect("metric");
-        for m in [
-            Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(jobs.clone()),
-            Box::new(transitions.clone()),
-            Box::new(leader.clone()),
-            Box::new(decisions.clone()),
-            Box::new(recommended.clone()),
-            Box::new(utilization.clone()),
-        ] {
-            registry.register(m).expect("metric registers");
-        }
+        let r = &registry;
+        let opts = Opts::new;
         Metrics {
+            reconciles: registered(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "strom_operator_reconciles_total",
+                        "Reconciles, by result (ok or error)",
+                    ),
+                    &["result"],
+                ),
+            ),
+            duration: registered(
+                r,
+                Histogram::with_opts(HistogramOpts::new(
+                    "strom_operator_reconcile_duration_seconds",
+                    "Time one reconcile took",
+                )),
+            ),
+            jobs: registered(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        "strom_operator_job_state",
+                        "1 for each job's lifecycle state",
+                    ),
+                    &["namespace", "name", "state"],
+                ),
+            ),
+            transitions: registered(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "strom_operator_transitions_total",
+                        "Lifecycle transitions, by new state",
+                    ),
+                    &["state"],
+                ),
+            ),
+            leader: registered(
+                r,
+                prometheus::IntGauge::new("strom_operator_leader", "1 while this replica leads"),
+            ),
+            decisions: registered(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        "strom_operator_autoscaler_decisions_total",
+                        "Autoscaler decisions, by outcome (Scale, InBand, ScaleDownPending, …)",
+                    ),
+                    &["namespace", "name", "outcome"],
+                ),
+            ),
+            recommended: registered(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        "strom_operator_autoscaler_recommended_parallelism",
+                        "The parallelism the autoscaler last recommended, per vertex",
+                    ),
+                    &["namespace", "name", "vertex"],
+                ),
+            ),
+            utilization: registered(
+                r,
+                prometheus::GaugeVec::new(
+                    opts(
+                        "strom_operator_autoscaler_utilization",
+                        "Busy fraction each vertex would need for its target rate, as last measured",
+                    ),
+                    &["namespace", "name", "vertex"],
+                ),
+            ),
             registry,
-            reconciles,
-            duration,
-            jobs,
-            transitions,
-            decisions,
-            recommended,
-            utilization,
-            leader,
         }
     }
 }

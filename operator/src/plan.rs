@@ -134,7 +134,12 @@ pub struct Plan {
 
 /// A stable hash of a spec, to tell deployed versions apart.
 pub fn spec_hash(spec: &FlinkJobSpec) -> String {
-    let json = serde_json::to_vec(spec).expect("a spec serializes");
+    json_hash(spec)
+}
+
+/// A stable hash (FNV-1a, hex) of a value's JSON form.
+pub fn json_hash(value: &impl serde::Serialize) -> String {
+    let json = serde_json::to_vec(value).expect("JSON serializes");
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in json {
         h ^= u64::from(b);
