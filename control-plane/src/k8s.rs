@@ -1,0 +1,160 @@
+//! What the control plane does in Kubernetes: a namespace per tenant, a FlinkJob per
+//! application (server-side apply, field manager `strom-control-plane`), and reading back
+//! its status, its engine's metrics and its events.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::events::v1::Event;
+use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
+use strom_crds::{FlinkJob, FlinkJobSpec};
+
+use crate::model::JobEvent;
+
+/// The field manager of what the control plane writes.
+pub const MANAGER: &str = "strom-control-plane";
+
+/// The namespace of `tenant`'s jobs.
+pub fn namespace_of(tenant: &str) -> String {
+    format!("strom-{tenant}")
+}
+
+/// Creates the tenant's namespace if it does not exist.
+pub async fn ensure_namespace(client: &Client, ns: &str) -> Result<(), kube::Error> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces.get_opt(ns).await?.is_some() {
+        return Ok(());
+    }
+    let object = Namespace {
+        metadata: ObjectMeta {
+            name: Some(ns.to_owned()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_owned(),
+                MANAGER.to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    namespaces
+        .patch(
+            ns,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&object),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Creates or updates the application's FlinkJob.
+pub async fn apply_job(
+    client: &Client,
+    tenant: &str,
+    name: &str,
+    version: i64,
+    spec: FlinkJobSpec,
+) -> Result<(), kube::Error> {
+    let ns = namespace_of(tenant);
+    let mut job = FlinkJob::new(name, spec);
+    job.metadata.namespace = Some(ns.clone());
+    job.metadata.labels = Some(BTreeMap::from([
+        ("strom.dev/tenant".to_owned(), tenant.to_owned()),
+        ("strom.dev/application".to_owned(), name.to_owned()),
+        ("strom.dev/version".to_owned(), version.to_string()),
+    ]));
+    Api::<FlinkJob>::namespaced(client.clone(), &ns)
+        .patch(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&job),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The application's FlinkJob, if there is one.
+pub async fn get_job(
+    client: &Client,
+    tenant: &str,
+    name: &str,
+) -> Result<Option<FlinkJob>, kube::Error> {
+    Api::<FlinkJob>::namespaced(client.clone(), &namespace_of(tenant))
+        .get_opt(name)
+        .await
+}
+
+/// Deletes the application's FlinkJob (the operator stops it with a savepoint first).
+pub async fn delete_job(client: &Client, tenant: &str, name: &str) -> Result<(), kube::Error> {
+    match Api::<FlinkJob>::namespaced(client.clone(), &namespace_of(tenant))
+        .delete(name, &DeleteParams::default())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The engine's `GET /v1/job`, through its pod's address.
+pub async fn engine_status(client: &Client, tenant: &str, name: &str) -> Option<serde_json::Value> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace_of(tenant));
+    let ip = pods
+        .get_opt(&format!("{name}-engine-0"))
+        .await
+        .ok()
+        .flatten()?
+        .status?
+        .pod_ip?;
+    let url = format!("http://{ip}:8081/v1/job");
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(3)))
+            .build()
+            .into();
+        agent.get(&url).call().ok()?.body_mut().read_json().ok()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The events of the application's FlinkJob, oldest first.
+pub async fn events(
+    client: &Client,
+    tenant: &str,
+    name: &str,
+) -> Result<Vec<JobEvent>, kube::Error> {
+    let all = Api::<Event>::namespaced(client.clone(), &namespace_of(tenant))
+        .list(&ListParams::default())
+        .await?;
+    let mut out: Vec<(String, JobEvent)> = all
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().is_some_and(|r| {
+                r.kind.as_deref() == Some("FlinkJob") && r.name.as_deref() == Some(name)
+            })
+        })
+        .map(|e| {
+            let time = e
+                .series
+                .as_ref()
+                .map(|s| s.last_observed_time.0.to_string())
+                .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
+                .unwrap_or_default();
+            (
+                time.clone(),
+                JobEvent {
+                    kind: e.type_.unwrap_or_default(),
+                    reason: e.reason.unwrap_or_default(),
+                    message: e.note.unwrap_or_default(),
+                    time,
+                },
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out.into_iter().map(|(_, e)| e).collect())
+}
