@@ -39,6 +39,7 @@ CREATE TABLE versions (
     note TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     created_by TEXT NOT NULL,
+    generation BIGINT,
     PRIMARY KEY (tenant, application, version)
 );
 

@@ -515,7 +515,29 @@ async fn record(
     Ok(op)
 }
 
-/// Applies the application's FlinkJob: `spec` with the desired state and snapshot nonce.
+/// Records which FlinkJob generation runs `version` (its savepoints carry the generation),
+/// inside the caller's transaction.
+async fn set_generation(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+    app: &str,
+    version: i64,
+    generation: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE versions SET generation = $1 WHERE tenant = $2 AND application = $3 AND version = $4",
+    )
+    .bind(generation)
+    .bind(tenant)
+    .bind(app)
+    .bind(version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Applies the application's FlinkJob: `spec` with the desired state and snapshot nonce;
+/// returns the FlinkJob's generation.
 async fn apply(
     state: &AppState,
     tenant: &str,
@@ -524,7 +546,7 @@ async fn apply(
     spec: &FlinkJobSpec,
     running: bool,
     nonce: i64,
-) -> Result<()> {
+) -> Result<i64> {
     let mut spec = spec.clone();
     spec.state = if running {
         DesiredState::Running
@@ -538,8 +560,7 @@ async fn apply(
     }
     spec.upgrade_mode = UpgradeMode::Savepoint;
     k8s::ensure_namespace(&state.kube, &k8s::namespace_of(tenant)).await?;
-    k8s::apply_job(&state.kube, tenant, app, version, spec).await?;
-    Ok(())
+    Ok(k8s::apply_job(&state.kube, tenant, app, version, spec).await?)
 }
 
 fn changed(name: &str, a: &AppRow, op: Operation) -> Response {
@@ -760,7 +781,8 @@ async fn new_version(
     .await?;
     if current.desired == "running" {
         // Kubernetes first: if it refuses, the transaction rolls back and nothing changed.
-        apply(state, tenant, app, version, spec, true, current.nonce).await?;
+        let generation = apply(state, tenant, app, version, spec, true, current.nonce).await?;
+        set_generation(&mut tx, tenant, app, version, generation).await?;
     }
     tx.commit().await?;
     load_app(state, tenant, app).await
@@ -879,7 +901,7 @@ pub async fn rollback_application(
         ));
     }
     let row = sqlx::query(
-        "SELECT spec FROM versions WHERE tenant = $1 AND application = $2 AND version = $3",
+        "SELECT spec, generation FROM versions WHERE tenant = $1 AND application = $2 AND version = $3",
     )
     .bind(&tenant)
     .bind(&app)
@@ -888,7 +910,39 @@ pub async fn rollback_application(
     .await?
     .ok_or_else(|| ApiError::field("version", format!("version {target} does not exist")))?;
     let text: String = row.try_get("spec")?;
-    let spec: FlinkJobSpec = serde_json::from_str(&text).map_err(ApiError::internal)?;
+    let generation: Option<i64> = row.try_get("generation")?;
+    let mut spec: FlinkJobSpec = serde_json::from_str(&text).map_err(ApiError::internal)?;
+    // The savepoint that ended the target version (taken when the job left it).
+    let ended = match (generation, k8s::get_job(&state.kube, &tenant, &app).await?) {
+        (Some(g), Some(job)) => job.status.and_then(|s| {
+            s.savepoints.into_iter().rev().find(|sp| {
+                sp.generation == Some(g)
+                    && sp.state == strom_crds::status::SavepointState::Completed
+                    && sp.location.is_some()
+            })
+        }),
+        _ => None,
+    };
+    let how = match &ended {
+        Some(sp) => {
+            let location = sp.location.clone().unwrap_or_default();
+            spec.restore = Some(strom_crds::spec::RestoreSpec {
+                initial_savepoint: Some(location.as_str().into()),
+                allow_non_restored_state: spec
+                    .restore
+                    .as_ref()
+                    .is_some_and(|r| r.allow_non_restored_state),
+                redeploy_nonce: Some(now_ms()),
+            });
+            format!(
+                "restoring {} ({location}), taken at the end of version {target}",
+                sp.id
+            )
+        }
+        None => format!(
+            "no savepoint ends version {target}, so the current state carries over (a savepoint upgrade)"
+        ),
+    };
     let a = new_version(
         &state,
         &who,
@@ -911,7 +965,7 @@ pub async fn rollback_application(
         "rollback",
         a.version,
         outcome,
-        format!("version {} = version {target}", a.version),
+        format!("version {} = version {target}; {how}", a.version),
     )
     .await?;
     Ok(changed(&app, &a, op))
@@ -989,7 +1043,7 @@ async fn set_desired(
     if moved.rows_affected() == 0 {
         return Err(conflict(current.version, expected));
     }
-    apply(
+    let generation = apply(
         state,
         tenant,
         app,
@@ -999,6 +1053,7 @@ async fn set_desired(
         current.nonce,
     )
     .await?;
+    set_generation(&mut tx, tenant, app, current.version, generation).await?;
     tx.commit().await?;
     load_app(state, tenant, app).await
 }
@@ -1272,7 +1327,8 @@ pub async fn create_snapshot(
         .bind(&app)
         .execute(&mut *tx)
         .await?;
-    apply(&state, &tenant, &app, current.version, &spec, true, nonce).await?;
+    let generation = apply(&state, &tenant, &app, current.version, &spec, true, nonce).await?;
+    set_generation(&mut tx, &tenant, &app, current.version, generation).await?;
     tx.commit().await?;
     let op = record(
         &state,

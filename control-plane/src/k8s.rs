@@ -48,14 +48,14 @@ pub async fn ensure_namespace(client: &Client, ns: &str) -> Result<(), kube::Err
     Ok(())
 }
 
-/// Creates or updates the application's FlinkJob.
+/// Creates or updates the application's FlinkJob; returns its generation.
 pub async fn apply_job(
     client: &Client,
     tenant: &str,
     name: &str,
     version: i64,
     spec: FlinkJobSpec,
-) -> Result<(), kube::Error> {
+) -> Result<i64, kube::Error> {
     let ns = namespace_of(tenant);
     let mut job = FlinkJob::new(name, spec);
     job.metadata.namespace = Some(ns.clone());
@@ -64,14 +64,14 @@ pub async fn apply_job(
         ("strom.dev/application".to_owned(), name.to_owned()),
         ("strom.dev/version".to_owned(), version.to_string()),
     ]));
-    Api::<FlinkJob>::namespaced(client.clone(), &ns)
+    let applied = Api::<FlinkJob>::namespaced(client.clone(), &ns)
         .patch(
             name,
             &PatchParams::apply(MANAGER).force(),
             &Patch::Apply(&job),
         )
         .await?;
-    Ok(())
+    Ok(applied.metadata.generation.unwrap_or(0))
 }
 
 /// The application's FlinkJob, if there is one.

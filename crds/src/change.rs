@@ -20,6 +20,9 @@ pub enum SpecChange {
     /// The job, image, resources, storage, pod template or engine flags changed: an upgrade
     /// by `upgradeMode`.
     Upgrade,
+    /// `restore.redeployNonce` set to a new value: stop without a savepoint and start from
+    /// `restore.initialSavepoint` (with whatever else changed).
+    Redeploy,
 }
 
 /// The fields that never reach the engine.
@@ -36,6 +39,11 @@ pub fn classify(old: &FlinkJobSpec, new: &FlinkJobSpec) -> SpecChange {
     let (mut a, mut b) = (engine_facing(old), engine_facing(new));
     if a == b {
         return SpecChange::None;
+    }
+    let redeploy = |v: &Value| v.pointer("/restore/redeployNonce").cloned();
+    // A new nonce redeploys; dropping it is an ordinary change.
+    if redeploy(&b).is_some() && redeploy(&a) != redeploy(&b) {
+        return SpecChange::Redeploy;
     }
     let nonce = |v: &mut Value| v.as_object_mut().and_then(|m| m.remove("restartNonce"));
     let (na, nb) = (nonce(&mut a), nonce(&mut b));
@@ -106,6 +114,14 @@ mod tests {
             ("logLevel: debug", SpecChange::Upgrade),
             ("objectStorage: {region: eu-west-1}", SpecChange::Upgrade),
             ("vertexParallelism: {win: 3}", SpecChange::Rescale),
+            (
+                "restore: {initialSavepoint: 's3://b/sp-1', redeployNonce: 1}",
+                SpecChange::Redeploy,
+            ),
+            (
+                "restore: {initialSavepoint: 's3://b/sp-1'}",
+                SpecChange::Upgrade,
+            ),
         ];
         for (extra, want) in cases {
             assert_eq!(classify(&base, &spec(extra)), want, "{extra}");

@@ -228,6 +228,10 @@ pub struct SavepointInfo {
     pub location: Option<String>,
     /// Why it was taken.
     pub trigger: SavepointTrigger,
+    /// The FlinkJob generation the job ran when it was taken (the version it ends, for
+    /// an upgrade or suspend savepoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
     /// When it was triggered or completed.
     pub time: Time,
     /// Its state.

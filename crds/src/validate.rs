@@ -287,6 +287,15 @@ impl FlinkJobSpec {
         {
             c.url("spec.restore.initialSavepoint", initial);
         }
+        if let Some(r) = &self.restore
+            && r.redeploy_nonce.is_some()
+            && r.initial_savepoint.is_none()
+        {
+            c.fail(
+                "spec.restore.initialSavepoint",
+                "is required with spec.restore.redeployNonce: a redeploy starts from it",
+            );
+        }
 
         if let Some(a) = &self.autoscaler {
             c.range(

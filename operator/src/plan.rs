@@ -439,6 +439,32 @@ fn steady(
         .find(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == "UpgradeFailed")
         .and_then(|c| c.observed_generation);
     let change = classify(&current, &desired);
+    if change == SpecChange::Redeploy && degraded_at != Some(target.generation) {
+        // Back to a given snapshot: no savepoint of the state being left behind.
+        let mut op = start(
+            OperationKind::Upgrade,
+            OperationPhase::Stopping,
+            target,
+            now,
+        );
+        op.restore_from = desired
+            .restore
+            .as_ref()
+            .and_then(|r| r.initial_savepoint.as_ref())
+            .map(|u| u.0.clone());
+        actions.push(Action::Event {
+            warning: false,
+            reason: "RedeployStarted",
+            message: format!(
+                "redeploying generation {} from {} (restore.redeployNonce changed); the running state is not saved",
+                op.target.generation,
+                op.restore_from.as_deref().unwrap_or("empty state")
+            ),
+        });
+        status.lifecycle_state = Some(LifecycleState::Upgrading);
+        advance(job, op, observed, now, status, actions);
+        return;
+    }
     if change > SpecChange::None && degraded_at != Some(target.generation) {
         let (kind, how) = match change {
             SpecChange::Rescale => (OperationKind::Rescale, UpgradeMode::Savepoint),
@@ -754,6 +780,7 @@ fn advance(
                 let info = SavepointInfo {
                     id: format!("sp-{}", status.savepoints.len() + 1),
                     location: Some(location.clone()),
+                    generation: status.last_reconciled_spec.as_ref().map(|r| r.generation),
                     trigger: op.trigger.unwrap_or(if op.kind == OperationKind::Suspend {
                         SavepointTrigger::Suspend
                     } else {
@@ -1119,6 +1146,7 @@ fn savepoint_failed(
     status.savepoints.push(SavepointInfo {
         id: format!("sp-{}", status.savepoints.len() + 1),
         location: None,
+        generation: status.last_reconciled_spec.as_ref().map(|r| r.generation),
         trigger: op.trigger.unwrap_or(if op.kind == OperationKind::Suspend {
             SavepointTrigger::Suspend
         } else {
@@ -1877,6 +1905,35 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
         assert_eq!(
             deploys(&p).into_iter().map(|d| d.1).collect::<Vec<_>>(),
             vec![Some("s3://state/c/payments/fraud/checkpoints/chk-9".into())]
+        );
+    }
+
+    #[test]
+    fn a_redeploy_nonce_restarts_from_the_given_savepoint_without_taking_one() {
+        let (j, hash) = running();
+        let edit = "restore: {initialSavepoint: 's3://state/s/payments/fraud/savepoints/sp-1', redeployNonce: 7}\nparallelism: 3";
+        let p = plan(
+            &job(edit, 2, j.status.clone()),
+            &observed(Some(PodState::Running { ready: true }), &hash),
+            &now(),
+        );
+        let op = p.status.operation.clone().unwrap();
+        assert_eq!(
+            (op.kind, op.phase),
+            (OperationKind::Upgrade, OperationPhase::Stopping)
+        );
+        assert!(reasons(&p).contains(&"RedeployStarted"));
+        assert!(p.actions.contains(&Action::StopEngine));
+        assert!(
+            !p.actions
+                .iter()
+                .any(|a| matches!(a, Action::RequestSavepoint { .. })),
+            "no savepoint of the state left behind"
+        );
+        let p = plan(&job(edit, 2, Some(p.status)), &observed(None, ""), &now());
+        assert_eq!(
+            deploys(&p).into_iter().map(|d| d.1).collect::<Vec<_>>(),
+            vec![Some("s3://state/s/payments/fraud/savepoints/sp-1".into())]
         );
     }
 }

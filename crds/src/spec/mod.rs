@@ -73,6 +73,9 @@ pub const MAX_NAME_LEN: usize = 45;
     validation = Rule::new("!has(self.autoscaler) || !has(self.autoscaler.maxParallelism) || !has(self.maxParallelism) || self.autoscaler.maxParallelism <= self.maxParallelism")
         .message("must not exceed spec.maxParallelism")
         .field_path(".autoscaler.maxParallelism"),
+    validation = Rule::new("!has(self.restore) || !has(self.restore.redeployNonce) || has(self.restore.initialSavepoint)")
+        .message("is required with spec.restore.redeployNonce: a redeploy starts from it")
+        .field_path(".restore.initialSavepoint"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FlinkJobSpec {

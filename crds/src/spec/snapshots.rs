@@ -108,6 +108,12 @@ pub struct RestoreSpec {
     /// (that state is dropped and reported). Off by default: such a restore fails.
     #[serde(default)]
     pub allow_non_restored_state: bool,
+
+    /// Change this number (to any other value) to restart a running job from
+    /// `initialSavepoint`, stopping it without a savepoint: a return to an earlier state,
+    /// e.g. a rollback to the savepoint taken at the end of an earlier version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeploy_nonce: Option<i64>,
 }
 
 /// How engines reach the object store, beyond what the URL and the cloud's credential chain
