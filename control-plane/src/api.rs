@@ -1010,7 +1010,7 @@ async fn set_desired(
             managed_spec(
                 state,
                 app,
-                &serde_json::to_value(&spec).map_err(ApiError::internal)?,
+                &serde_json::from_str(&stored(&spec)?).map_err(ApiError::internal)?,
             )
             .map_err(|mut e| {
                 for f in &mut e.body.errors {
@@ -1278,16 +1278,21 @@ pub async fn list_snapshots(
     let Some(job) = k8s::get_job(&state.kube, &tenant, &app).await? else {
         return Ok(Json(Vec::new()));
     };
+    let disposed = disposed(&state, &tenant, &app).await?;
     let out = job
         .status
         .map(|s| s.savepoints)
         .unwrap_or_default()
         .into_iter()
         .map(|s| Snapshot {
+            state: if s.location.as_ref().is_some_and(|l| disposed.contains(l)) {
+                "Disposed".into()
+            } else {
+                format!("{:?}", s.state)
+            },
             id: s.id,
             location: s.location,
             trigger: format!("{:?}", s.trigger),
-            state: format!("{:?}", s.state),
             time: s.time.0.to_string(),
         })
         .collect();
@@ -1344,6 +1349,117 @@ pub async fn create_snapshot(
     r.extensions_mut()
         .insert(AuditNote(format!("snapshot of {app}")));
     Ok(r)
+}
+
+/// Delete a snapshot from storage, through the same crash-safe disposal the operator's
+/// retention uses. The savepoint the running job restored from, and the newest savepoint
+/// of a stopped application (it resumes from it), are refused.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/applications/{app}/snapshots/{id}",
+    params(("tenant" = String, Path), ("app" = String, Path), ("id" = String, Path), ("If-Match" = String, Header, description = "current version")),
+    responses((status = 200, body = Operation), (status = 409, body = crate::error::ErrorBody)),
+    security(("token" = [])), tag = "snapshots")]
+pub async fn delete_snapshot(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((tenant, app, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    who.check(&tenant, Role::Editor)?;
+    let expected = if_match(&headers)?;
+    let current = load_app(&state, &tenant, &app).await?;
+    if current.version != expected {
+        return Err(conflict(current.version, expected));
+    }
+    let job = k8s::get_job(&state.kube, &tenant, &app)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no snapshot {id:?}")))?;
+    let status = job.status.clone().unwrap_or_default();
+    let disposed = disposed(&state, &tenant, &app).await?;
+    let completed: Vec<_> = status
+        .savepoints
+        .iter()
+        .filter(|s| {
+            s.state == strom_crds::status::SavepointState::Completed
+                && s.location.as_ref().is_some_and(|l| !disposed.contains(l))
+        })
+        .collect();
+    let sp = completed
+        .iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no completed snapshot {id:?}")))?;
+    let location = sp.location.clone().unwrap_or_default();
+    let in_use = |why: String| Err(ApiError::new(StatusCode::CONFLICT, "snapshot_in_use", why));
+    if current.desired != "running" && completed.last().is_some_and(|s| s.id == id) {
+        return in_use(format!(
+            "{id} is the newest savepoint of the stopped application: it resumes from it"
+        ));
+    }
+    if k8s::restored_from(&state.kube, &tenant, &app)
+        .await?
+        .as_deref()
+        == Some(location.as_str())
+    {
+        return in_use(format!(
+            "{id} is the savepoint the running job started from"
+        ));
+    }
+    let Some((parent, dir)) = location.trim_end_matches('/').rsplit_once('/') else {
+        return Err(ApiError::internal(format!(
+            "a savepoint location without a parent: {location}"
+        )));
+    };
+    let options = job
+        .spec
+        .storage_options()
+        .into_iter()
+        .fold(strom_storage::StorageOptions::new(), |o, (k, v)| {
+            o.with(k, &v)
+        });
+    let parent = strom_storage::Location::open(parent, &options).map_err(ApiError::internal)?;
+    strom_storage::layout::discard(&parent, dir)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "storage_unavailable",
+                format!("{id} could not be deleted: {e}"),
+            )
+        })?;
+    sqlx::query(
+        "INSERT INTO disposed_snapshots (tenant, application, location, at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&tenant)
+    .bind(&app)
+    .bind(&location)
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await?;
+    let op = record(
+        &state,
+        &tenant,
+        &app,
+        "dispose-snapshot",
+        current.version,
+        "succeeded",
+        format!("{id} ({location}) deleted"),
+    )
+    .await?;
+    let mut r = Json(op).into_response();
+    r.extensions_mut()
+        .insert(AuditNote(format!("deleted snapshot {id}")));
+    Ok(r)
+}
+
+/// Snapshot locations the control plane deleted for an application.
+async fn disposed(state: &AppState, tenant: &str, app: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT location FROM disposed_snapshots WHERE tenant = $1 AND application = $2",
+    )
+    .bind(tenant)
+    .bind(app)
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("location")?)).collect()
 }
 
 /// The application's job status and engine metrics.

@@ -97,6 +97,22 @@ pub async fn delete_job(client: &Client, tenant: &str, name: &str) -> Result<(),
     }
 }
 
+/// The snapshot the application's running engine started from (the StatefulSet's
+/// `strom.dev/restored-from` annotation).
+pub async fn restored_from(
+    client: &Client,
+    tenant: &str,
+    name: &str,
+) -> Result<Option<String>, kube::Error> {
+    let sets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(client.clone(), &namespace_of(tenant));
+    Ok(sets
+        .get_opt(&format!("{name}-engine"))
+        .await?
+        .and_then(|s| s.metadata.annotations)
+        .and_then(|a| a.get("strom.dev/restored-from").cloned()))
+}
+
 /// The engine's `GET /v1/job`, through its pod's address.
 pub async fn engine_status(client: &Client, tenant: &str, name: &str) -> Option<serde_json::Value> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace_of(tenant));

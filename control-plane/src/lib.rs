@@ -49,6 +49,7 @@ pub struct AppState {
         api::update_application, api::delete_application, api::start_application,
         api::stop_application, api::scale_application, api::rollback_application,
         api::list_versions, api::list_operations, api::list_snapshots, api::create_snapshot,
+        api::delete_snapshot,
         api::application_status, api::application_events, api::audit_log,
     ),
     modifiers(&Security),
@@ -178,6 +179,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             &format!("{app}/snapshots"),
             get(api::list_snapshots).post(api::create_snapshot),
+        )
+        .route(
+            &format!("{app}/snapshots/{{id}}"),
+            axum::routing::delete(api::delete_snapshot),
         )
         .route(&format!("{app}/status"), get(api::application_status))
         .route(&format!("{app}/events"), get(api::application_events))

@@ -521,6 +521,39 @@ fn exercise(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kube
     );
     assert_eq!(api.get(&format!("{app}/events"), &viewer).status, 200);
 
+    // A first start may restore a snapshot (e.g. another application's); a bad URL is named.
+    let second = format!("{apps}/second/start");
+    let a = api.send(
+        "POST",
+        &second,
+        &editor,
+        &[("if-match", "1")],
+        json!({"restoreFrom": "ftp://elsewhere/sp-1"}),
+    );
+    assert_eq!(
+        (a.status, a.body["errors"][0]["field"].as_str()),
+        (422, Some("restoreFrom")),
+        "{:?}",
+        a.body
+    );
+    let a = api.send(
+        "POST",
+        &second,
+        &editor,
+        &[("if-match", "1")],
+        json!({"restoreFrom": "file:///tmp/strom-cp-state/acme/clicks/savepoints/sp-1"}),
+    );
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let restore = job(rt, client, "strom-acme", "second")
+        .unwrap()
+        .spec
+        .restore
+        .unwrap();
+    assert_eq!(
+        restore.initial_savepoint.unwrap().0,
+        "file:///tmp/strom-cp-state/acme/clicks/savepoints/sp-1"
+    );
+
     // Operations: newest first, paginated.
     let ops = api.get(&format!("{app}/operations?limit=3"), &viewer);
     let kinds: Vec<&str> = ops.body["items"]

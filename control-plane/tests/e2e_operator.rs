@@ -219,6 +219,46 @@ fn applications_run_upgrade_roll_back_and_stop_through_the_operator() {
         "{:#}",
         snaps.body
     );
+    // Snapshots can be deleted, except the one the stopped application resumes from.
+    let newest = last["id"].as_str().unwrap();
+    let a = call(
+        "DELETE",
+        &format!("{app}/snapshots/{newest}"),
+        Some(&editor),
+        &[("if-match", "3")],
+        None,
+    );
+    assert_eq!(
+        (a.status, a.body["code"].as_str()),
+        (409, Some("snapshot_in_use")),
+        "{:?}",
+        a.body
+    );
+    let a = call(
+        "DELETE",
+        &format!("{app}/snapshots/sp-1"),
+        Some(&editor),
+        &[("if-match", "3")],
+        None,
+    );
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let sp1 = std::path::PathBuf::from(end_of_v1.trim_start_matches("file://"));
+    assert!(
+        !sp1.join("_metadata").exists(),
+        "{} still holds a savepoint",
+        sp1.display()
+    );
+    let snaps = call("GET", &format!("{app}/snapshots"), Some(&editor), &[], None);
+    assert_eq!(snaps.body[0]["state"], "Disposed", "{:#}", snaps.body);
+    let a = call(
+        "DELETE",
+        &format!("{app}/snapshots/sp-1"),
+        Some(&editor),
+        &[("if-match", "3")],
+        None,
+    );
+    assert_eq!(a.status, 404);
+
     let ops = call(
         "GET",
         &format!("{app}/operations"),
@@ -232,7 +272,17 @@ fn applications_run_upgrade_roll_back_and_stop_through_the_operator() {
         .iter()
         .map(|o| o["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["stop", "rollback", "update", "start", "create"]);
+    assert_eq!(
+        kinds,
+        [
+            "dispose-snapshot",
+            "stop",
+            "rollback",
+            "update",
+            "start",
+            "create"
+        ]
+    );
 
     drop(cluster);
     rt.shutdown_background();

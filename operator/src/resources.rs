@@ -144,27 +144,9 @@ pub fn service(job: &FlinkJob) -> Service {
     }
 }
 
-/// `spec.objectStorage` as storage options (`endpoint`, `region`, `path_style`,
-/// `allow_http`): what the engine gets as `--storage-option` and the operator opens
-/// storage with.
+/// `spec.objectStorage` as storage options (see [`FlinkJobSpec::storage_options`]).
 pub fn storage_options(spec: &FlinkJobSpec) -> Vec<(&'static str, String)> {
-    let Some(os) = &spec.object_storage else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if let Some(e) = &os.endpoint {
-        out.push(("endpoint", e.clone()));
-    }
-    if let Some(r) = &os.region {
-        out.push(("region", r.clone()));
-    }
-    if os.path_style {
-        out.push(("path_style", "true".into()));
-    }
-    if os.allow_http {
-        out.push(("allow_http", "true".into()));
-    }
-    out
+    spec.storage_options()
 }
 
 /// The engine's command-line arguments for `spec`, restoring `restore_from`.

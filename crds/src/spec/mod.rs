@@ -268,3 +268,28 @@ pub struct RollbackSpec {
 fn default_readiness_timeout() -> crate::Duration {
     "5m".into()
 }
+
+impl FlinkJobSpec {
+    /// `objectStorage` as storage options (`endpoint`, `region`, `path_style`,
+    /// `allow_http`): what the engine gets as `--storage-option` and the operator and
+    /// control plane open storage with.
+    pub fn storage_options(&self) -> Vec<(&'static str, String)> {
+        let Some(os) = &self.object_storage else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(e) = &os.endpoint {
+            out.push(("endpoint", e.clone()));
+        }
+        if let Some(r) = &os.region {
+            out.push(("region", r.clone()));
+        }
+        if os.path_style {
+            out.push(("path_style", "true".into()));
+        }
+        if os.allow_http {
+            out.push(("allow_http", "true".into()));
+        }
+        out
+    }
+}
