@@ -242,7 +242,7 @@ fn applications_run_upgrade_roll_back_and_stop_through_the_operator() {
         None,
     );
     assert_eq!(a.status, 200, "{:?}", a.body);
-    let sp1 = std::path::PathBuf::from(end_of_v1.trim_start_matches("file://"));
+    let sp1 = PathBuf::from(end_of_v1.trim_start_matches("file://"));
     assert!(
         !sp1.join("_metadata").exists(),
         "{} still holds a savepoint",
