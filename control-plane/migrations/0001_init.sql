@@ -26,6 +26,8 @@ CREATE TABLE applications (
     version BIGINT NOT NULL,
     desired TEXT NOT NULL,
     snapshot_nonce BIGINT NOT NULL,
+    -- 1 after a stop without a savepoint: the next start resumes the latest checkpoint.
+    at_checkpoint BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (tenant, name)

@@ -289,6 +289,8 @@ pub async fn revoke_token(
 // ---------- applications ----------
 
 struct AppRow {
+    /// Stopped without a savepoint: the next start resumes the latest checkpoint.
+    at_checkpoint: bool,
     version: i64,
     desired: String,
     nonce: i64,
@@ -299,7 +301,7 @@ struct AppRow {
 
 async fn load_app(state: &AppState, tenant: &str, name: &str) -> Result<AppRow> {
     let row = sqlx::query(
-        "SELECT a.version, a.desired, a.snapshot_nonce, a.created_at, a.updated_at, v.spec \
+        "SELECT a.version, a.desired, a.snapshot_nonce, a.at_checkpoint, a.created_at, a.updated_at, v.spec \
          FROM applications a JOIN versions v \
          ON v.tenant = a.tenant AND v.application = a.name AND v.version = a.version \
          WHERE a.tenant = $1 AND a.name = $2",
@@ -314,6 +316,7 @@ async fn load_app(state: &AppState, tenant: &str, name: &str) -> Result<AppRow> 
         version: row.try_get("version")?,
         desired: row.try_get("desired")?,
         nonce: row.try_get("snapshot_nonce")?,
+        at_checkpoint: row.try_get::<i64, _>("at_checkpoint")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         spec: serde_json::from_str(&spec).map_err(ApiError::internal)?,
@@ -536,8 +539,13 @@ async fn set_generation(
     Ok(())
 }
 
-/// Applies the application's FlinkJob: `spec` with the desired state and snapshot nonce;
-/// returns the FlinkJob's generation.
+/// Applies the application's FlinkJob: `spec` with the desired state and snapshot nonce,
+/// upgrading through savepoints (or, `at_checkpoint`, stopping and resuming at the latest
+/// checkpoint); returns the FlinkJob's generation.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each is one aspect of the FlinkJob applied"
+)]
 async fn apply(
     state: &AppState,
     tenant: &str,
@@ -546,6 +554,7 @@ async fn apply(
     spec: &FlinkJobSpec,
     running: bool,
     nonce: i64,
+    at_checkpoint: bool,
 ) -> Result<i64> {
     let mut spec = spec.clone();
     spec.state = if running {
@@ -558,7 +567,11 @@ async fn apply(
     {
         sp.trigger_nonce = Some(nonce);
     }
-    spec.upgrade_mode = UpgradeMode::Savepoint;
+    spec.upgrade_mode = if at_checkpoint {
+        UpgradeMode::LastState
+    } else {
+        UpgradeMode::Savepoint
+    };
     k8s::ensure_namespace(&state.kube, &k8s::namespace_of(tenant)).await?;
     Ok(k8s::apply_job(&state.kube, tenant, app, version, spec).await?)
 }
@@ -668,7 +681,7 @@ pub async fn list_applications(
     who.check(&tenant, Role::Viewer)?;
     let limit = page.limit()?;
     let rows = sqlx::query(
-        "SELECT a.name, a.version, a.desired, a.snapshot_nonce, a.created_at, a.updated_at, v.spec \
+        "SELECT a.name, a.version, a.desired, a.snapshot_nonce, a.at_checkpoint, a.created_at, a.updated_at, v.spec \
          FROM applications a JOIN versions v \
          ON v.tenant = a.tenant AND v.application = a.name AND v.version = a.version \
          WHERE a.tenant = $1 AND a.name > $2 ORDER BY a.name LIMIT $3",
@@ -686,6 +699,7 @@ pub async fn list_applications(
             version: r.try_get("version")?,
             desired: r.try_get("desired")?,
             nonce: r.try_get("snapshot_nonce")?,
+            at_checkpoint: r.try_get::<i64, _>("at_checkpoint")? != 0,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
             spec: serde_json::from_str(&spec).map_err(ApiError::internal)?,
@@ -751,7 +765,7 @@ async fn new_version(
     let (now, version) = (now_ms(), expected + 1);
     let mut tx = state.db.pool.begin().await?;
     let moved = sqlx::query(
-        "UPDATE applications SET version = $1, updated_at = $2 WHERE tenant = $3 AND name = $4 AND version = $5",
+        "UPDATE applications SET version = $1, updated_at = $2, at_checkpoint = 0 WHERE tenant = $3 AND name = $4 AND version = $5",
     )
     .bind(version)
     .bind(now)
@@ -781,7 +795,17 @@ async fn new_version(
     .await?;
     if current.desired == "running" {
         // Kubernetes first: if it refuses, the transaction rolls back and nothing changed.
-        let generation = apply(state, tenant, app, version, spec, true, current.nonce).await?;
+        let generation = apply(
+            state,
+            tenant,
+            app,
+            version,
+            spec,
+            true,
+            current.nonce,
+            false,
+        )
+        .await?;
         set_generation(&mut tx, tenant, app, version, generation).await?;
     }
     tx.commit().await?;
@@ -978,6 +1002,7 @@ async fn set_desired(
     expected: i64,
     running: bool,
     restore_from: Option<String>,
+    savepoint: bool,
 ) -> Result<AppRow> {
     let current = load_app(state, tenant, app).await?;
     if current.version != expected {
@@ -1027,17 +1052,28 @@ async fn set_desired(
             "not_running",
             format!("application {app:?} is stopped"),
         ));
+    } else if !savepoint && spec.checkpoints.is_none() {
+        return Err(ApiError::field(
+            "savepoint",
+            "stopping without a savepoint needs checkpoints (spec.checkpoints) to resume from",
+        ));
     }
     let desired = if running { "running" } else { "stopped" };
+    let at_checkpoint = if running {
+        current.at_checkpoint
+    } else {
+        !savepoint
+    };
     let mut tx = state.db.pool.begin().await?;
     let moved = sqlx::query(
-        "UPDATE applications SET desired = $1, updated_at = $2 WHERE tenant = $3 AND name = $4 AND version = $5",
+        "UPDATE applications SET desired = $1, updated_at = $2, at_checkpoint = $6 WHERE tenant = $3 AND name = $4 AND version = $5",
     )
     .bind(desired)
     .bind(now_ms())
     .bind(tenant)
     .bind(app)
     .bind(expected)
+    .bind(i64::from(at_checkpoint))
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() == 0 {
@@ -1051,6 +1087,7 @@ async fn set_desired(
         &spec,
         running,
         current.nonce,
+        at_checkpoint,
     )
     .await?;
     set_generation(&mut tx, tenant, app, current.version, generation).await?;
@@ -1073,7 +1110,16 @@ pub async fn start_application(
     who.check(&tenant, Role::Editor)?;
     let expected = if_match(&headers)?;
     let req = body;
-    let a = set_desired(&state, &tenant, &app, expected, true, req.restore_from).await?;
+    let a = set_desired(
+        &state,
+        &tenant,
+        &app,
+        expected,
+        true,
+        req.restore_from,
+        true,
+    )
+    .await?;
     let op = record(
         &state,
         &tenant,
@@ -1087,7 +1133,8 @@ pub async fn start_application(
     Ok(changed(&app, &a, op))
 }
 
-/// Stop the application's job with a savepoint (listed under its snapshots).
+/// Stop the application's job: with a savepoint (listed under its snapshots; the default),
+/// or at its latest checkpoint (`savepoint: false`; the next start resumes from it).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/applications/{app}/stop",
     params(("tenant" = String, Path), ("app" = String, Path), ("If-Match" = String, Header, description = "current version")),
     request_body = StopRequest, responses((status = 200, body = Changed)),
@@ -1101,13 +1148,7 @@ pub async fn stop_application(
 ) -> Result<Response> {
     who.check(&tenant, Role::Editor)?;
     let expected = if_match(&headers)?;
-    if !body.savepoint {
-        return Err(ApiError::field(
-            "savepoint",
-            "stopping without a savepoint is not supported yet: the job always stops with one",
-        ));
-    }
-    let a = set_desired(&state, &tenant, &app, expected, false, None).await?;
+    let a = set_desired(&state, &tenant, &app, expected, false, None, body.savepoint).await?;
     let op = record(
         &state,
         &tenant,
@@ -1115,7 +1156,12 @@ pub async fn stop_application(
         "stop",
         a.version,
         "accepted",
-        "stopping with a savepoint".into(),
+        if body.savepoint {
+            "stopping with a savepoint".into()
+        } else {
+            "stopping at the latest checkpoint (no savepoint); the next start resumes from it"
+                .into()
+        },
     )
     .await?;
     Ok(changed(&app, &a, op))
@@ -1332,7 +1378,17 @@ pub async fn create_snapshot(
         .bind(&app)
         .execute(&mut *tx)
         .await?;
-    let generation = apply(&state, &tenant, &app, current.version, &spec, true, nonce).await?;
+    let generation = apply(
+        &state,
+        &tenant,
+        &app,
+        current.version,
+        &spec,
+        true,
+        nonce,
+        current.at_checkpoint,
+    )
+    .await?;
     set_generation(&mut tx, &tenant, &app, current.version, generation).await?;
     tx.commit().await?;
     let op = record(

@@ -194,8 +194,8 @@ pub struct StartRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StopRequest {
-    /// Take a savepoint first (the default, and for now the only choice: `false` is refused
-    /// until the operator can suspend at the latest checkpoint and resume from it).
+    /// Take a savepoint first (the default). `false` stops at the latest checkpoint (the
+    /// spec must have `checkpoints`), and the next start resumes from it.
     #[serde(default = "yes")]
     pub savepoint: bool,
 }

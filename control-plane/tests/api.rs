@@ -490,13 +490,13 @@ fn exercise(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kube
     );
     assert_eq!(api.get(&format!("{app}/snapshots"), &viewer).status, 200);
 
-    // Stop: with a savepoint only (for now), clearly.
+    // Stop at the latest checkpoint (no savepoint): the FlinkJob suspends with last-state.
     let a = api.send(
         "POST",
         &format!("{app}/stop"),
         &editor,
         &[("if-match", "5")],
-        json!({"savepoint": false}),
+        json!({"savepoint": "no"}),
     );
     assert_eq!(
         (a.status, a.body["errors"][0]["field"].as_str()),
@@ -507,9 +507,16 @@ fn exercise(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kube
         &format!("{app}/stop"),
         &editor,
         &[("if-match", "5")],
-        Value::Null,
+        json!({"savepoint": false}),
     );
     assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(
+        job(rt, client, "strom-acme", "clicks")
+            .unwrap()
+            .spec
+            .upgrade_mode,
+        strom_crds::spec::UpgradeMode::LastState
+    );
     assert_eq!(
         job(rt, client, "strom-acme", "clicks").unwrap().spec.state,
         strom_crds::spec::DesiredState::Suspended
@@ -656,9 +663,10 @@ fn exercise(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kube
 
     // The document served is the one committed.
     let doc = call("GET", &format!("{base}/openapi.json"), None, &[], None);
-    assert_eq!(
-        doc.body,
-        serde_json::from_str::<Value>(include_str!("../openapi.json")).unwrap()
+    let committed: Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    assert!(
+        doc.body == committed,
+        "/openapi.json differs from control-plane/openapi.json"
     );
     assert_eq!(
         call("GET", &format!("{base}/v1/nothing"), Some(admin), &[], None).status,

@@ -259,6 +259,53 @@ fn applications_run_upgrade_roll_back_and_stop_through_the_operator() {
     );
     assert_eq!(a.status, 404);
 
+    // Start again (from the suspend savepoint), stop without a savepoint, start again:
+    // the job resumes its latest checkpoint, and no savepoint was added.
+    let count = snaps.body.as_array().unwrap().len();
+    let a = call(
+        "POST",
+        &format!("{app}/start"),
+        Some(&editor),
+        &[("if-match", "3")],
+        None,
+    );
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    wait("the job to resume", 90, &|| {
+        status("/lifecycleState") == "Running"
+    });
+    let a = call(
+        "POST",
+        &format!("{app}/stop"),
+        Some(&editor),
+        &[("if-match", "3")],
+        Some(json!({"savepoint": false})),
+    );
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    wait("the job to stop at a checkpoint", 90, &|| {
+        status("/lifecycleState") == "Suspended"
+    });
+    let a = call(
+        "POST",
+        &format!("{app}/start"),
+        Some(&editor),
+        &[("if-match", "3")],
+        None,
+    );
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    wait("the job to resume from its checkpoint", 90, &|| {
+        status("/lifecycleState") == "Running"
+    });
+    let set = rt.block_on(sets.get("counts-engine")).unwrap();
+    let from = set.metadata.annotations.unwrap()["strom.dev/restored-from"].clone();
+    assert!(from.contains("/checkpoints/chk-"), "resumed from {from}");
+    let snaps = call("GET", &format!("{app}/snapshots"), Some(&editor), &[], None);
+    assert_eq!(
+        snaps.body.as_array().unwrap().len(),
+        count,
+        "{:#}",
+        snaps.body
+    );
+
     let ops = call(
         "GET",
         &format!("{app}/operations"),
@@ -275,6 +322,9 @@ fn applications_run_upgrade_roll_back_and_stop_through_the_operator() {
     assert_eq!(
         kinds,
         [
+            "start",
+            "stop",
+            "start",
             "dispose-snapshot",
             "stop",
             "rollback",

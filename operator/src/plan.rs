@@ -392,8 +392,11 @@ fn steady(
             target,
             now,
         );
+        // As Flink's operator: `last-state` suspends at the latest checkpoint (and resumes
+        // from it); otherwise with a savepoint where there is storage for one.
+        let last_state = desired.upgrade_mode == UpgradeMode::LastState;
         match savepoint_target(job, &current, status) {
-            Some(t) if engine_running(observed) => op.savepoint_target = Some(t),
+            Some(t) if engine_running(observed) && !last_state => op.savepoint_target = Some(t),
             _ => op.phase = OperationPhase::Stopping,
         }
         actions.push(Action::Event {
@@ -401,6 +404,9 @@ fn steady(
             reason: "SuspendStarted",
             message: match &op.savepoint_target {
                 Some(t) => format!("suspending: stop with a savepoint into {t}"),
+                None if last_state => {
+                    "suspending without a savepoint (upgradeMode: last-state): the job stops at its latest checkpoint and resumes from it".into()
+                }
                 None => "suspending: no savepoint storage, the job stops at its latest checkpoint"
                     .into(),
             },
@@ -411,11 +417,15 @@ fn steady(
     }
     if desired.state == DesiredState::Running && suspended {
         let mut op = start(OperationKind::Resume, OperationPhase::Starting, target, now);
-        op.restore_from = status
+        let savepoint = status
             .last_savepoint
             .as_ref()
-            .and_then(|s| s.location.clone())
-            .or_else(|| observed.latest_checkpoint.clone());
+            .and_then(|s| s.location.clone());
+        op.restore_from = if desired.upgrade_mode == UpgradeMode::LastState {
+            observed.latest_checkpoint.clone().or(savepoint)
+        } else {
+            savepoint.or_else(|| observed.latest_checkpoint.clone())
+        };
         actions.push(Action::Event {
             warning: false,
             reason: "ResumeStarted",
@@ -1931,6 +1941,62 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             "no savepoint of the state left behind"
         );
         let p = plan(&job(edit, 2, Some(p.status)), &observed(None, ""), &now());
+        assert_eq!(
+            deploys(&p).into_iter().map(|d| d.1).collect::<Vec<_>>(),
+            vec![Some("s3://state/s/payments/fraud/savepoints/sp-1".into())]
+        );
+    }
+
+    #[test]
+    fn a_last_state_suspend_takes_no_savepoint_and_resumes_from_the_latest_checkpoint() {
+        let (j, hash) = running();
+        let p = plan(
+            &job(
+                "state: suspended\nupgradeMode: last-state",
+                2,
+                j.status.clone(),
+            ),
+            &observed(Some(PodState::Running { ready: true }), &hash),
+            &now(),
+        );
+        assert!(p.actions.contains(&Action::StopEngine));
+        assert!(
+            !p.actions
+                .iter()
+                .any(|a| matches!(a, Action::RequestSavepoint { .. }))
+        );
+        let p = plan(
+            &job(
+                "state: suspended\nupgradeMode: last-state",
+                2,
+                Some(p.status),
+            ),
+            &observed(None, ""),
+            &now(),
+        );
+        assert_eq!(p.status.lifecycle_state, Some(LifecycleState::Suspended));
+        // An older savepoint exists; the checkpoint is newer and is what resumes.
+        let mut status = p.status;
+        status.last_savepoint = Some(SavepointInfo {
+            id: "sp-1".into(),
+            location: Some("s3://state/s/payments/fraud/savepoints/sp-1".into()),
+            trigger: SavepointTrigger::Manual,
+            generation: Some(1),
+            time: now(),
+            state: SavepointState::Completed,
+            message: None,
+        });
+        let p = plan(
+            &job("upgradeMode: last-state", 3, Some(status.clone())),
+            &observed(None, ""),
+            &now(),
+        );
+        assert_eq!(
+            deploys(&p).into_iter().map(|d| d.1).collect::<Vec<_>>(),
+            vec![Some("s3://state/c/payments/fraud/checkpoints/chk-9".into())]
+        );
+        // With savepoint upgrades, a resume takes the savepoint (the suspend's).
+        let p = plan(&job("", 3, Some(status)), &observed(None, ""), &now());
         assert_eq!(
             deploys(&p).into_iter().map(|d| d.1).collect::<Vec<_>>(),
             vec![Some("s3://state/s/payments/fraud/savepoints/sp-1".into())]
