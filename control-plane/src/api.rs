@@ -323,6 +323,15 @@ async fn load_app(state: &AppState, tenant: &str, name: &str) -> Result<AppRow> 
     })
 }
 
+/// The application, which must be at version `expected` (the caller's `If-Match`).
+async fn load_at(state: &AppState, tenant: &str, name: &str, expected: i64) -> Result<AppRow> {
+    let current = load_app(state, tenant, name).await?;
+    if current.version != expected {
+        return Err(conflict(current.version, expected));
+    }
+    Ok(current)
+}
+
 fn application(name: &str, a: &AppRow) -> Application {
     Application {
         name: name.to_owned(),
@@ -743,10 +752,7 @@ async fn new_version(
     spec: &FlinkJobSpec,
     note: &str,
 ) -> Result<AppRow> {
-    let current = load_app(state, tenant, app).await?;
-    if current.version != expected {
-        return Err(conflict(current.version, expected));
-    }
+    let current = load_at(state, tenant, app, expected).await?;
     let t = load_tenant(state, tenant).await?;
     if current.desired == "running" {
         check_quota(state, &t, app, spec).await?;
@@ -1004,10 +1010,7 @@ async fn set_desired(
     restore_from: Option<String>,
     savepoint: bool,
 ) -> Result<AppRow> {
-    let current = load_app(state, tenant, app).await?;
-    if current.version != expected {
-        return Err(conflict(current.version, expected));
-    }
+    let current = load_at(state, tenant, app, expected).await?;
     let mut spec: FlinkJobSpec =
         serde_json::from_value(current.spec.clone()).map_err(ApiError::internal)?;
     if running {
@@ -1179,10 +1182,7 @@ pub async fn delete_application(
 ) -> Result<Response> {
     who.check(&tenant, Role::Editor)?;
     let expected = if_match(&headers)?;
-    let current = load_app(&state, &tenant, &app).await?;
-    if current.version != expected {
-        return Err(conflict(current.version, expected));
-    }
+    let current = load_at(&state, &tenant, &app, expected).await?;
     let mut tx = state.db.pool.begin().await?;
     let gone =
         sqlx::query("DELETE FROM applications WHERE tenant = $1 AND name = $2 AND version = $3")
@@ -1357,10 +1357,7 @@ pub async fn create_snapshot(
 ) -> Result<Response> {
     who.check(&tenant, Role::Editor)?;
     let expected = if_match(&headers)?;
-    let current = load_app(&state, &tenant, &app).await?;
-    if current.version != expected {
-        return Err(conflict(current.version, expected));
-    }
+    let current = load_at(&state, &tenant, &app, expected).await?;
     if current.desired != "running" {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -1422,10 +1419,7 @@ pub async fn delete_snapshot(
 ) -> Result<Response> {
     who.check(&tenant, Role::Editor)?;
     let expected = if_match(&headers)?;
-    let current = load_app(&state, &tenant, &app).await?;
-    if current.version != expected {
-        return Err(conflict(current.version, expected));
-    }
+    let current = load_at(&state, &tenant, &app, expected).await?;
     let job = k8s::get_job(&state.kube, &tenant, &app)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no snapshot {id:?}")))?;
