@@ -47,7 +47,8 @@ pub struct JobView {
     pub outcome: Mutex<Option<(JobState, Option<String>)>>,
     rates: Mutex<Vec<(f64, f64, f64)>>,
     checkpoints: Option<Checkpoints>,
-    savepoints: Mutex<Vec<SavepointStatus>>,
+    /// Savepoint requests: (target as requested, status).
+    savepoints: Mutex<Vec<(String, SavepointStatus)>>,
 }
 
 impl JobView {
@@ -131,6 +132,16 @@ impl JobView {
                 "this job cannot take savepoints".into(),
             ));
         };
+        // A repeated request for a target already asked for (a client retrying, or an
+        // operator acting on a stale view of its own status) gets the first request back
+        // rather than a second savepoint racing it into the same directory.
+        let mut all = self.savepoints.lock().expect("savepoints");
+        if let Some((_, s)) = all
+            .iter()
+            .find(|(t, s)| *t == request.target && s.status != "failed")
+        {
+            return Ok(s.clone());
+        }
         let target = Storage::open_with(&request.target, &c.storage_options)
             .map_err(|e| (StatusCode::BAD_REQUEST, format!("target: {e}")))?;
         let (reply, answer) = std::sync::mpsc::channel();
@@ -141,21 +152,21 @@ impl JobView {
                 reply,
             })
             .map_err(|_| (StatusCode::CONFLICT, "the job is not running".to_owned()))?;
-        let mut all = self.savepoints.lock().expect("savepoints");
         let status = SavepointStatus {
             id: format!("savepoint-{}", all.len() + 1),
             status: "in-progress".into(),
             location: None,
             error: None,
         };
-        all.push(status.clone());
+        all.push((request.target.clone(), status.clone()));
+        drop(all);
         let (view, id) = (self.clone(), status.id.clone());
         std::thread::spawn(move || {
             let result = answer
                 .recv()
                 .unwrap_or_else(|_| Err("the job stopped before the savepoint".into()));
             let mut all = view.savepoints.lock().expect("savepoints");
-            if let Some(s) = all.iter_mut().find(|s| s.id == id) {
+            if let Some((_, s)) = all.iter_mut().find(|(_, s)| s.id == id) {
                 match result {
                     Ok(location) => {
                         s.status = "completed".into();
@@ -177,8 +188,8 @@ impl JobView {
             .lock()
             .expect("savepoints")
             .iter()
-            .find(|s| s.id == id)
-            .cloned()
+            .find(|(_, s)| s.id == id)
+            .map(|(_, s)| s.clone())
     }
 
     /// Samples the time counters every second until the job ends; call on its own thread.

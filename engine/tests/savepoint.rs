@@ -47,17 +47,29 @@ fn stop_with_savepoint_then_restore_gives_the_uninterrupted_output() {
         .unwrap_or_else(|| panic!("no endpoint in {line:?}"))
         .to_owned();
     std::thread::sleep(Duration::from_millis(150));
-    let taken = engine()
-        .args(["savepoint", &endpoint, "--target"])
-        .arg(&savepoint)
-        .arg("--stop")
-        .output()
-        .unwrap();
-    assert!(
-        taken.status.success(),
-        "{}",
-        String::from_utf8_lossy(&taken.stderr)
-    );
+    // Asked twice at once for the same target (a retrying client): one savepoint, and both
+    // requests see it complete.
+    let ask = || {
+        engine()
+            .args(["savepoint", &endpoint, "--target"])
+            .arg(&savepoint)
+            .arg("--stop")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (ask(), ask());
+    for taken in [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ] {
+        assert!(
+            taken.status.success(),
+            "{}",
+            String::from_utf8_lossy(&taken.stderr)
+        );
+    }
     let status = running.wait().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
