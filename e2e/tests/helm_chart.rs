@@ -78,6 +78,13 @@ fn find<'a>(objects: &'a [serde_json::Value], kind: &str) -> &'a serde_json::Val
     objects.iter().find(|o| o["kind"] == kind).unwrap()
 }
 
+fn named<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
 #[test]
 fn the_chart_lints_strictly() {
     let out = helm(&["lint", "--strict", "charts/strom"]);
@@ -103,6 +110,7 @@ fn defaults_install_the_crd_and_a_hardened_operator_watching_all_namespaces() {
             "Role",
             "RoleBinding",
             "Service",
+            "ServiceAccount",
             "ServiceAccount"
         ]
     );
@@ -114,6 +122,10 @@ fn defaults_install_the_crd_and_a_hardened_operator_watching_all_namespaces() {
     );
     let d = find(&objects, "Deployment");
     assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["serviceAccountName"],
+        "strom-operator"
+    );
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "strom/operator:0.1.0");
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
@@ -134,11 +146,22 @@ fn defaults_install_the_crd_and_a_hardened_operator_watching_all_namespaces() {
     // Least privilege: no wildcard anywhere.
     let role = find(&objects, "ClusterRole");
     assert!(!role.to_string().contains("\"*\""), "{role}");
+    // The engines' account, in the release namespace, with no API access at all.
+    let engine = named(&objects, "ServiceAccount", "strom-engine");
+    assert_eq!(engine["metadata"]["namespace"], "strom-system");
+    assert_eq!(engine["automountServiceAccountToken"], false);
+    assert!(
+        !objects
+            .iter()
+            .filter(|o| o["kind"].as_str().unwrap().ends_with("Binding"))
+            .any(|b| b["subjects"].to_string().contains("strom-engine")),
+        "a role is bound to the engines' account"
+    );
 }
 
 #[test]
-fn one_namespace_gets_roles_there_and_no_cluster_role() {
-    let objects = render(&["operator.watchNamespace=jobs", "crds.install=false"]);
+fn listed_namespaces_get_roles_there_and_no_cluster_role() {
+    let objects = render(&["operator.watchNamespaces={jobs,etl}", "crds.install=false"]);
     let k = kinds(&objects);
     assert!(
         !k.iter()
@@ -146,22 +169,36 @@ fn one_namespace_gets_roles_there_and_no_cluster_role() {
         "{k:?}"
     );
     let roles: Vec<&serde_json::Value> = objects.iter().filter(|o| o["kind"] == "Role").collect();
-    let namespaces: Vec<&str> = roles
+    let mut namespaces: Vec<&str> = roles
         .iter()
         .map(|r| r["metadata"]["namespace"].as_str().unwrap())
         .collect();
-    assert!(
-        namespaces.contains(&"jobs") && namespaces.contains(&"strom-system"),
-        "{namespaces:?}"
-    );
+    namespaces.sort();
+    assert_eq!(namespaces, ["etl", "jobs", "strom-system"]);
+    let mut bindings: Vec<&str> = objects
+        .iter()
+        .filter(|o| o["kind"] == "RoleBinding")
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    bindings.sort();
+    assert_eq!(bindings, ["etl", "jobs", "strom-system"]);
     let c = &find(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
     assert!(
         c["args"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|a| a == "--namespace=jobs")
+            .any(|a| a == "--namespace=jobs,etl"),
+        "{}",
+        c["args"]
     );
+    // The engines' account where the jobs run, not in the operator's namespace.
+    let engine_namespaces: Vec<&str> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ServiceAccount" && o["metadata"]["name"] == "strom-engine")
+        .map(|o| o["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(engine_namespaces, ["jobs", "etl"]);
 }
 
 #[test]
@@ -180,13 +217,21 @@ fn each_clouds_workload_identity_reaches_the_service_account_and_pods() {
             "00000000-0000-0000-0000-000000000000",
         ),
     ] {
-        let set = format!("operator.serviceAccount.annotations.{key}={value}");
+        let operator = format!("operator.serviceAccount.annotations.{key}={value}");
+        let engine = format!("engine.serviceAccount.annotations.{key}={value}");
         let objects = render(&[
-            &set,
+            &operator,
+            &engine,
             "string:operator.podLabels.azure\\.workload\\.identity/use=true",
         ]);
-        let sa = find(&objects, "ServiceAccount");
-        assert_eq!(sa["metadata"]["annotations"][key.replace('\\', "")], value);
+        for name in ["strom-operator", "strom-engine"] {
+            let sa = named(&objects, "ServiceAccount", name);
+            assert_eq!(
+                sa["metadata"]["annotations"][key.replace('\\', "")],
+                value,
+                "{name}"
+            );
+        }
         let labels = &find(&objects, "Deployment")["spec"]["template"]["metadata"]["labels"];
         assert_eq!(labels["azure.workload.identity/use"], "true");
     }
@@ -199,8 +244,19 @@ fn bad_values_fail_at_install_naming_the_value() {
         ("operator.replicaz=2", "replicaz"),
         ("operator.logLevel=loud", "/operator/logLevel"),
         (
-            "operator.watchNamespace=Not_A_Namespace",
-            "/operator/watchNamespace",
+            "operator.watchNamespaces={Not_A_Namespace}",
+            "/operator/watchNamespaces/0",
+        ),
+        ("controlPlane.storage=bucket", "/controlPlane/storage"),
+        ("controlPlane.service.port=0", "/controlPlane/service/port"),
+        // Rules across values, from the templates.
+        (
+            "controlPlane.enabled=true,operator.watchNamespaces={jobs}",
+            "the operator must watch all namespaces",
+        ),
+        (
+            "controlPlane.enabled=true,controlPlane.replicas=2",
+            "controlPlane.replicas: more than one replica needs a shared PostgreSQL",
         ),
     ] {
         let out = helm(&["template", "strom", "charts/strom", "--set", set]);
@@ -220,4 +276,119 @@ fn the_charts_crd_is_the_generated_one() {
         chart == generated,
         "charts/strom/files/flinkjob.yaml is stale: cp crds/flinkjob.yaml charts/strom/files/"
     );
+}
+
+#[test]
+fn the_control_plane_keeps_sqlite_on_a_volume_or_uses_postgres_from_a_secret() {
+    let objects = render(&["controlPlane.enabled=true"]);
+    let d = named(&objects, "Deployment", "strom-control-plane");
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
+    let pod = &d["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], "strom/control-plane:0.1.0");
+    assert_eq!(c["args"][0], "serve");
+    assert!(
+        c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--data-dir=/data")
+    );
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "strom-control-plane-data"
+    );
+    let pvc = named(
+        &objects,
+        "PersistentVolumeClaim",
+        "strom-control-plane-data",
+    );
+    assert_eq!(
+        pvc["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    // It creates tenants' namespaces and FlinkJobs, and nothing it does not need.
+    let role = named(&objects, "ClusterRole", "strom-control-plane");
+    let rules = role["rules"].to_string();
+    assert!(
+        rules.contains("namespaces") && rules.contains("flinkjobs"),
+        "{rules}"
+    );
+    assert!(
+        !rules.contains("secrets") && !rules.contains("\"*\""),
+        "{rules}"
+    );
+
+    let objects = render(&[
+        "controlPlane.enabled=true",
+        "controlPlane.replicas=3",
+        "controlPlane.database.existingSecret=strom-db",
+    ]);
+    assert!(!kinds(&objects).contains(&"PersistentVolumeClaim".to_owned()));
+    let d = named(&objects, "Deployment", "strom-control-plane");
+    assert_eq!(d["spec"]["replicas"], 3);
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    let env = c["env"].as_array().unwrap();
+    let url = env
+        .iter()
+        .find(|e| e["name"] == "STROM_DATABASE_URL")
+        .unwrap();
+    assert_eq!(url["valueFrom"]["secretKeyRef"]["name"], "strom-db");
+    assert_eq!(url["valueFrom"]["secretKeyRef"]["key"], "database-url");
+    assert!(!c["args"].to_string().contains("--data-dir"));
+
+    // Off by default.
+    assert!(
+        !render(&[])
+            .iter()
+            .any(|o| o["metadata"]["name"] == "strom-control-plane")
+    );
+}
+
+#[test]
+fn monitoring_scrapes_operator_and_engines_and_the_dashboard_queries_real_metrics() {
+    let objects = render(&[
+        "metrics.serviceMonitor.enabled=true",
+        "metrics.grafanaDashboard.enabled=true",
+    ]);
+    let sm = find(&objects, "ServiceMonitor");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    let pm = find(&objects, "PodMonitor");
+    assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["port"], "control");
+    assert_eq!(
+        pm["spec"]["selector"]["matchExpressions"][0]["key"],
+        "strom.dev/job"
+    );
+    let cm = named(&objects, "ConfigMap", "strom-grafana-dashboard");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(cm["data"]["strom.json"].as_str().unwrap()).unwrap();
+
+    // Every metric a panel queries is one the operator or the engine exports (names taken
+    // from their sources), so a renamed metric cannot leave a panel silently empty.
+    let mut defined = String::new();
+    for file in ["operator/src/controller.rs", "engine/src/control.rs"] {
+        defined += &std::fs::read_to_string(root().join(file)).unwrap();
+    }
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(metric) = word.strip_prefix("strom_") {
+                    let metric = format!("strom_{metric}");
+                    let base = metric.strip_suffix("_bucket").unwrap_or(&metric);
+                    assert!(
+                        defined.contains(&format!("\"{base}\"")),
+                        "panel {:?} queries {metric}, which nothing exports",
+                        panel["title"]
+                    );
+                    queried += 1;
+                }
+            }
+        }
+    }
+    assert!(queried >= 15, "{queried}");
 }

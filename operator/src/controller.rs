@@ -186,32 +186,52 @@ pub async fn run_with(
     metrics: Arc<Metrics>,
     settings: Settings,
 ) {
-    let (jobs, sets): (Api<FlinkJob>, Api<StatefulSet>) = match &namespace {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
-    };
+    run_in(client, namespace.into_iter().collect(), metrics, settings).await;
+}
+
+/// Runs the controller over FlinkJobs in each of `namespaces` (all namespaces if empty), one
+/// watch per namespace so that the operator needs no cluster-wide permission, until the
+/// streams end.
+pub async fn run_in(
+    client: Client,
+    namespaces: Vec<String>,
+    metrics: Arc<Metrics>,
+    settings: Settings,
+) {
     let reporter = Reporter {
         controller: MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
     let context = Arc::new(Context {
-        client,
+        client: client.clone(),
         reporter,
         metrics,
         settings,
     });
-    Controller::new(jobs, watcher::Config::default())
-        .owns(sets, watcher::Config::default())
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "reconcile failed");
-            }
-        })
-        .await;
+    let scopes: Vec<(Api<FlinkJob>, Api<StatefulSet>)> = if namespaces.is_empty() {
+        vec![(Api::all(client.clone()), Api::all(client))]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| {
+                (
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                )
+            })
+            .collect()
+    };
+    futures::future::join_all(scopes.into_iter().map(|(jobs, sets)| {
+        Controller::new(jobs, watcher::Config::default())
+            .owns(sets, watcher::Config::default())
+            .run(reconcile, error_policy, context.clone())
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "reconcile failed");
+                }
+            })
+    }))
+    .await;
 }
 
 fn error_policy(_job: Arc<FlinkJob>, error: &Error, _ctx: Arc<Context>) -> Requeue {

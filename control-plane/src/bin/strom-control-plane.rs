@@ -2,6 +2,7 @@
 //! versions and the audit log in SQLite (default) or PostgreSQL; runs applications as
 //! FlinkJobs in the cluster of `KUBECONFIG` (or the in-cluster service account).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,7 +48,7 @@ enum Command {
 #[derive(clap::Args)]
 struct Store {
     /// `postgres://user:pass@host/db`; default: SQLite in `--data-dir`.
-    #[arg(long)]
+    #[arg(long, env = "STROM_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Where the SQLite database lives.
     #[arg(long, default_value = "strom-data")]
@@ -78,6 +79,8 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: pod logs and files get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match Cli::parse().command {
         Command::Openapi => {

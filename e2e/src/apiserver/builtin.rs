@@ -121,7 +121,10 @@ fn unknown_in<T: DeserializeOwned>(object: &Value) -> Vec<String> {
 
 /// Fields a built-in kind does not have, found by reading the object into its Kubernetes type.
 pub fn unknown_builtin_fields(rt: &ResourceType, object: &Value) -> Vec<String> {
-    use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coord, core::v1 as core};
+    use k8s_openapi::api::{
+        apps::v1 as apps, coordination::v1 as coord, core::v1 as core, policy::v1 as policy,
+        rbac::v1 as rbac,
+    };
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Pod") => unknown_in::<core::Pod>(object),
         ("", "Service") => unknown_in::<core::Service>(object),
@@ -133,6 +136,14 @@ pub fn unknown_builtin_fields(rt: &ResourceType, object: &Value) -> Vec<String> 
         ("apps", "StatefulSet") => unknown_in::<apps::StatefulSet>(object),
         ("apps", "ReplicaSet") => unknown_in::<apps::ReplicaSet>(object),
         ("coordination.k8s.io", "Lease") => unknown_in::<coord::Lease>(object),
+        ("", "PersistentVolumeClaim") => unknown_in::<core::PersistentVolumeClaim>(object),
+        ("rbac.authorization.k8s.io", "ClusterRole") => unknown_in::<rbac::ClusterRole>(object),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            unknown_in::<rbac::ClusterRoleBinding>(object)
+        }
+        ("rbac.authorization.k8s.io", "Role") => unknown_in::<rbac::Role>(object),
+        ("rbac.authorization.k8s.io", "RoleBinding") => unknown_in::<rbac::RoleBinding>(object),
+        ("policy", "PodDisruptionBudget") => unknown_in::<policy::PodDisruptionBudget>(object),
         _ => vec![],
     }
 }

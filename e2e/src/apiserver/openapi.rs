@@ -60,6 +60,7 @@ fn schemas_of<T: JsonSchema>() -> (String, Map<String, Value>) {
 fn builtin_schema(group: &str, kind: &str) -> Option<SchemaFn> {
     use k8s_openapi::api::{
         apps::v1 as apps, coordination::v1 as coord, core::v1 as core, events::v1 as events,
+        policy::v1 as policy, rbac::v1 as rbac,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
     Some(match (group, kind) {
@@ -76,6 +77,14 @@ fn builtin_schema(group: &str, kind: &str) -> Option<SchemaFn> {
         ("apps", "StatefulSet") => schemas_of::<apps::StatefulSet>,
         ("apps", "ReplicaSet") => schemas_of::<apps::ReplicaSet>,
         ("coordination.k8s.io", "Lease") => schemas_of::<coord::Lease>,
+        ("", "PersistentVolumeClaim") => schemas_of::<core::PersistentVolumeClaim>,
+        ("rbac.authorization.k8s.io", "ClusterRole") => schemas_of::<rbac::ClusterRole>,
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            schemas_of::<rbac::ClusterRoleBinding>
+        }
+        ("rbac.authorization.k8s.io", "Role") => schemas_of::<rbac::Role>,
+        ("rbac.authorization.k8s.io", "RoleBinding") => schemas_of::<rbac::RoleBinding>,
+        ("policy", "PodDisruptionBudget") => schemas_of::<policy::PodDisruptionBudget>,
         ("events.k8s.io", "Event") => schemas_of::<events::Event>,
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             schemas_of::<ext::CustomResourceDefinition>

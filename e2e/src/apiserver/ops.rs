@@ -447,7 +447,11 @@ impl ApiServer {
         object["apiVersion"] = json!(rt.api_version());
         object["kind"] = json!(rt.kind);
         let name = meta::name_of(object).to_owned();
-        if rt.crd.is_some() || rt.group.is_empty() || rt.group.contains('.') || rt.group == "apps" {
+        if rt.crd.is_some()
+            || rt.group.is_empty()
+            || rt.group.contains('.')
+            || matches!(rt.group.as_str(), "apps" | "policy")
+        {
             builtin::validate_name(rt, &name)?;
         }
         let unknown = match (&rt.validator, &rt.schema) {

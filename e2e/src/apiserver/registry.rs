@@ -201,6 +201,48 @@ impl Registry {
             )
             .short(&["crd", "crds"])
             .with_status(),
+            // Stored and served so that charts and manifests apply; this stand-in authorizes
+            // every request, so RBAC objects grant nothing here.
+            ResourceType::builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "ClusterRole",
+                "clusterroles",
+                false,
+            ),
+            ResourceType::builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "ClusterRoleBinding",
+                "clusterrolebindings",
+                false,
+            ),
+            ResourceType::builtin("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
+            ResourceType::builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "RoleBinding",
+                "rolebindings",
+                true,
+            ),
+            ResourceType::builtin(
+                "policy",
+                "v1",
+                "PodDisruptionBudget",
+                "poddisruptionbudgets",
+                true,
+            )
+            .short(&["pdb"])
+            .with_status(),
+            ResourceType::builtin(
+                "",
+                "v1",
+                "PersistentVolumeClaim",
+                "persistentvolumeclaims",
+                true,
+            )
+            .short(&["pvc"])
+            .with_status(),
         ];
         Registry {
             types: RwLock::new(types.into_iter().map(Arc::new).collect()),

@@ -115,6 +115,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: pod logs and files get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     let (job, parallelism, vertex_parallelism, dry_run, listen, snapshots) = match Cli::parse()

@@ -2,6 +2,7 @@
 //! in-cluster service account) and to engines over HTTP. Several replicas may run: one leads
 //! (through a Lease), the others stand by.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +13,10 @@ use strom_operator::leader::{Election, lead};
 #[derive(Parser)]
 #[command(version, about = "The Strom operator: runs FlinkJobs")]
 struct Cli {
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long)]
-    namespace: Option<String>,
+    /// Watch only this namespace; repeat (or separate with commas) for several. Default: all
+    /// namespaces.
+    #[arg(long = "namespace", value_delimiter = ',')]
+    namespaces: Vec<String>,
     /// Serve /healthz, /readyz and /metrics here.
     #[arg(long, default_value = "0.0.0.0:8080")]
     listen: std::net::SocketAddr,
@@ -43,6 +45,8 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: pod logs and files get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     let client = match kube::Client::try_default().await {
@@ -80,7 +84,11 @@ async fn main() -> std::process::ExitCode {
         let _ = axum::serve(listener, app).await;
     });
     tracing::info!(
-        namespace = cli.namespace.as_deref().unwrap_or("(all)"),
+        namespaces = if cli.namespaces.is_empty() {
+            "(all)".to_owned()
+        } else {
+            cli.namespaces.join(",")
+        },
         listen = %cli.listen,
         "strom-operator started"
     );
@@ -91,7 +99,7 @@ async fn main() -> std::process::ExitCode {
         let (client, metrics) = (client.clone(), metrics.clone());
         async move {
             metrics.leader.set(1);
-            strom_operator::controller::run_with(client, cli.namespace, metrics, settings).await;
+            strom_operator::controller::run_in(client, cli.namespaces, metrics, settings).await;
         }
     };
     if cli.no_leader_election {

@@ -1,0 +1,283 @@
+//! The Helm chart installed on the local cluster: `helm template | kubectl apply` brings up
+//! the operator Deployment (two replicas, real `strom-operator` processes run by the local
+//! kubelet), one replica takes the leader Lease, and it reconciles an example FlinkJob into
+//! a running engine whose output reaches the pod log. The engine pod runs as the chart's
+//! engine service account.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A binary of another workspace package, built by `cargo test --workspace` beside this test.
+fn sibling_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build --workspace` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+struct Local {
+    up: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.up.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.up.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Local {
+    fn kubectl(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut child = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", self.dir.join("kubeconfig"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            input.write_all(bytes).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&[u8]>) -> String {
+        let out = self.kubectl(args, stdin);
+        assert!(
+            out.status.success(),
+            "kubectl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Polls `kubectl get … -o jsonpath=…` until `done` accepts the value.
+    fn wait_for(
+        &self,
+        what: &str,
+        args: &[&str],
+        done: impl Fn(&str) -> bool,
+        secs: u64,
+    ) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let out = self.kubectl(args, None);
+            last = String::from_utf8_lossy(&out.stdout).into_owned();
+            if out.status.success() && done(&last) {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let pods = self.kubectl(&["get", "pods", "-A", "-o", "wide"], None);
+        panic!(
+            "{what}: not after {secs} s (last: {last:?})\n{}",
+            String::from_utf8_lossy(&pods.stdout)
+        );
+    }
+}
+
+#[test]
+fn the_rendered_chart_runs_an_operator_that_reconciles_a_job() {
+    let dir = std::env::temp_dir().join(format!("strom-chart-local-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let operator = format!(
+        "strom/operator:*={}",
+        sibling_binary("strom-operator").display()
+    );
+    let engine = format!(
+        "strom/engine:*={}",
+        sibling_binary("strom-engine").display()
+    );
+    let up = Command::new(env!("CARGO_BIN_EXE_strom-local"))
+        .args([
+            "up",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--image",
+            &operator,
+            "--image",
+            &engine,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let local = Local {
+        up,
+        dir: dir.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.join("kubeconfig").exists() {
+        assert!(Instant::now() < deadline, "no kubeconfig after 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Install: the release namespace, then everything the chart renders.
+    local.ok(
+        &["apply", "-f", "-"],
+        Some(b"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: strom-system\n"),
+    );
+    let helm = Command::new(root().join("target/tools/helm-4/helm"))
+        .args([
+            "template",
+            "strom",
+            "charts/strom",
+            "--namespace",
+            "strom-system",
+            "--set",
+            "engine.serviceAccount.namespaces={default}",
+        ])
+        .current_dir(root())
+        .env("HELM_CACHE_HOME", dir.join("helm-cache"))
+        .env("HELM_CONFIG_HOME", dir.join("helm-config"))
+        .output()
+        .unwrap();
+    assert!(
+        helm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&helm.stderr)
+    );
+    let applied = local.ok(&["apply", "-f", "-"], Some(&helm.stdout));
+    for object in [
+        "customresourcedefinition.apiextensions.k8s.io/flinkjobs.strom.dev",
+        "deployment.apps/strom-operator",
+        "clusterrole.rbac.authorization.k8s.io/strom-operator",
+        "poddisruptionbudget.policy/strom-operator",
+        "serviceaccount/strom-engine",
+    ] {
+        assert!(applied.contains(object), "{object} not applied:\n{applied}");
+    }
+
+    // Both replicas come up ready (their readiness probe answers), and one leads.
+    local.wait_for(
+        "the operator Deployment to be available",
+        &[
+            "-n",
+            "strom-system",
+            "get",
+            "deployment",
+            "strom-operator",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ],
+        |ready| ready == "2",
+        60,
+    );
+    let pods = local.ok(
+        &[
+            "-n",
+            "strom-system",
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/component=operator",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ],
+        None,
+    );
+    let pods: Vec<&str> = pods.split_whitespace().collect();
+    assert_eq!(pods.len(), 2, "{pods:?}");
+    let holder = local.wait_for(
+        "an operator replica to take the Lease",
+        &[
+            "-n",
+            "strom-system",
+            "get",
+            "lease",
+            "strom-operator",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ],
+        |h| !h.is_empty(),
+        30,
+    );
+    assert!(
+        pods.contains(&holder.as_str()),
+        "{holder} is not one of {pods:?}"
+    );
+
+    // An example job, run as the chart's engine account.
+    let job = std::fs::read_to_string(root().join("examples/minimal.yaml"))
+        .unwrap()
+        .replace(
+            "  parallelism: 1\n",
+            "  parallelism: 1\n  podTemplate:\n    serviceAccountName: strom-engine\n",
+        );
+    assert!(
+        job.contains("serviceAccountName"),
+        "examples/minimal.yaml changed shape"
+    );
+    local.ok(&["apply", "-f", "-"], Some(job.as_bytes()));
+    local.wait_for(
+        "the FlinkJob to be running",
+        &[
+            "get",
+            "flinkjob",
+            "hello",
+            "-o",
+            "jsonpath={.status.lifecycleState}/{.status.jobState}",
+        ],
+        |s| s == "Running/Running",
+        90,
+    );
+    let account = local.ok(
+        &[
+            "get",
+            "pod",
+            "hello-engine-0",
+            "-o",
+            "jsonpath={.spec.serviceAccountName}",
+        ],
+        None,
+    );
+    assert_eq!(account, "strom-engine");
+    // Its records reach the log: the job really runs.
+    local.wait_for(
+        "the engine to print records",
+        &["logs", "hello-engine-0"],
+        |log| log.lines().filter(|l| l.contains(',')).count() >= 3,
+        60,
+    );
+    // The leader acted on it: the job's events were reported by that replica.
+    let reporters = local.ok(
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=hello",
+            "-o",
+            "jsonpath={.items[*].reportingInstance}",
+        ],
+        None,
+    );
+    assert!(
+        !reporters.is_empty() && reporters.split_whitespace().all(|r| r == holder),
+        "events reported by {reporters:?}, the leader is {holder}"
+    );
+}
