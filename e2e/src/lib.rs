@@ -10,5 +10,6 @@ pub mod admission;
 pub mod apiserver;
 pub mod cluster;
 pub mod controllers;
+pub mod docgen;
 pub mod emulators;
 pub mod kubelet;

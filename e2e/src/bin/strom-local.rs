@@ -4,7 +4,10 @@
 //!   server, the workload controllers and a kubelet that runs pods as local processes, with
 //!   the FlinkJob CRD installed. `kubectl --kubeconfig .strom/kubeconfig …` talks to it.
 //! - `strom-local check FILE…` validates FlinkJob manifests exactly as the cluster will.
+//! - `strom-local docs` writes the documentation site's generated references
+//!   (`docs/reference/`) from the CRD, the job schema and the OpenAPI document.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +46,12 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Write the generated references of the documentation site into `<repo>/docs/`.
+    Docs {
+        /// The repository's root.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
 }
 
 fn parse_image(text: &str) -> Result<(String, PathBuf), String> {
@@ -64,6 +73,8 @@ fn main() -> ExitCode {
                         .unwrap_or_else(|_| "info".into()),
                 )
                 .with_writer(std::io::stderr)
+                // Colour only on a terminal: pod logs and files get plain text.
+                .with_ansi(std::io::stderr().is_terminal())
                 .init();
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             match runtime.block_on(up(dir, listen, images)) {
@@ -74,6 +85,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Docs { repo } => match write_docs(&repo) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Check { files } => match check(&files) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
@@ -204,4 +222,16 @@ fn check(files: &[PathBuf]) -> anyhow::Result<bool> {
         }
     }
     Ok(all_ok)
+}
+
+fn write_docs(repo: &std::path::Path) -> anyhow::Result<()> {
+    for (page, text) in strom_e2e::docgen::pages(repo)? {
+        let path = repo.join("docs").join(&page);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
