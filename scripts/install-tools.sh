@@ -6,6 +6,7 @@
 #   - moto 5.1 (PyPI) in target/tools/moto-venv: the S3 emulator of the storage tests
 #   - azurite 3.35 (npm) in target/tools/azurite: the Azure Blob emulator
 #   - checkov 3.3 (PyPI) in target/tools/checkov-venv: the Terraform modules' security checks
+#   - mdBook 0.4.52 (crates.io, `cargo install`) in target/tools/mdbook: the documentation site
 #   - PostgreSQL (Debian's packages) when the machine has none: the control plane's tests
 #     start their own server with initdb/pg_ctl
 # (GCS has no usable emulator in the registries; the tests use a fake kept in e2e/.)
@@ -61,6 +62,12 @@ if [ ! -x "$tools/checkov-venv/bin/checkov" ]; then
   "$tools/checkov-venv/bin/pip" install --quiet --disable-pip-version-check 'checkov==3.3.30'
 fi
 
+if [ ! -x "$tools/mdbook/bin/mdbook" ]; then
+  echo "installing mdbook 0.4.52 from crates.io into $tools/mdbook"
+  cargo install --quiet --locked --version 0.4.52 --no-default-features --features search \
+    --root "$tools/mdbook" mdbook
+fi
+
 if [ ! -x "$tools/azurite/node_modules/.bin/azurite-blob" ]; then
   echo "installing azurite 3.35.0 from the npm registry into $tools/azurite"
   mkdir -p "$tools/azurite"
@@ -70,10 +77,15 @@ fi
 "$tools/moto-venv/bin/python" -c "import moto; print('moto', moto.__version__)"
 echo "azurite $(node -p "require('./$tools/azurite/node_modules/azurite/package.json').version")"
 echo "checkov $("$tools/checkov-venv/bin/checkov" --version)"
+"$tools/mdbook/bin/mdbook" --version
 "$tools/kubectl-1.35/kubectl" version --client | sed -n 1p
 # terraform is on PATH on these machines (no registry ships it); the Terraform tests need it
 # for `terraform fmt`.
-terraform version | sed -n 1p
+if ! command -v terraform >/dev/null 2>&1; then
+  echo "error: terraform is not on PATH (the Terraform tests run terraform fmt; no package registry ships it)" >&2
+  exit 1
+fi
+terraform version 2>/dev/null | sed -n 1p
 kubectl version --client | sed -n 1p
 
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

@@ -40,8 +40,11 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the API server and the controllers; writes the kubeconfig last, once the
     /// server answers.
-    pub async fn start(config: Config) -> anyhow::Result<Cluster> {
+    pub async fn start(mut config: Config) -> anyhow::Result<Cluster> {
         std::fs::create_dir_all(&config.dir)?;
+        // Pods run in directories of their own: the kubeconfig they are given must not be
+        // relative to where `strom-local up` was started.
+        config.dir = std::fs::canonicalize(&config.dir)?;
         let server = Arc::new(ApiServer::new());
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;

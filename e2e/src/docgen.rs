@@ -94,7 +94,12 @@ fn constraints(schema: &Value) -> String {
         .as_array()
         .and_then(|o| o.iter().find(|s| s["type"] != "null"))
         .unwrap_or(schema);
-    for s in [schema, inner] {
+    let distinct: &[&Value] = if std::ptr::eq(inner, schema) {
+        &[schema]
+    } else {
+        &[schema, inner]
+    };
+    for s in distinct {
         if let Some(values) = s["enum"].as_array() {
             let v: Vec<String> = values
                 .iter()
@@ -110,10 +115,10 @@ fn constraints(schema: &Value) -> String {
         }
     }
     if let Some(min) = schema.get("minimum") {
-        out.push(format!("≥ {min}"));
+        out.push(format!("≥ {}", number(min)));
     }
     if let Some(max) = schema.get("maximum") {
-        out.push(format!("≤ {max}"));
+        out.push(format!("≤ {}", number(max)));
     }
     if let Some(p) = schema["pattern"].as_str() {
         out.push(format!("matches `{p}`"));
@@ -125,6 +130,14 @@ fn constraints(schema: &Value) -> String {
         out.push(format!("default `{d}`"));
     }
     out.join("; ")
+}
+
+/// A bound as written: `1`, not the `1.0` a YAML float reads as.
+fn number(n: &Value) -> String {
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+        _ => n.to_string(),
+    }
 }
 
 fn anchor(name: &str) -> String {
@@ -223,7 +236,12 @@ pub fn flinkjob(crd: &Value) -> String {
     if let Some(rules) = schema["properties"]["spec"]["x-kubernetes-validations"].as_array() {
         out.push_str("Rules the API server enforces across fields of `spec` (a manifest that breaks one is refused with its message):\n\n");
         for r in rules {
-            let _ = writeln!(out, "- {}", cell(r["message"].as_str().unwrap_or_default()));
+            let field = r["fieldPath"].as_str().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "- `spec{field}`: {}",
+                cell(r["message"].as_str().unwrap_or_default())
+            );
         }
         out.push('\n');
     }

@@ -39,6 +39,9 @@ enum Command {
         /// Containers that set `command` run that command (found on PATH) instead.
         #[arg(long = "image", value_parser = parse_image)]
         images: Vec<(String, PathBuf)>,
+        /// Do not install the FlinkJob CRD (e.g. to install it with the Helm chart).
+        #[arg(long)]
+        without_crd: bool,
     },
     /// Validate FlinkJob manifests as the API server and the operator will.
     Check {
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
             dir,
             listen,
             images,
+            without_crd,
         } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
@@ -77,7 +81,7 @@ fn main() -> ExitCode {
                 .with_ansi(std::io::stderr().is_terminal())
                 .init();
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-            match runtime.block_on(up(dir, listen, images)) {
+            match runtime.block_on(up(dir, listen, images, without_crd)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -113,6 +117,7 @@ async fn up(
     dir: PathBuf,
     listen: SocketAddr,
     images: Vec<(String, PathBuf)>,
+    without_crd: bool,
 ) -> anyhow::Result<()> {
     let config = Config {
         dir: dir.clone(),
@@ -124,8 +129,30 @@ async fn up(
     let cluster = Cluster::start(config)
         .await
         .context("starting the local cluster")?;
-    // Installed as `kubectl apply` would, so a later `kubectl apply -f crds/flinkjob.yaml`
-    // updates it without a warning.
+    if !without_crd {
+        install_crd(&cluster)?;
+    }
+    println!("Strom local cluster is up at {}", cluster.url());
+    println!("  kubeconfig: {}", cluster.kubeconfig.display());
+    println!(
+        "  try:        kubectl --kubeconfig {} get nodes",
+        cluster.kubeconfig.display()
+    );
+    println!(
+        "              kubectl --kubeconfig {} apply -f examples/minimal.yaml",
+        cluster.kubeconfig.display()
+    );
+    println!("Press Ctrl-C to stop; every process it started stops with it.");
+    shutdown_signal().await;
+    println!("stopping…");
+    let _ = std::fs::remove_file(&cluster.kubeconfig);
+    cluster.stop().await;
+    Ok(())
+}
+
+/// Installs the FlinkJob CRD as `kubectl apply` would, so a later `kubectl apply -f
+/// crds/flinkjob.yaml` updates it without a warning.
+fn install_crd(cluster: &Cluster) -> anyhow::Result<()> {
     let mut crd = serde_json::to_value(strom_crds::crd())?;
     let applied = crd.to_string();
     crd["metadata"]["annotations"] =
@@ -143,21 +170,6 @@ async fn up(
         .server
         .create(&rt, None, crd, &opts)
         .map_err(|e| anyhow::anyhow!("installing the FlinkJob CRD: {}", e.message))?;
-    println!("Strom local cluster is up at {}", cluster.url());
-    println!("  kubeconfig: {}", cluster.kubeconfig.display());
-    println!(
-        "  try:        kubectl --kubeconfig {} get nodes",
-        cluster.kubeconfig.display()
-    );
-    println!(
-        "              kubectl --kubeconfig {} apply -f examples/minimal.yaml",
-        cluster.kubeconfig.display()
-    );
-    println!("Press Ctrl-C to stop; every process it started stops with it.");
-    shutdown_signal().await;
-    println!("stopping…");
-    let _ = std::fs::remove_file(&cluster.kubeconfig);
-    cluster.stop().await;
     Ok(())
 }
 

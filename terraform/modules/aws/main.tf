@@ -269,7 +269,7 @@ module "release" {
   engine_service_account = var.engine_service_account
   operator_annotations   = { "eks.amazonaws.com/role-arn" = aws_iam_role.operator.arn }
   engine_annotations     = { "eks.amazonaws.com/role-arn" = aws_iam_role.engine.arn }
-  storage_url            = "s3://${aws_s3_bucket.state.bucket}"
+  storage_url            = "s3://${aws_s3_bucket.state.bucket}/control-plane"
   chart                  = var.chart
   chart_repository       = var.chart_repository
   chart_version          = var.chart_version

@@ -1,5 +1,5 @@
 output "bucket_url" {
-  description = "Where FlinkJobs keep state: use s3://<bucket>/checkpoints/<namespace>/<job> and s3://<bucket>/savepoints/<namespace>/<job>."
+  description = "The state bucket. FlinkJobs use <bucket_url>/checkpoints as checkpoints.storage and <bucket_url>/savepoints as savepoints.storage (each job's state goes under <namespace>/<name>/ of them); the control plane's applications go under <bucket_url>/control-plane."
   value       = "s3://${aws_s3_bucket.state.bucket}"
 }
 

@@ -175,7 +175,7 @@ module "release" {
   operator_annotations   = { "azure.workload.identity/client-id" = azurerm_user_assigned_identity.operator.client_id }
   engine_annotations     = { "azure.workload.identity/client-id" = azurerm_user_assigned_identity.engine.client_id }
   operator_pod_labels    = { "azure.workload.identity/use" = "true" }
-  storage_url            = "abfss://${azurerm_storage_container.state.name}@${azurerm_storage_account.state.name}.dfs.core.windows.net"
+  storage_url            = "abfss://${azurerm_storage_container.state.name}@${azurerm_storage_account.state.name}.dfs.core.windows.net/control-plane"
   chart                  = var.chart
   chart_repository       = var.chart_repository
   chart_version          = var.chart_version

@@ -1,5 +1,5 @@
 output "bucket_url" {
-  description = "Where FlinkJobs keep state: use <url>/checkpoints/<namespace>/<job> and <url>/savepoints/<namespace>/<job>."
+  description = "The state bucket. FlinkJobs use <bucket_url>/checkpoints as checkpoints.storage and <bucket_url>/savepoints as savepoints.storage (each job's state goes under <namespace>/<name>/ of them); the control plane's applications go under <bucket_url>/control-plane."
   value       = "abfss://${azurerm_storage_container.state.name}@${azurerm_storage_account.state.name}.dfs.core.windows.net"
 }
 

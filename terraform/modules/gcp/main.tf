@@ -151,7 +151,7 @@ module "release" {
   engine_service_account = var.engine_service_account
   operator_annotations   = { "iam.gke.io/gcp-service-account" = google_service_account.operator.email }
   engine_annotations     = { "iam.gke.io/gcp-service-account" = google_service_account.engine.email }
-  storage_url            = "gs://${google_storage_bucket.state.name}"
+  storage_url            = "gs://${google_storage_bucket.state.name}/control-plane"
   chart                  = var.chart
   chart_repository       = var.chart_repository
   chart_version          = var.chart_version

@@ -62,7 +62,7 @@ variable "noncurrent_version_retention_days" {
 }
 
 variable "checkpoint_expiration_days" {
-  description = "Expire objects under checkpoints/ this many days after they were written, as a safety net behind the engines' own retention. Null (default): never. Set it above the longest time a job may stay suspended with upgradeMode last-state, or its newest checkpoint is lost."
+  description = "Expire objects under <bucket>/checkpoints/ (where FlinkJobs keep checkpoints when checkpoints.storage is <bucket_url>/checkpoints) this many days after they were written, as a safety net behind the engines' own retention. Null (default): never. Set it above the longest time a job may stay suspended with upgradeMode last-state, or its newest checkpoint is lost."
   type        = number
   default     = null
 }
