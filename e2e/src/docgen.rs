@@ -132,6 +132,16 @@ fn constraints(schema: &Value) -> String {
     out.join("; ")
 }
 
+/// A schema that is not an object, in one line: its type and what it accepts.
+fn scalar(schema: &Value) -> String {
+    let c = constraints(schema);
+    if c.is_empty() {
+        type_name(schema)
+    } else {
+        format!("{}: {c}", type_name(schema))
+    }
+}
+
 /// A bound as written: `1`, not the `1.0` a YAML float reads as.
 fn number(n: &Value) -> String {
     match n.as_f64() {
@@ -337,17 +347,7 @@ pub fn job_spec(schema: &Value) -> String {
             }
             out.push('\n');
         } else {
-            let c = constraints(def);
-            let _ = writeln!(
-                out,
-                "{}{}\n",
-                type_name(def),
-                if c.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {c}")
-                }
-            );
+            let _ = writeln!(out, "{}\n", scalar(def));
         }
     }
     out
@@ -448,17 +448,7 @@ pub fn control_plane_api(api: &Value) -> String {
         if schema["properties"].is_object() {
             field_table(&mut out, schema, &none);
         } else {
-            let c = constraints(schema);
-            let _ = writeln!(
-                out,
-                "{}{}\n",
-                type_name(schema),
-                if c.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {c}")
-                }
-            );
+            let _ = writeln!(out, "{}\n", scalar(schema));
         }
     }
     out
