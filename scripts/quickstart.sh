@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: Strom end to end on this machine. Builds Strom, starts the
 # local cluster (strom-local up: an in-memory Kubernetes API server and a kubelet running
-# pods as local processes), installs the Helm chart into it (the CRD, two operator replicas,
+# pods as local processes), installs the Helm chart into it with helm install (the CRD, two operator replicas,
 # RBAC, the engines' service account), runs the sample FlinkJob examples/orders-local.yaml
 # (orders per region and minute, checkpointed and savepointed to /tmp/strom-state, the local
 # object store), and shows it running. The cluster keeps running until Ctrl-C, which stops
@@ -33,10 +33,12 @@ for _ in $(seq 100); do [ -e "$KUBECONFIG" ] && break; sleep 0.1; done
 [ -e "$KUBECONFIG" ] || { echo "error: the local cluster did not start; see $dir.log" >&2; exit 1; }
 echo "local cluster up (KUBECONFIG=$KUBECONFIG, log: $dir.log)"
 
-echo "+ helm template strom charts/strom | kubectl apply -f -"
-target/tools/helm-4/helm template strom charts/strom | kubectl apply -f -
-echo "+ kubectl rollout status deployment/strom-operator"
-kubectl rollout status deployment/strom-operator --timeout=120s
+echo "+ helm install strom charts/strom --wait"
+HELM_CONFIG_HOME=$dir/helm HELM_CACHE_HOME=$dir/helm HELM_DATA_HOME=$dir/helm \
+  target/tools/helm-4/helm install strom charts/strom --wait --timeout 120s
+echo "+ kubectl get deployment,lease"
+kubectl get deployment strom-operator
+kubectl get lease strom-operator -o jsonpath='leader: {.spec.holderIdentity}{"\n"}'
 
 rm -rf /tmp/strom-state
 echo "+ kubectl apply -f examples/orders-local.yaml"

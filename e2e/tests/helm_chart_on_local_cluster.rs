@@ -47,6 +47,55 @@ impl Drop for Local {
 }
 
 impl Local {
+    /// `strom-local up` with the operator and engine images mapped to this build's binaries.
+    fn start(name: &str, extra: &[&str]) -> Local {
+        let dir = std::env::temp_dir().join(format!("strom-chart-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let operator = format!(
+            "strom/operator:*={}",
+            sibling_binary("strom-operator").display()
+        );
+        let engine = format!(
+            "strom/engine:*={}",
+            sibling_binary("strom-engine").display()
+        );
+        let up = Command::new(env!("CARGO_BIN_EXE_strom-local"))
+            .args([
+                "up",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--image",
+                &operator,
+                "--image",
+                &engine,
+            ])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let local = Local { up, dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !local.dir.join("kubeconfig").exists() {
+            assert!(Instant::now() < deadline, "no kubeconfig after 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        local
+    }
+
+    /// The real helm 4, against this cluster.
+    fn helm(&self, args: &[&str]) -> Output {
+        Command::new(root().join("target/tools/helm-4/helm"))
+            .args(args)
+            .current_dir(root())
+            .env("KUBECONFIG", self.dir.join("kubeconfig"))
+            .env("HELM_CACHE_HOME", self.dir.join("helm-cache"))
+            .env("HELM_CONFIG_HOME", self.dir.join("helm-config"))
+            .env("HELM_DATA_HOME", self.dir.join("helm-data"))
+            .output()
+            .unwrap()
+    }
+
     fn kubectl(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let mut child = Command::new("kubectl")
             .args(args)
@@ -103,60 +152,22 @@ impl Local {
 
 #[test]
 fn the_rendered_chart_runs_an_operator_that_reconciles_a_job() {
-    let dir = std::env::temp_dir().join(format!("strom-chart-local-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let operator = format!(
-        "strom/operator:*={}",
-        sibling_binary("strom-operator").display()
-    );
-    let engine = format!(
-        "strom/engine:*={}",
-        sibling_binary("strom-engine").display()
-    );
-    let up = Command::new(env!("CARGO_BIN_EXE_strom-local"))
-        .args([
-            "up",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--image",
-            &operator,
-            "--image",
-            &engine,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let local = Local {
-        up,
-        dir: dir.clone(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !dir.join("kubeconfig").exists() {
-        assert!(Instant::now() < deadline, "no kubeconfig after 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let local = Local::start("render", &["--without-crd"]);
 
     // Install: the release namespace, then everything the chart renders.
     local.ok(
         &["apply", "-f", "-"],
         Some(b"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: strom-system\n"),
     );
-    let helm = Command::new(root().join("target/tools/helm-4/helm"))
-        .args([
-            "template",
-            "strom",
-            "charts/strom",
-            "--namespace",
-            "strom-system",
-            "--set",
-            "engine.serviceAccount.namespaces={default}",
-        ])
-        .current_dir(root())
-        .env("HELM_CACHE_HOME", dir.join("helm-cache"))
-        .env("HELM_CONFIG_HOME", dir.join("helm-config"))
-        .output()
-        .unwrap();
+    let helm = local.helm(&[
+        "template",
+        "strom",
+        "charts/strom",
+        "--namespace",
+        "strom-system",
+        "--set",
+        "engine.serviceAccount.namespaces={default}",
+    ]);
     assert!(
         helm.status.success(),
         "{}",
@@ -280,4 +291,117 @@ fn the_rendered_chart_runs_an_operator_that_reconciles_a_job() {
         !reporters.is_empty() && reporters.split_whitespace().all(|r| r == holder),
         "events reported by {reporters:?}, the leader is {holder}"
     );
+}
+
+fn helm_ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "helm {what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn helm_install_upgrade_and_uninstall_carry_the_crd_and_keep_flinkjobs() {
+    let local = Local::start("lifecycle", &["--without-crd"]);
+    local.ok(&["create", "namespace", "strom-system"], None);
+    let out = local.helm(&[
+        "install",
+        "strom",
+        "charts/strom",
+        "--namespace",
+        "strom-system",
+        "--wait",
+        "--timeout",
+        "120s",
+    ]);
+    assert!(helm_ok(&out, "install").contains("STATUS: deployed"));
+    let ready = local.ok(
+        &[
+            "-n",
+            "strom-system",
+            "get",
+            "deployment",
+            "strom-operator",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ],
+        None,
+    );
+    assert_eq!(ready, "2");
+    let job = std::fs::read(root().join("examples/minimal.yaml")).unwrap();
+    local.ok(&["apply", "-f", "-"], Some(&job));
+
+    // The next chart version's CRD has a new field: `helm upgrade` must apply it (Helm
+    // never upgrades a chart's crds/ folder; this chart renders the CRD as a template).
+    let next = local.dir.join("chart-next");
+    copy_dir(&root().join("charts/strom"), &next);
+    let crd_path = next.join("files/flinkjob.yaml");
+    let mut crd: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&crd_path).unwrap()).unwrap();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["nextVersionField"] =
+        serde_json::json!({"type": "string", "description": "new in 0.2.0"});
+    std::fs::write(&crd_path, serde_yaml_ng::to_string(&crd).unwrap()).unwrap();
+    let chart = next.join("Chart.yaml");
+    let text = std::fs::read_to_string(&chart).unwrap();
+    std::fs::write(&chart, text.replace("version: 0.1.0", "version: 0.2.0")).unwrap();
+    let out = local.helm(&[
+        "upgrade",
+        "strom",
+        next.to_str().unwrap(),
+        "--namespace",
+        "strom-system",
+        "--wait",
+        "--timeout",
+        "120s",
+    ]);
+    assert!(helm_ok(&out, "upgrade").contains("REVISION: 2"));
+    let field = local.ok(
+        &[
+            "get",
+            "crd",
+            "flinkjobs.strom.dev",
+            "-o",
+            "jsonpath={.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.nextVersionField.description}",
+        ],
+        None,
+    );
+    assert_eq!(
+        field, "new in 0.2.0",
+        "helm upgrade did not upgrade the CRD"
+    );
+
+    // Uninstalling removes the operator but keeps the CRD, and so every FlinkJob.
+    helm_ok(
+        &local.helm(&[
+            "uninstall",
+            "strom",
+            "--namespace",
+            "strom-system",
+            "--wait",
+        ]),
+        "uninstall",
+    );
+    let left = local.ok(
+        &["-n", "strom-system", "get", "deployments", "-o", "name"],
+        None,
+    );
+    assert!(left.is_empty(), "{left}");
+    local.ok(&["get", "crd", "flinkjobs.strom.dev"], None);
+    local.ok(&["get", "flinkjob", "hello"], None);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

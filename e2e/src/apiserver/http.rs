@@ -186,11 +186,16 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
-        return Err(ApiError::unsupported_media(content_type));
-    }
     if body.is_empty() {
         return Ok(Value::Null);
+    }
+    if super::protobuf::is_protobuf(content_type) {
+        // Secrets, ConfigMaps, Namespaces and DeleteOptions, as client-go's typed clients send
+        // them; other kinds are refused by name.
+        return super::protobuf::decode(body).map_err(ApiError::unsupported_body);
+    }
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        return Err(ApiError::unsupported_media(content_type));
     }
     if content_type.contains("yaml") {
         return serde_yaml_ng::from_slice(body)

@@ -148,6 +148,11 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
+    /// 415 for a protobuf body of a kind this server does not decode, with the reason.
+    pub fn unsupported_body(reason: String) -> Self {
+        Self::new(415, "UnsupportedMediaType", reason)
+    }
+
     /// 415 for a body type the server does not read.
     pub fn unsupported_media(content_type: &str) -> Self {
         Self::new(
