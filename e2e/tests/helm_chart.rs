@@ -126,6 +126,12 @@ fn defaults_install_the_crd_and_a_hardened_operator_watching_all_namespaces() {
         d["spec"]["template"]["spec"]["serviceAccountName"],
         "strom-operator"
     );
+    let spread = &d["spec"]["template"]["spec"]["topologySpreadConstraints"][0];
+    assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(
+        spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "operator"
+    );
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "strom/operator:0.1.0");
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
@@ -139,8 +145,12 @@ fn defaults_install_the_crd_and_a_hardened_operator_watching_all_namespaces() {
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
+    // All namespaces: the engines' account is only in the release namespace, so it is not
+    // every job's default.
     assert!(
-        !args.iter().any(|a| a.starts_with("--namespace")),
+        !args
+            .iter()
+            .any(|a| a.starts_with("--namespace") || a.starts_with("--engine-service-account")),
         "{args:?}"
     );
     // Least privilege: no wildcard anywhere.
@@ -189,6 +199,16 @@ fn listed_namespaces_get_roles_there_and_no_cluster_role() {
             .unwrap()
             .iter()
             .any(|a| a == "--namespace=jobs,etl"),
+        "{}",
+        c["args"]
+    );
+    // The engines' account exists in every watched namespace, so engines default to it.
+    assert!(
+        c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--engine-service-account=strom-engine"),
         "{}",
         c["args"]
     );

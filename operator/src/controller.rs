@@ -47,12 +47,15 @@ pub struct Context {
 pub struct Settings {
     /// How often the autoscaler samples each job's engine metrics (and decides).
     pub autoscaler_interval: Duration,
+    /// The service account engine pods run as when their FlinkJob names none.
+    pub engine_service_account: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             autoscaler_interval: Duration::from_secs(10),
+            engine_service_account: None,
         }
     }
 }
@@ -534,6 +537,7 @@ async fn reconcile_once(job: &Arc<FlinkJob>, ctx: &Arc<Context>) -> Result<Reque
                     &hash,
                     restore_from.as_deref(),
                     &deployment,
+                    ctx.settings.engine_service_account.as_deref(),
                 );
                 Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns)
                     .patch(&resources::names(&job).engine, &params, &Patch::Apply(&set))

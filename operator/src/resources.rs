@@ -229,13 +229,16 @@ pub fn scale_cpu(cpu: &strom_crds::spec::Quantity, workers: i32) -> String {
 /// The StatefulSet of the engine for `spec`, stamped with `hash` and restoring
 /// `restore_from`. Until workers are separate pods, the one engine pod gets the CPU of the
 /// workers the job would have (`resources.cpu` × ⌈parallelism / slotsPerWorker⌉), so adding
-/// worker pods later divides the same request rather than changing it.
+/// worker pods later divides the same request rather than changing it. Pods run as
+/// `podTemplate.serviceAccountName`, else as `default_service_account` (the operator's
+/// `--engine-service-account`), else as the namespace's default account.
 pub fn stateful_set(
     job: &FlinkJob,
     spec: &FlinkJobSpec,
     hash: &str,
     restore_from: Option<&str>,
     deployment: &str,
+    default_service_account: Option<&str>,
 ) -> StatefulSet {
     let n = names(job);
     let labels = labels(job);
@@ -344,7 +347,10 @@ pub fn stateful_set(
                 }),
                 spec: Some(PodSpec {
                     containers: vec![container],
-                    service_account_name: template.service_account_name.clone(),
+                    service_account_name: template
+                        .service_account_name
+                        .clone()
+                        .or_else(|| default_service_account.map(str::to_owned)),
                     node_selector: Some(template.node_selector.clone()),
                     tolerations: Some(template.tolerations.clone()),
                     affinity: template.affinity.clone(),
@@ -392,11 +398,37 @@ job: {{sources: [{{name: s, datagen: {{rate: 10, columns: [{{name: v, expr: id}}
     }
 
     #[test]
+    fn engines_run_as_the_jobs_account_else_the_operators_default() {
+        let j = job("");
+        let account = |default| {
+            stateful_set(&j, &j.spec, "abc", None, "g1-1", default)
+                .spec
+                .unwrap()
+                .template
+                .spec
+                .unwrap()
+                .service_account_name
+        };
+        assert_eq!(
+            account(Some("strom-engine")).as_deref(),
+            Some("strom-engine")
+        );
+        assert_eq!(account(None), None);
+    }
+
+    #[test]
     fn the_engine_runs_the_spec_with_its_storage_and_restore() {
         let j = job(
             "resources: {cpu: 500m, memory: 2Gi}\nrestore: {allowNonRestoredState: true}\npodTemplate: {serviceAccountName: strom-engine, env: [{name: AWS_REGION, value: eu-west-1}]}",
         );
-        let sts = stateful_set(&j, &j.spec, "abc", Some("s3://state/s/sp-1"), "g1-1");
+        let sts = stateful_set(
+            &j,
+            &j.spec,
+            "abc",
+            Some("s3://state/s/sp-1"),
+            "g1-1",
+            Some("operator-default"),
+        );
         assert_eq!(sts.metadata.name.as_deref(), Some("fraud-engine"));
         let owner = &sts.metadata.owner_references.as_ref().unwrap()[0];
         assert_eq!(

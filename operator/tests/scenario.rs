@@ -739,6 +739,7 @@ async fn the_autoscaler_follows_a_load_surge_up_and_down_exactly_once() {
         std::sync::Arc::new(strom_operator::controller::Metrics::default()),
         strom_operator::controller::Settings {
             autoscaler_interval: Duration::from_secs(5),
+            ..Default::default()
         },
     ));
     let field = |path: &str| {

@@ -35,6 +35,10 @@ struct Cli {
     /// How often the autoscaler samples each job's engine metrics and decides, in seconds.
     #[arg(long, default_value_t = 10)]
     autoscaler_interval: u64,
+    /// The service account engine pods run as when their FlinkJob names none
+    /// (`spec.podTemplate.serviceAccountName`); it must exist in every namespace watched.
+    #[arg(long)]
+    engine_service_account: Option<String>,
 }
 
 #[tokio::main]
@@ -94,6 +98,7 @@ async fn main() -> std::process::ExitCode {
     );
     let settings = strom_operator::controller::Settings {
         autoscaler_interval: Duration::from_secs(cli.autoscaler_interval.max(1)),
+        engine_service_account: cli.engine_service_account,
     };
     let controller = {
         let (client, metrics) = (client.clone(), metrics.clone());
