@@ -59,6 +59,10 @@ impl Local {
             "strom/engine:*={}",
             sibling_binary("strom-engine").display()
         );
+        let control_plane = format!(
+            "strom/control-plane:*={}",
+            sibling_binary("strom-control-plane").display()
+        );
         let up = Command::new(env!("CARGO_BIN_EXE_strom-local"))
             .args([
                 "up",
@@ -68,6 +72,8 @@ impl Local {
                 &operator,
                 "--image",
                 &engine,
+                "--image",
+                &control_plane,
             ])
             .args(extra)
             .stdout(Stdio::null())
@@ -398,4 +404,53 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+#[test]
+fn the_charts_control_plane_serves_its_api_from_sqlite_on_its_claim() {
+    let local = Local::start("control-plane", &["--without-crd"]);
+    local.ok(&["create", "namespace", "strom-system"], None);
+    let out = local.helm(&[
+        "install",
+        "strom",
+        "charts/strom",
+        "--namespace",
+        "strom-system",
+        "--set",
+        "controlPlane.enabled=true",
+        "--set",
+        "controlPlane.storage=file:///tmp/strom-chart-control-plane",
+        "--wait",
+        "--timeout",
+        "120s",
+    ]);
+    assert!(helm_ok(&out, "install").contains("STATUS: deployed"));
+    let ip = local.ok(
+        &[
+            "-n",
+            "strom-system",
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/component=control-plane",
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ],
+        None,
+    );
+    assert!(!ip.is_empty());
+    // It answers, and its API wants a token: the database on the claim opened and migrated.
+    let health = ureq::get(&format!("http://{ip}:8090/healthz"))
+        .call()
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let tenants = ureq::get(&format!("http://{ip}:8090/v1/tenants")).call();
+    match tenants {
+        Err(ureq::Error::StatusCode(code)) => assert_eq!(code, 401),
+        other => panic!("GET /v1/tenants without a token: {other:?}"),
+    }
+    let db = local
+        .dir
+        .join("claims/strom-system/strom-control-plane-data/strom.db");
+    assert!(db.is_file(), "no SQLite database at {}", db.display());
 }

@@ -384,6 +384,21 @@ pub fn default_and_validate(
                 }
             }
         }
+        // Bound at once, as by a default StorageClass with Immediate binding: the kubelet
+        // keeps the claim's data in a directory of the cluster's.
+        ("", "PersistentVolumeClaim") if old.is_none() => {
+            default(object, "/spec/volumeMode", json!("Filesystem"));
+            let modes = object
+                .pointer("/spec/accessModes")
+                .cloned()
+                .unwrap_or(json!([]));
+            let size = object
+                .pointer("/spec/resources/requests/storage")
+                .cloned()
+                .unwrap_or(json!("1Gi"));
+            object["status"] =
+                json!({"phase": "Bound", "accessModes": modes, "capacity": {"storage": size}});
+        }
         ("", "Namespace") => {
             let name = meta::name_of(object).to_owned();
             let labels = metadata_mut(object).entry("labels").or_insert(json!({}));

@@ -98,7 +98,12 @@ impl PodWorker {
             }
         }
         let changed = Arc::new(tokio::sync::Notify::new());
-        let volumes = match env::materialize_volumes(&self.kubelet.server, &self.pod, &dir) {
+        let volumes = match env::materialize_volumes(
+            &self.kubelet.server,
+            &self.pod,
+            &dir,
+            &self.kubelet.claims_dir(),
+        ) {
             Ok(v) => v,
             Err(message) => {
                 self.set_all_waiting("CreateContainerConfigError", &message);

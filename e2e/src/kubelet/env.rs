@@ -174,11 +174,13 @@ pub fn resolve(
     Ok(env)
 }
 
-/// Writes the pod's volumes under `dir/volumes/<name>`; returns each volume's directory.
+/// Writes the pod's volumes under `dir/volumes/<name>` (claims under `claims/<ns>/<claim>`);
+/// returns each volume's directory.
 pub fn materialize_volumes(
     server: &ApiServer,
     pod: &Value,
     dir: &Path,
+    claims: &Path,
 ) -> Result<Vec<(String, PathBuf)>, String> {
     let ns = meta::meta_str(pod, "namespace").unwrap_or("default");
     let mut out = Vec::new();
@@ -192,6 +194,19 @@ pub fn materialize_volumes(
         let path = dir.join("volumes").join(&name);
         if let Some(host) = v.pointer("/hostPath/path").and_then(Value::as_str) {
             out.push((name, PathBuf::from(host)));
+            continue;
+        }
+        // A claim is a directory of the cluster's that outlives pods, as a bound volume does.
+        if let Some(claim) = v
+            .pointer("/persistentVolumeClaim/claimName")
+            .and_then(Value::as_str)
+        {
+            if object(server, "persistentvolumeclaims", ns, claim).is_none() {
+                return Err(format!("persistentvolumeclaim \"{claim}\" not found"));
+            }
+            let path = claims.join(ns).join(claim);
+            std::fs::create_dir_all(&path).map_err(|e| format!("volume {name}: {e}"))?;
+            out.push((name, path));
             continue;
         }
         std::fs::create_dir_all(&path).map_err(|e| format!("volume {name}: {e}"))?;

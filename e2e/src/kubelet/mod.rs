@@ -92,6 +92,11 @@ pub fn spawn(
 }
 
 impl Kubelet {
+    /// Where PersistentVolumeClaims' data lives: beside the pod directories, kept when pods go.
+    pub fn claims_dir(&self) -> PathBuf {
+        self.dir.with_file_name("claims")
+    }
+
     fn node_status(ready: bool) -> Value {
         let now = meta::now();
         json!({
