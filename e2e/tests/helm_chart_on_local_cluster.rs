@@ -293,6 +293,23 @@ fn the_rendered_chart_runs_an_operator_that_reconciles_a_job() {
     );
 }
 
+/// `helm <verb> strom <chart> --namespace strom-system --wait` with `extra` arguments; its
+/// output, once it succeeded.
+fn release(local: &Local, verb: &str, chart: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        verb,
+        "strom",
+        chart,
+        "--namespace",
+        "strom-system",
+        "--wait",
+        "--timeout",
+        "120s",
+    ];
+    args.extend_from_slice(extra);
+    helm_ok(&local.helm(&args), verb)
+}
+
 fn helm_ok(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
@@ -307,17 +324,7 @@ fn helm_ok(out: &Output, what: &str) -> String {
 fn helm_install_upgrade_and_uninstall_carry_the_crd_and_keep_flinkjobs() {
     let local = Local::start("lifecycle", &["--without-crd"]);
     local.ok(&["create", "namespace", "strom-system"], None);
-    let out = local.helm(&[
-        "install",
-        "strom",
-        "charts/strom",
-        "--namespace",
-        "strom-system",
-        "--wait",
-        "--timeout",
-        "120s",
-    ]);
-    assert!(helm_ok(&out, "install").contains("STATUS: deployed"));
+    assert!(release(&local, "install", "charts/strom", &[]).contains("STATUS: deployed"));
     let ready = local.ok(
         &[
             "-n",
@@ -347,17 +354,7 @@ fn helm_install_upgrade_and_uninstall_carry_the_crd_and_keep_flinkjobs() {
     let chart = next.join("Chart.yaml");
     let text = std::fs::read_to_string(&chart).unwrap();
     std::fs::write(&chart, text.replace("version: 0.1.0", "version: 0.2.0")).unwrap();
-    let out = local.helm(&[
-        "upgrade",
-        "strom",
-        next.to_str().unwrap(),
-        "--namespace",
-        "strom-system",
-        "--wait",
-        "--timeout",
-        "120s",
-    ]);
-    assert!(helm_ok(&out, "upgrade").contains("REVISION: 2"));
+    assert!(release(&local, "upgrade", next.to_str().unwrap(), &[]).contains("REVISION: 2"));
     let field = local.ok(
         &[
             "get",
@@ -410,21 +407,18 @@ fn copy_dir(from: &Path, to: &Path) {
 fn the_charts_control_plane_serves_its_api_from_sqlite_on_its_claim() {
     let local = Local::start("control-plane", &["--without-crd"]);
     local.ok(&["create", "namespace", "strom-system"], None);
-    let out = local.helm(&[
+    let installed = release(
+        &local,
         "install",
-        "strom",
         "charts/strom",
-        "--namespace",
-        "strom-system",
-        "--set",
-        "controlPlane.enabled=true",
-        "--set",
-        "controlPlane.storage=file:///tmp/strom-chart-control-plane",
-        "--wait",
-        "--timeout",
-        "120s",
-    ]);
-    assert!(helm_ok(&out, "install").contains("STATUS: deployed"));
+        &[
+            "--set",
+            "controlPlane.enabled=true",
+            "--set",
+            "controlPlane.storage=file:///tmp/strom-chart-control-plane",
+        ],
+    );
+    assert!(installed.contains("STATUS: deployed"));
     let ip = local.ok(
         &[
             "-n",
