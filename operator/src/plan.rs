@@ -361,6 +361,7 @@ fn steady(
         // First deployment.
         if desired.state == DesiredState::Suspended {
             status.lifecycle_state = Some(LifecycleState::Suspended);
+            status.observed_generation = Some(target.generation);
             status.last_reconciled_spec = Some(target);
             return;
         }
@@ -439,6 +440,9 @@ fn steady(
         return;
     }
     if suspended {
+        // Nothing runs, so an edit has nothing to act on until the resume; it has been seen,
+        // and tools that wait for the status to catch up (kubectl wait, Argo CD, Flux) settle.
+        status.observed_generation = Some(target.generation);
         return;
     }
 
@@ -930,6 +934,7 @@ fn advance(
             if op.kind == OperationKind::Suspend {
                 status.lifecycle_state = Some(LifecycleState::Suspended);
                 status.job_state = None;
+                status.observed_generation = Some(op.target.generation);
                 status.last_reconciled_spec = Some(op.target.clone());
                 set_condition(
                     status,
@@ -1618,6 +1623,20 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
         let p = plan(&suspend(p.status), &observed(None, ""), &now());
         assert_eq!(p.status.lifecycle_state, Some(LifecycleState::Suspended));
         assert!(p.status.operation.is_none());
+        // The suspend is acted on: the status has caught up with the spec.
+        assert_eq!(p.status.observed_generation, Some(2));
+        // Edited while suspended: seen, nothing to do until the resume.
+        let edited = plan(
+            &job(
+                "state: suspended\nparallelism: 4",
+                3,
+                Some(p.status.clone()),
+            ),
+            &observed(None, ""),
+            &now(),
+        );
+        assert!(edited.actions.is_empty(), "{:?}", edited.actions);
+        assert_eq!(edited.status.observed_generation, Some(3));
         // Resume.
         let p = plan(
             &job("state: running", 3, Some(p.status)),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use arrow::error::ArrowError;
 
 use super::metrics::{Clock, Phase, TaskMetrics};
+use super::source_position::{self, SourcePosition};
 use super::{Batch, MAX_WATERMARK, MIN_WATERMARK, Message, partition};
 use crate::io::sink::{SinkWriter, discard_staged};
 use crate::io::source::{BATCH_ROWS, Datagen, FileReader, Watermarker};
@@ -256,11 +257,16 @@ impl Running {
                         );
                     }
                 } else {
-                    // A source's own position: old subtask j's goes to new subtask j % p.
-                    for (old, file) in files {
-                        restores[vi][old % v.parallelism]
-                            .source
-                            .push(file.scalar.clone());
+                    // A source's own position: the snapshot's complete set of splits, handed
+                    // out again (see source_position.rs).
+                    let saved: Vec<(usize, Vec<u8>)> = files
+                        .iter()
+                        .map(|(old, file)| (*old, file.scalar.clone()))
+                        .collect();
+                    let assigned = source_position::assign(kind, &saved, v.parallelism)
+                        .map_err(|e| StartError::Restore(format!("{uid}: {e}")))?;
+                    for (slot, positions) in restores[vi].iter_mut().zip(assigned) {
+                        slot.source.extend(positions);
                     }
                 }
             }
@@ -271,7 +277,9 @@ impl Running {
                 dropped = homeless;
             }
             // The snapshot's sink parts become visible; parts staged after it are redone.
-            commit_all(meta.commits.iter());
+            // A part that cannot be committed stops the restore before the staged parts
+            // are cleaned up below, so it is not lost.
+            commit_all(meta.commits.iter()).map_err(|e| StartError::Restore(e.to_string()))?;
         }
         if let Some(c) = &options.checkpoints {
             // This run's fencing token: checkpoints numbered from above everything in the
@@ -540,20 +548,6 @@ struct TaskContext<'a> {
     metrics: Arc<TaskMetrics>,
     cancel: &'a AtomicBool,
     ckpt: TaskCheckpoints,
-}
-
-/// A source subtask's position, as saved in snapshots.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct SourcePosition {
-    /// Rows read from a file.
-    rows_read: u64,
-    /// Generator streams: (first id of the current block, next id), and their stride.
-    streams: Vec<(u64, u64)>,
-    stride: u64,
-    /// Highest event time seen (the watermark's basis).
-    max_seen: Option<i64>,
-    /// Rows produced (paces the rate schedule).
-    produced: u64,
 }
 
 impl TaskContext<'_> {

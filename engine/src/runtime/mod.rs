@@ -11,6 +11,7 @@
 
 pub mod exec;
 pub mod metrics;
+pub mod source_position;
 
 use std::sync::Arc;
 

@@ -243,7 +243,7 @@ pub fn run(
             // Every task has finished: a final checkpoint records it (and commits the last
             // part files), so a restore after this point does not redo any work.
             if config.is_none() {
-                commit_all(finals.values().flat_map(|a| a.commits.iter()));
+                commit_all(finals.values().flat_map(|a| a.commits.iter()))?;
                 return Ok(None);
             }
             id += 1;
@@ -261,14 +261,26 @@ pub fn run(
 }
 
 /// Makes staged part files visible (idempotent: a file already committed is left alone).
-pub fn commit_all<'a>(files: impl Iterator<Item = &'a String>) {
+/// Every part is tried; a part that cannot be renamed stays staged, and the error names each
+/// such part, so that the caller fails its checkpoint (or restore) and tries it again.
+pub fn commit_all<'a>(files: impl Iterator<Item = &'a String>) -> Result<(), SnapshotError> {
+    let mut failed = Vec::new();
     for staged in files {
         let staged = std::path::Path::new(staged);
         if let Some(done) = committed_name(staged)
             && staged.exists()
+            && let Err(e) = std::fs::rename(staged, &done)
         {
-            let _ = std::fs::rename(staged, done);
+            failed.push(format!("{} → {}: {e}", staged.display(), done.display()));
         }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(SnapshotError::Io(format!(
+            "cannot make sink part files visible (they stay staged and are committed again): {}",
+            failed.join("; ")
+        )))
     }
 }
 
@@ -385,7 +397,10 @@ fn write(
         r.target.put_new(METADATA, manifest.clone())?;
         url = r.target.url().to_owned();
     }
-    commit_all(commits.iter());
+    // The checkpoint is on storage from here on, and a restore from it commits these parts
+    // again; a part that cannot be committed now fails the checkpoint as the job sees it, so
+    // the part is carried to the next one rather than forgotten.
+    commit_all(commits.iter())?;
     shared.completed.store(p.id, Ordering::SeqCst);
     *shared.last_failure.lock().expect("last failure") = None;
     {
@@ -422,4 +437,42 @@ fn file_safe(uid: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn a_part_that_cannot_be_committed_fails_the_commit_and_stays_staged() {
+        let dir = std::env::temp_dir().join(format!("strom-commit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = dir.join(".part-a-0-0.csv.inprogress");
+        let blocked = dir.join(".part-a-0-1.csv.inprogress");
+        std::fs::write(&ok, "x\n1\n").unwrap();
+        std::fs::write(&blocked, "x\n2\n").unwrap();
+        // A non-empty directory where the visible name goes: the rename cannot happen.
+        std::fs::create_dir_all(dir.join("part-a-0-1.csv").join("in-the-way")).unwrap();
+        let files: Vec<String> = [&ok, &blocked]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let err = commit_all(files.iter()).unwrap_err().to_string();
+        assert!(err.contains(".part-a-0-1.csv.inprogress"), "{err}");
+        assert!(
+            dir.join("part-a-0-0.csv").is_file(),
+            "the other part is committed"
+        );
+        assert!(blocked.is_file(), "the failed part stays staged");
+        // Once the way is clear, committing again finishes the job and is idempotent.
+        std::fs::remove_dir_all(dir.join("part-a-0-1.csv")).unwrap();
+        commit_all(files.iter()).unwrap();
+        commit_all(files.iter()).unwrap();
+        assert!(dir.join("part-a-0-1.csv").is_file());
+        assert!(!blocked.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
