@@ -2,83 +2,30 @@
 //! CEL rules (a test runs both over every example and every bad manifest), and reports every
 //! violation with its field path and a reason written for the person who made the mistake.
 
-use std::fmt;
-
 use serde_json::Value;
 
 use crate::spec::{AutoscalerMode, MAX_NAME_LEN, UpgradeMode};
 use crate::{Duration, FlinkJob, FlinkJobSpec, StorageUrl};
 
-/// One broken rule: where, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// Field path from the object's root, e.g. `spec.autoscaler.minParallelism` or
-    /// `spec.podTemplate.env[2].name`.
-    pub path: String,
-    /// What is wrong and what is expected.
-    pub reason: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.reason)
-    }
-}
-
-/// Every rule a FlinkJob breaks. Never empty.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct Violations(pub Vec<Violation>);
-
-impl fmt::Display for Violations {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, v) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{v}")?;
-        }
-        Ok(())
-    }
-}
-
-impl Violations {
-    fn single(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        Violations(vec![Violation {
-            path: path.into(),
-            reason: reason.into(),
-        }])
-    }
-}
+pub use strom_jobspec::{Violation, Violations};
 
 /// Reads a FlinkJob from a YAML (or JSON) manifest and validates it: wrong types, unknown
 /// fields and every rule of [`FlinkJob::validate`] are reported with their field paths.
 pub fn from_yaml(text: &str) -> Result<FlinkJob, Violations> {
     let value: Value = serde_yaml_ng::from_str(text)
-        .map_err(|e| Violations::single("<document>", format!("is not valid YAML: {e}")))?;
+        .map_err(|e| Violations::one("<document>", format!("is not valid YAML: {e}")))?;
     from_value(value)
 }
 
 /// Reads a FlinkJob from a JSON value and validates it; see [`from_yaml`].
 pub fn from_value(value: Value) -> Result<FlinkJob, Violations> {
     check_type_meta(&value)?;
-    let mut unknown = Vec::new();
-    let job: FlinkJob = {
-        let mut record = |path: serde_ignored::Path<'_>| {
-            // The type meta is checked above; the derived type does not keep it.
-            if let serde_ignored::Path::Map { parent, key } = &path
-                && matches!(**parent, serde_ignored::Path::Root)
-                && matches!(key.as_str(), "apiVersion" | "kind")
-            {
-                return;
-            }
-            unknown.push(Violation {
-                path: ignored_path(&path),
-                reason: "unknown field (check its spelling and indentation)".into(),
-            })
-        };
-        let ignored = serde_ignored::Deserializer::new(&value, &mut record);
-        serde_path_to_error::deserialize(ignored).map_err(|e| type_error(&e))?
-    };
+    let (job, unknown) = strom_jobspec::strict::read::<FlinkJob>(&value)?;
+    // The type meta is checked above; the derived type does not keep it.
+    let unknown: Vec<Violation> = unknown
+        .into_iter()
+        .filter(|v| !matches!(v.path.as_str(), "apiVersion" | "kind"))
+        .collect();
     let mut violations = unknown;
     if let Err(Violations(more)) = job.validate() {
         violations.extend(more);
@@ -92,7 +39,7 @@ pub fn from_value(value: Value) -> Result<FlinkJob, Violations> {
 
 fn check_type_meta(value: &Value) -> Result<(), Violations> {
     let Some(object) = value.as_object() else {
-        return Err(Violations::single(
+        return Err(Violations::one(
             "<document>",
             "must be a mapping (a Kubernetes object)",
         ));
@@ -101,13 +48,13 @@ fn check_type_meta(value: &Value) -> Result<(), Violations> {
     match object.get("apiVersion").and_then(Value::as_str) {
         Some(v) if v == expected_api => {}
         Some(v) => {
-            return Err(Violations::single(
+            return Err(Violations::one(
                 "apiVersion",
                 format!("is {v:?}, expected {expected_api:?}"),
             ));
         }
         None => {
-            return Err(Violations::single(
+            return Err(Violations::one(
                 "apiVersion",
                 format!("is required ({expected_api:?})"),
             ));
@@ -115,48 +62,11 @@ fn check_type_meta(value: &Value) -> Result<(), Violations> {
     }
     match object.get("kind").and_then(Value::as_str) {
         Some("FlinkJob") => Ok(()),
-        Some(k) => Err(Violations::single(
+        Some(k) => Err(Violations::one(
             "kind",
             format!("is {k:?}, expected \"FlinkJob\""),
         )),
-        None => Err(Violations::single("kind", "is required (\"FlinkJob\")")),
-    }
-}
-
-fn type_error(err: &serde_path_to_error::Error<serde_json::Error>) -> Violations {
-    let mut path = err.path().to_string();
-    let mut reason = err.inner().to_string();
-    // serde reports a missing field at its parent; name the field itself.
-    if let Some(field) = reason
-        .strip_prefix("missing field `")
-        .and_then(|r| r.strip_suffix('`'))
-    {
-        path = if path == "." {
-            field.to_owned()
-        } else {
-            format!("{path}.{field}")
-        };
-        reason = "is required".into();
-    }
-    Violations::single(path, reason)
-}
-
-fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
-        Path::Map { parent, key } => {
-            let parent = ignored_path(parent);
-            if parent.is_empty() {
-                key.clone()
-            } else {
-                format!("{parent}.{key}")
-            }
-        }
-        Path::Some { parent }
-        | Path::NewtypeStruct { parent }
-        | Path::NewtypeVariant { parent } => ignored_path(parent),
+        None => Err(Violations::one("kind", "is required (\"FlinkJob\")")),
     }
 }
 
@@ -195,13 +105,13 @@ impl FlinkJobSpec {
             ),
             _ => {}
         }
-        if let Some(job) = &self.job
-            && !job.is_object()
-        {
-            c.fail(
-                "spec.job",
-                "must be an object (the pipeline: sources, transforms, sinks)",
-            );
+        // The whole pipeline, as the engine will check it: inputs that exist, one kind per
+        // step, durations and SQL that parse. A pipeline the engine would refuse is an
+        // invalid spec here, before any pod starts.
+        if let Some(Err(problems)) = self.job.as_ref().map(strom_jobspec::JobSpec::check) {
+            for v in problems.0 {
+                c.fail(&format!("spec.job.{}", v.path), v.reason);
+            }
         }
         if let Some(uri) = &self.job_uri {
             c.url("spec.jobUri", uri);
@@ -473,6 +383,28 @@ mod tests {
 
     fn paths(result: Result<FlinkJob, Violations>) -> Vec<String> {
         result.unwrap_err().0.into_iter().map(|v| v.path).collect()
+    }
+
+    #[test]
+    fn a_pipeline_the_engine_would_refuse_is_refused_with_paths_under_spec_job() {
+        let spec = r#"  image: strom/engine:0.1.0
+  job:
+    sources:
+      - {name: s, datagen: {columns: [{name: a, expr: id}]}}
+    transforms:
+      - {name: t, input: ss, where: "a = = 1"}
+    sinks:
+      - {name: out, input: t, stdout: {}}
+"#;
+        assert_eq!(
+            paths(parse(spec)),
+            [
+                "spec.job.transforms[0].input",
+                "spec.job.transforms[0].where"
+            ]
+        );
+        let fixed = spec.replace("ss,", "s,").replace("a = = 1", "a = 1");
+        parse(&fixed).unwrap();
     }
 
     #[test]

@@ -86,6 +86,7 @@ const KUBERNETES: &[&str] = &[
 fn engine_protocol_storage_and_autoscaler_never_depend_on_kubernetes_crates() {
     for package in [
         "strom-engine",
+        "strom-jobspec",
         "strom-protocol",
         "strom-autoscaler",
         "strom-storage",

@@ -2,14 +2,14 @@
 
 use crate::plan::Plan;
 use crate::runtime::exec::{RunError, Running, Summary};
-use crate::spec::{JobSpec, Problems};
+use crate::spec::{JobSpec, Violations};
 
 /// Why a job could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// The spec is wrong; every problem is listed with its path.
     #[error("the job spec is invalid:\n{0}")]
-    Invalid(#[from] Problems),
+    Invalid(#[from] Violations),
     /// A task failed while running.
     #[error(transparent)]
     Failed(#[from] RunError),

@@ -11,7 +11,7 @@ use crate::io::{generate, source};
 use crate::ops::window::OutItem;
 use crate::ops::{self, AggKind, Aggregates, Operator};
 use crate::runtime::SchemaRef;
-use crate::spec::{FileFormat, JobSpec, Problems, TransformSpec};
+use crate::spec::{FileFormat, JobSpec, TransformSpec, Violations};
 
 /// How rows of an edge find their subtask.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +159,7 @@ struct Builder {
     /// Step name → output port of its vertex, for side outputs (absent: 0).
     ports: BTreeMap<String, usize>,
     consumers: BTreeMap<String, usize>,
-    problems: Vec<crate::spec::Problem>,
+    problems: Vec<crate::spec::Violation>,
 }
 
 /// Steps whose vertex parallelism can be set: keyed and rate-bound ones.
@@ -171,8 +171,8 @@ fn scalable_step(t: &TransformSpec) -> bool {
         || t.throttle.is_some()
 }
 
-fn problem(path: String, reason: impl Into<String>) -> crate::spec::Problem {
-    crate::spec::Problem {
+fn problem(path: String, reason: impl Into<String>) -> crate::spec::Violation {
+    crate::spec::Violation {
         path,
         reason: reason.into(),
     }
@@ -180,7 +180,7 @@ fn problem(path: String, reason: impl Into<String>) -> crate::spec::Problem {
 
 impl Plan {
     /// Builds the graph of `spec` with `parallelism` as the default.
-    pub fn build(spec: &JobSpec, parallelism: usize) -> Result<Plan, Problems> {
+    pub fn build(spec: &JobSpec, parallelism: usize) -> Result<Plan, Violations> {
         Plan::build_with(spec, parallelism, &BTreeMap::new())
     }
 
@@ -191,7 +191,7 @@ impl Plan {
         spec: &JobSpec,
         parallelism: usize,
         vertex_parallelism: &BTreeMap<String, u32>,
-    ) -> Result<Plan, Problems> {
+    ) -> Result<Plan, Violations> {
         let mut spec = spec.clone();
         let mut source_parallelism = BTreeMap::new();
         let mut bad = Vec::new();
@@ -241,7 +241,7 @@ impl Plan {
             }
         }
         if !bad.is_empty() {
-            return Err(Problems(bad));
+            return Err(Violations(bad));
         }
         let spec = &spec;
         let mut consumers: BTreeMap<String, usize> = BTreeMap::new();
@@ -323,7 +323,7 @@ impl Plan {
                 vertices: b.vertices,
             })
         } else {
-            Err(Problems(b.problems))
+            Err(Violations(b.problems))
         }
     }
 }
@@ -839,8 +839,13 @@ impl Builder {
             }
             let bound = |s: &str| -> Result<i64, String> {
                 match s.strip_prefix('-') {
-                    Some(rest) => crate::spec::Duration(rest.into()).millis().map(|v| -v),
-                    None => crate::spec::Duration(s.into()).millis(),
+                    Some(rest) => crate::spec::Duration(rest.into())
+                        .millis()
+                        .map(|v| -v)
+                        .map_err(|e| e.to_string()),
+                    None => crate::spec::Duration(s.into())
+                        .millis()
+                        .map_err(|e| e.to_string()),
                 }
             };
             let (lower, upper) = match (bound(&j.lower), bound(&j.upper)) {

@@ -450,7 +450,7 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
         assert!(!applied(&j).is_empty());
         // A different pipeline: what was decided no longer applies.
         let mut changed = j.clone();
-        changed.spec.job.as_mut().unwrap()["transforms"][0]["throttle"] = 200.into();
+        changed.spec.job.as_mut().unwrap().transforms[0].throttle = Some(200);
         assert!(applied(&changed).is_empty());
         let s = step(&changed, &mut history, None, &at(90), 10_000).unwrap();
         assert!(s.status.unwrap().vertex_parallelism.is_empty());

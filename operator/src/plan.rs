@@ -295,9 +295,15 @@ pub fn plan(job: &FlinkJob, observed: &Observed, now: &Time) -> Plan {
             Some(effective_spec(job))
         }
         Err(violations) => {
-            let message = format!(
-                "the spec is invalid, so the job keeps running its last valid spec: {violations}"
-            );
+            let message = if status.last_reconciled_spec.is_some() {
+                format!(
+                    "the spec is invalid, so the job keeps running its last valid spec: {violations}"
+                )
+            } else {
+                format!(
+                    "the spec is invalid, so nothing is started until it is fixed: {violations}"
+                )
+            };
             let already = status.conditions.iter().any(|c| {
                 c.type_ == "Degraded"
                     && c.reason == "InvalidSpec"

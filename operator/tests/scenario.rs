@@ -382,6 +382,54 @@ fn kubectl_fails(cluster: &Cluster, args: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_the_engine_would_refuse_is_an_invalid_spec_and_starts_no_pod() {
+    let (cluster, client, dir) = setup("badpipe").await;
+    let operator = tokio::spawn(strom_operator::controller::run(
+        client,
+        Some("default".into()),
+    ));
+    // The CRD's schema accepts it (an input is a string, a condition is a string); the
+    // pipeline is wrong: a misspelt input and a condition that is not SQL.
+    let bad = manifest(&dir.join("state"), &dir.join("out"), 1).replace(
+        "    sinks:\n",
+        "    transforms:\n      - {name: odd, input: clikcs, where: \"user = = 1\"}\n    sinks:\n",
+    );
+    apply(&cluster, &bad);
+    let condition = |what: &str| {
+        kubectl(
+            &cluster,
+            &[
+                "get",
+                "fj",
+                "clicks",
+                "-o",
+                &format!("jsonpath={{.status.conditions[?(@.type==\"Degraded\")].{what}}}"),
+            ],
+        )
+    };
+    wait(&cluster, "the job to be marked InvalidSpec", 60, || {
+        condition("reason") == "InvalidSpec"
+    })
+    .await;
+    let described = kubectl(&cluster, &["describe", "fj", "clicks"]);
+    for path in [
+        "spec.job.transforms[0].input",
+        "spec.job.transforms[0].where",
+    ] {
+        assert!(described.contains(path), "{path} not shown:\n{described}");
+    }
+    assert!(described.contains("\"clikcs\""), "{described}");
+    // A few reconciles later, still no engine: nothing was ever started.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pods = kubectl(&cluster, &["get", "pods,statefulsets", "-o", "name"]);
+    assert!(
+        pods.trim().is_empty(),
+        "engine objects were created: {pods}"
+    );
+    operator.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_edits_suspend_resume_failure_and_delete() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("strom_operator=debug")
@@ -432,6 +480,11 @@ async fn invalid_edits_suspend_resume_failure_and_delete() {
         field("clicks", ".status.lifecycleState") == "Suspended"
     })
     .await;
+    // The status has caught up with the spec, so `kubectl wait` and GitOps tools settle.
+    assert_eq!(
+        field("clicks", ".status.observedGeneration"),
+        field("clicks", ".metadata.generation")
+    );
     let savepoint = field("clicks", ".status.lastSavepoint.location");
     assert!(
         Path::new(savepoint.strip_prefix("file://").unwrap())

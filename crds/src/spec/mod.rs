@@ -88,7 +88,7 @@ pub struct FlinkJobSpec {
     /// `job` and `jobUri`. Changing it upgrades the job according to `upgradeMode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "job_schema")]
-    pub job: Option<serde_json::Value>,
+    pub job: Option<strom_jobspec::JobSpec>,
 
     /// The pipeline as a YAML or JSON file in object storage, e.g.
     /// `s3://my-bucket/jobs/fraud.yaml`. Set exactly one of `job` and `jobUri`.
@@ -185,7 +185,7 @@ fn one() -> i32 {
     1
 }
 
-/// The engine's job-spec schema, in structural form: the API server checks pipelines too.
+/// The job-spec schema, in structural form: the API server checks pipelines too.
 fn job_schema(_: &mut SchemaGenerator) -> Schema {
     Schema::try_from(crate::job_schema::structural()).unwrap_or_else(
         |_| json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),

@@ -11,9 +11,7 @@ mod eval;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
-use sqlparser::ast::{self, BinaryOperator, SelectItem, UnaryOperator};
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::Parser;
+use sqlparser::ast::{self, BinaryOperator, UnaryOperator};
 
 pub use eval::{Value, eval};
 
@@ -165,54 +163,9 @@ impl Expr {
     }
 }
 
-fn parser(text: &str) -> Result<Parser<'static>, String> {
-    Parser::new(&GenericDialect)
-        .try_with_sql(text)
-        .map_err(|e| format!("{text:?} is not valid SQL: {e}"))
-}
-
-/// Parses a SQL expression.
-pub fn parse_sql(text: &str) -> Result<ast::Expr, String> {
-    let mut p = parser(text)?;
-    let expr = p
-        .parse_expr()
-        .map_err(|e| format!("{text:?} is not a valid SQL expression: {e}"))?;
-    p.expect_token(&sqlparser::tokenizer::Token::EOF)
-        .map_err(|_| format!("{text:?} has text after the expression"))?;
-    Ok(expr)
-}
-
-/// Parses a select item: `expr [AS alias]` or `*`.
-pub fn parse_select_item(text: &str) -> Result<(ast::Expr, Option<String>), String> {
-    let mut p = parser(text)?;
-    let item = p
-        .parse_select_item()
-        .map_err(|e| format!("{text:?} is not a valid select item: {e}"))?;
-    p.expect_token(&sqlparser::tokenizer::Token::EOF)
-        .map_err(|_| format!("{text:?} has text after the select item"))?;
-    match item {
-        SelectItem::UnnamedExpr(e) => Ok((e, None)),
-        SelectItem::ExprWithAlias { expr, alias } => Ok((expr, Some(alias.value))),
-        _ => Err(format!("{text:?}: write the columns out instead of *")),
-    }
-}
-
-/// Parses an ORDER BY list: `cnt DESC, k ASC`.
-pub fn parse_order_by(text: &str) -> Result<Vec<(ast::Expr, bool)>, String> {
-    let mut p = parser(text)?;
-    let items = p
-        .parse_comma_separated(Parser::parse_order_by_expr)
-        .map_err(|e| format!("{text:?} is not a valid ORDER BY list: {e}"))?;
-    Ok(items
-        .into_iter()
-        .map(|o| {
-            (
-                o.expr,
-                !matches!(o.options.sort, Some(ast::OrderBySort::Desc)),
-            )
-        })
-        .collect())
-}
+/// Parses a SQL expression (the spec's own parser, so spec checks and the engine agree).
+pub use strom_jobspec::sql::parse_expr as parse_sql;
+pub use strom_jobspec::sql::{parse_order_by, parse_select_item};
 
 /// The output name of an unaliased select item: the column name, or the expression text.
 pub fn default_name(expr: &ast::Expr) -> String {

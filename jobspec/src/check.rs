@@ -1,108 +1,15 @@
-//! Reading a spec: types and unknown fields (with their paths), then the rules that tie the
-//! steps together.
+//! The rules that tie a job's steps together: names unique, inputs naming steps, one kind per
+//! step, durations and distributions that make sense, SQL that parses. Every problem is
+//! listed with its path.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-use serde_json::Value;
-
-use super::JobSpec;
-
-/// One problem with a spec: where, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Path, e.g. `transforms[2].window.tumble`.
-    pub path: String,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.reason)
-    }
-}
-
-/// Every problem found. Never empty.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct Problems(pub Vec<Problem>);
-
-impl fmt::Display for Problems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
-        f.write_str(&lines.join("\n"))
-    }
-}
-
-impl Problems {
-    /// One problem.
-    pub fn one(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        Problems(vec![Problem {
-            path: path.into(),
-            reason: reason.into(),
-        }])
-    }
-}
-
-fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
-        Path::Map { parent, key } => {
-            let p = ignored_path(parent);
-            if p.is_empty() {
-                key.clone()
-            } else {
-                format!("{p}.{key}")
-            }
-        }
-        Path::Some { parent }
-        | Path::NewtypeStruct { parent }
-        | Path::NewtypeVariant { parent } => ignored_path(parent),
-    }
-}
-
-pub(super) fn parse(text: &str) -> Result<JobSpec, Problems> {
-    let value: Value = serde_yaml_ng::from_str(text)
-        .map_err(|e| Problems::one("<spec>", format!("is not valid YAML or JSON: {e}")))?;
-    let mut problems = Vec::new();
-    let mut record = |p: serde_ignored::Path<'_>| {
-        problems.push(Problem {
-            path: ignored_path(&p),
-            reason: "unknown field (check its spelling and indentation)".into(),
-        })
-    };
-    let spec: JobSpec =
-        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&value, &mut record))
-            .map_err(|e| {
-                let mut path = e.path().to_string();
-                let mut reason = e.inner().to_string();
-                if let Some(field) = reason
-                    .strip_prefix("missing field `")
-                    .and_then(|r| r.strip_suffix('`'))
-                {
-                    path = if path == "." {
-                        field.to_owned()
-                    } else {
-                        format!("{path}.{field}")
-                    };
-                    reason = "is required".into();
-                }
-                Problems::one(path, reason)
-            })?;
-    check(&spec, &mut problems);
-    if problems.is_empty() {
-        Ok(spec)
-    } else {
-        Err(Problems(problems))
-    }
-}
+use crate::{JobSpec, Violation, sql};
 
 /// The columns of a generated source: a Nexmark table or columns, each with exactly one of
 /// `expr` and `random`, and distributions that make sense.
 fn check_generated_columns(
-    g: &super::DatagenSource,
+    g: &crate::DatagenSource,
     path: &str,
     fail: &mut dyn FnMut(String, String),
 ) {
@@ -197,8 +104,8 @@ fn check_generated_columns(
     }
 }
 
-fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
-    let mut fail = |path: String, reason: String| problems.push(Problem { path, reason });
+pub(crate) fn check(spec: &JobSpec, problems: &mut Vec<Violation>) {
+    let mut fail = |path: String, reason: String| problems.push(Violation { path, reason });
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     // `field` is the path of the name itself, e.g. `transforms[2].name`.
     let mut name = |n: &str, field: String, fail: &mut dyn FnMut(String, String)| {
@@ -249,7 +156,10 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
             for (j, _) in g.rate_schedule.iter().enumerate() {
                 let phase = &g.rate_schedule[j];
                 match phase.for_.millis() {
-                    Err(e) => fail(format!("{path}.datagen.rate_schedule[{j}].for"), e),
+                    Err(e) => fail(
+                        format!("{path}.datagen.rate_schedule[{j}].for"),
+                        e.to_string(),
+                    ),
                     Ok(0) => fail(
                         format!("{path}.datagen.rate_schedule[{j}].for"),
                         "must be greater than zero".into(),
@@ -260,10 +170,13 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
         }
         if let Some(w) = &s.watermark {
             if let Err(e) = w.max_out_of_orderness.millis() {
-                fail(format!("{path}.watermark.max_out_of_orderness"), e);
+                fail(
+                    format!("{path}.watermark.max_out_of_orderness"),
+                    e.to_string(),
+                );
             }
-            if let Some(Err(e)) = w.idle_timeout.as_ref().map(super::Duration::millis) {
-                fail(format!("{path}.watermark.idle_timeout"), e);
+            if let Some(Err(e)) = w.idle_timeout.as_ref().map(crate::Duration::millis) {
+                fail(format!("{path}.watermark.idle_timeout"), e.to_string());
             }
         }
     }
@@ -306,8 +219,8 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
                 );
             }
             for (field, d) in [("tumble", &w.tumble), ("session", &w.session)] {
-                match d.as_ref().map(super::Duration::millis) {
-                    Some(Err(e)) => fail(format!("{path}.window.{field}"), e),
+                match d.as_ref().map(crate::Duration::millis) {
+                    Some(Err(e)) => fail(format!("{path}.window.{field}"), e.to_string()),
                     Some(Ok(0)) => fail(
                         format!("{path}.window.{field}"),
                         "must be greater than zero".into(),
@@ -317,8 +230,8 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
             }
             if let Some(h) = &w.hop {
                 match (h.size.millis(), h.slide.millis()) {
-                    (Err(e), _) => fail(format!("{path}.window.hop.size"), e),
-                    (_, Err(e)) => fail(format!("{path}.window.hop.slide"), e),
+                    (Err(e), _) => fail(format!("{path}.window.hop.size"), e.to_string()),
+                    (_, Err(e)) => fail(format!("{path}.window.hop.slide"), e.to_string()),
                     (Ok(size), Ok(slide)) if slide <= 0 || size <= 0 || size % slide != 0 => fail(
                         format!("{path}.window.hop"),
                         "size and slide must be positive and size a multiple of slide".into(),
@@ -326,8 +239,8 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
                     _ => {}
                 }
             }
-            match w.allowed_lateness.as_ref().map(super::Duration::millis) {
-                Some(Err(e)) => fail(format!("{path}.window.allowed_lateness"), e),
+            match w.allowed_lateness.as_ref().map(crate::Duration::millis) {
+                Some(Err(e)) => fail(format!("{path}.window.allowed_lateness"), e.to_string()),
                 Some(Ok(l)) if l > 0 && w.session.is_some() => fail(
                     format!("{path}.window.allowed_lateness"),
                     "is supported for tumble and hop windows, not yet for sessions".into(),
@@ -356,9 +269,9 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
             .deduplicate
             .as_ref()
             .and_then(|d| d.ttl.as_ref())
-            .map(super::Duration::millis)
+            .map(crate::Duration::millis)
         {
-            fail(format!("{path}.deduplicate.ttl"), e);
+            fail(format!("{path}.deduplicate.ttl"), e.to_string());
         }
         if let Some(n) = &t.top_n
             && n.limit == 0
@@ -423,10 +336,54 @@ fn check(spec: &JobSpec, problems: &mut Vec<Problem>) {
     for (i, s) in spec.sinks.iter().enumerate() {
         check_input(format!("sinks[{i}].input"), &s.input);
     }
+    check_sql(spec, problems);
+}
+
+/// Every SQL text parses: generated columns, conditions, select items, orderings. (Whether
+/// its columns exist and its types fit is the engine's planner's to say: it knows each step's
+/// columns.)
+fn check_sql(spec: &JobSpec, problems: &mut Vec<Violation>) {
+    let mut parses = |path: String, result: Result<(), String>| {
+        if let Err(reason) = result {
+            problems.push(Violation { path, reason });
+        }
+    };
+    for (i, s) in spec.sources.iter().enumerate() {
+        for (j, c) in s.datagen.iter().flat_map(|g| g.columns.iter().enumerate()) {
+            if let Some(e) = &c.expr {
+                parses(
+                    format!("sources[{i}].datagen.columns[{j}].expr"),
+                    sql::parse_expr(e).map(drop),
+                );
+            }
+        }
+    }
+    for (i, t) in spec.transforms.iter().enumerate() {
+        if let Some(w) = &t.where_ {
+            parses(
+                format!("transforms[{i}].where"),
+                sql::parse_expr(w).map(drop),
+            );
+        }
+        for (j, item) in t.select.iter().enumerate() {
+            parses(
+                format!("transforms[{i}].select[{j}]"),
+                sql::parse_select_item(item).map(drop),
+            );
+        }
+        if let Some(n) = &t.top_n {
+            parses(
+                format!("transforms[{i}].top_n.order_by"),
+                sql::parse_order_by(&n.order_by).map(drop),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
     use super::*;
 
     #[test]
@@ -472,5 +429,35 @@ sinks:
             JobSpec::parse("sources: [{name: s, datagen: {count: many, columns: []}}]\nsinks: []")
                 .unwrap_err();
         assert_eq!(problems.0[0].path, "sources[0].datagen.count");
+    }
+
+    #[test]
+    fn sql_that_does_not_parse_is_named_by_path() {
+        let problems = JobSpec::parse(
+            r#"
+sources:
+  - name: s
+    datagen: {count: 1, columns: [{name: a, expr: "id +"}]}
+transforms:
+  - {name: t, input: s, where: "a = = 1", select: ["a AS"]}
+  - {name: u, input: t, key_by: [a], window: {tumble: 1s}, select: ["COUNT(*) AS n"]}
+  - {name: v, input: u, top_n: {limit: 1, order_by: "n DESC DESC"}}
+sinks:
+  - {name: out, input: v, stdout: {}}
+"#,
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = problems.0.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "sources[0].datagen.columns[0].expr",
+                "transforms[0].where",
+                "transforms[0].select[0]",
+                "transforms[2].top_n.order_by"
+            ],
+            "{problems}"
+        );
+        assert!(problems.0[1].reason.contains("\"a = = 1\""), "{problems}");
     }
 }

@@ -1,0 +1,74 @@
+//! What is wrong with a spec or a manifest: every broken rule with the path of its field.
+
+use std::fmt;
+
+/// One broken rule: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Field path, e.g. `transforms[2].window.tumble` in a job spec or
+    /// `spec.autoscaler.minParallelism` in a FlinkJob.
+    pub path: String,
+    /// What is wrong and what is expected.
+    pub reason: String,
+}
+
+impl Violation {
+    /// A violation at `path`.
+    pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Violation {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same violation with `prefix` put before its path (`spec.job` + `sinks[0]` →
+    /// `spec.job.sinks[0]`).
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.path = if self.path.is_empty() {
+            prefix.to_owned()
+        } else if prefix.is_empty() {
+            self.path
+        } else {
+            format!("{prefix}.{}", self.path)
+        };
+        self
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
+/// Every rule broken. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Violations(pub Vec<Violation>);
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Violations {
+    /// One violation.
+    pub fn one(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Violations(vec![Violation::new(path, reason)])
+    }
+
+    /// `Ok(())` when `list` is empty, else the list.
+    pub fn check(list: Vec<Violation>) -> Result<(), Violations> {
+        if list.is_empty() {
+            Ok(())
+        } else {
+            Err(Violations(list))
+        }
+    }
+}
