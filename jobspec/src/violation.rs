@@ -20,19 +20,6 @@ impl Violation {
             reason: reason.into(),
         }
     }
-
-    /// The same violation with `prefix` put before its path (`spec.job` + `sinks[0]` →
-    /// `spec.job.sinks[0]`).
-    pub fn under(mut self, prefix: &str) -> Self {
-        self.path = if self.path.is_empty() {
-            prefix.to_owned()
-        } else if prefix.is_empty() {
-            self.path
-        } else {
-            format!("{prefix}.{}", self.path)
-        };
-        self
-    }
 }
 
 impl fmt::Display for Violation {
