@@ -9,12 +9,11 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::AppState;
-use crate::db::now_ms;
+use crate::db::{Db, now_ms};
 use crate::error::ApiError;
+use crate::{AppState, store};
 
 /// What a token may do, each role including the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
@@ -38,7 +37,8 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Option<Role> {
+    /// As stored.
+    pub(crate) fn parse(s: &str) -> Option<Role> {
         match s {
             "viewer" => Some(Role::Viewer),
             "editor" => Some(Role::Editor),
@@ -145,26 +145,23 @@ pub fn mint() -> (String, String, String) {
 
 /// Stores a new token and returns (id, token).
 pub async fn create(
-    state: &AppState,
+    db: &Db,
     tenant: Option<&str>,
     role: Role,
     description: &str,
     expires_at: Option<i64>,
 ) -> Result<(String, String), ApiError> {
     let (id, token, hash) = mint();
-    sqlx::query(
-        "INSERT INTO tokens (id, tenant, role, hash, description, created_at, expires_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
-    )
-    .bind(&id)
-    .bind(tenant)
-    .bind(role.as_str())
-    .bind(&hash)
-    .bind(description)
-    .bind(now_ms())
-    .bind(expires_at)
-    .execute(&state.db.pool)
-    .await?;
+    let stored = store::tokens::NewToken {
+        id: &id,
+        tenant,
+        role,
+        hash: &hash,
+        description,
+        created_at: now_ms(),
+        expires_at,
+    };
+    store::tokens::insert(&db.pool, &stored).await?;
     Ok((id, token))
 }
 
@@ -190,18 +187,16 @@ impl FromRequestParts<AppState> for Principal {
         else {
             return Err(unauthenticated("not a Strom API token"));
         };
-        let row = sqlx::query(
-            "SELECT tenant, role, hash, expires_at, revoked_at FROM tokens WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| unauthenticated("unknown or revoked token"))?;
-        let tenant: Option<String> = row.try_get("tenant")?;
-        let role: String = row.try_get("role")?;
-        let hash: String = row.try_get("hash")?;
-        let expires_at: Option<i64> = row.try_get("expires_at")?;
-        let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+        let stored = store::tokens::credential(&state.db.pool, id)
+            .await?
+            .ok_or_else(|| unauthenticated("unknown or revoked token"))?;
+        let store::tokens::Credential {
+            tenant,
+            role,
+            hash,
+            expires_at,
+            revoked_at,
+        } = stored;
         if revoked_at.is_some() {
             return Err(unauthenticated("unknown or revoked token"));
         }
@@ -218,8 +213,7 @@ impl FromRequestParts<AppState> for Principal {
         Ok(Principal {
             token_id: id.to_owned(),
             tenant,
-            role: Role::parse(&role)
-                .ok_or_else(|| ApiError::internal("a stored role is unknown"))?,
+            role,
         })
     }
 }

@@ -28,6 +28,18 @@ pub struct FieldError {
     pub reason: String,
 }
 
+impl From<strom_crds::Violation> for FieldError {
+    fn from(v: strom_crds::Violation) -> Self {
+        FieldError {
+            field: v.path,
+            reason: v.reason,
+        }
+    }
+}
+
+/// The crate's results.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
 /// An error answered to the client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {

@@ -304,6 +304,30 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page of `items`, read with one more than `limit` to learn whether another page
+    /// follows; its cursor is the last item's `key`.
+    pub fn of(mut items: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Page<T> {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(key)
+        } else {
+            None
+        };
+        Page { items, next_cursor }
+    }
+
+    /// `Page::of` for items read with their page keys.
+    pub fn keyed(rows: Vec<(String, T)>, limit: i64) -> Page<T> {
+        let page = Page::of(rows, limit, |(k, _)| k.clone());
+        Page {
+            items: page.items.into_iter().map(|(_, t)| t).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+}
+
 /// `?limit=&cursor=`.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

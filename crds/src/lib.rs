@@ -9,6 +9,7 @@
 
 pub mod change;
 mod duration;
+mod effective;
 pub mod job_schema;
 pub mod spec;
 pub mod status;

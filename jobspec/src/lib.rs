@@ -9,6 +9,7 @@
 
 mod check;
 mod duration;
+mod kind;
 mod sink;
 mod source;
 pub mod sql;
@@ -20,6 +21,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
+pub use kind::{SinkKind, SourceKind, TransformKind, WindowKind};
 pub use sink::{FileSink, SinkSpec};
 pub use source::{
     DatagenSource, FieldSpec, FieldType, FileFormat, FileSource, GeneratedColumn, NexmarkSpec,

@@ -2,7 +2,7 @@
 //! latest report in; the history to keep, the autoscaler status to record and the events to
 //! publish out. The decision itself is [`strom_autoscaler::decide`]; this module samples,
 //! keeps the history bounded, turns the spec into its config and an `active` decision into
-//! `status.autoscaler.vertexParallelism`, which [`crate::plan`] applies as a rescale like
+//! `status.autoscaler.vertexParallelism`, which [`crate::reconcile`] applies as a rescale like
 //! any other parallelism change.
 
 use std::collections::BTreeMap;
@@ -14,6 +14,8 @@ use strom_crds::spec::{AutoscalerMode, AutoscalerSpec};
 use strom_crds::status::{AutoscalerStatus, AutoscalerVertex, LifecycleState, ScalingRecord};
 use strom_crds::{FlinkJob, FlinkJobSpec};
 use strom_protocol::{JobState, JobStatus};
+
+use crate::events::{Event, Reason};
 
 /// At most this many samples are kept (a ConfigMap holds 1 MiB; a sample of a job of ten
 /// vertices is about 2 KB).
@@ -37,7 +39,7 @@ pub struct Step {
     /// The autoscaler status to record (`None`: remove it).
     pub status: Option<AutoscalerStatus>,
     /// Events: (warning, reason, message).
-    pub events: Vec<(bool, &'static str, String)>,
+    pub events: Vec<Event>,
     /// The decision made, if one was.
     pub decision: Option<Decision>,
 }
@@ -62,27 +64,6 @@ pub fn config(spec: &FlinkJobSpec, a: &AutoscalerSpec) -> Config {
         max_scale_up_factor: a.max_scale_up_factor,
         max_scale_down_factor: a.max_scale_down_factor,
         ..Config::default()
-    }
-}
-
-/// A hash of the pipeline (`spec.job`): vertex ids belong to one pipeline.
-pub fn job_hash(spec: &FlinkJobSpec) -> String {
-    crate::plan::json_hash(&spec.job)
-}
-
-/// The autoscaler's vertex parallelism the job should run with now: what an `active`
-/// autoscaler decided for this very pipeline, else nothing.
-pub fn applied(job: &FlinkJob) -> BTreeMap<String, i32> {
-    let active = job
-        .spec
-        .autoscaler
-        .as_ref()
-        .is_some_and(|a| a.mode == AutoscalerMode::Active);
-    match job.status.as_ref().and_then(|s| s.autoscaler.as_ref()) {
-        Some(s) if active && s.job_hash.as_deref() == Some(job_hash(&job.spec).as_str()) => {
-            s.vertex_parallelism.clone()
-        }
-        _ => BTreeMap::new(),
     }
 }
 
@@ -115,16 +96,15 @@ pub fn step(
         // Disabled: forget what it set, so the job returns to the spec's parallelism.
         return previous.map(|_| Step {
             status: None,
-            events: vec![(
-                false,
-                "ScalingReport",
-                "autoscaler disabled: the job returns to the parallelism of its spec".into(),
+            events: vec![Event::normal(
+                Reason::ScalingReport,
+                "autoscaler disabled: the job returns to the parallelism of its spec",
             )],
             decision: None,
         });
     };
     let now_ms = now.0.as_millisecond();
-    let hash = job_hash(&job.spec);
+    let hash = job.spec.pipeline_hash();
     let mut base = previous.clone().unwrap_or(AutoscalerStatus {
         mode: a.mode,
         outcome: "NoMetrics".into(),
@@ -145,10 +125,9 @@ pub fn step(
     }
     if a.mode != AutoscalerMode::Active && !base.vertex_parallelism.is_empty() {
         base.vertex_parallelism.clear();
-        events.push((
-            false,
-            "ScalingReport",
-            "autoscaler in recommend mode: the job returns to the parallelism of its spec".into(),
+        events.push(Event::normal(
+            Reason::ScalingReport,
+            "autoscaler in recommend mode: the job returns to the parallelism of its spec",
         ));
     }
     base.mode = a.mode;
@@ -179,7 +158,7 @@ pub fn step(
     history.state = decision.state.clone();
 
     for n in &decision.notices {
-        events.push((true, "IneffectiveScaling", n.clone()));
+        events.push(Event::warning(Reason::IneffectiveScaling, n.clone()));
     }
     let was = previous.as_ref().map(|p| p.outcome.as_str());
     let outcome = decision.outcome.name();
@@ -199,9 +178,8 @@ pub fn step(
             base.vertex_parallelism = parallelism;
         }
         if !repeated {
-            events.push((
-                false,
-                "ScalingReport",
+            events.push(Event::normal(
+                Reason::ScalingReport,
                 if applied {
                     format!("{}; applying it as a savepoint rescale", decision.summary)
                 } else {
@@ -220,7 +198,10 @@ pub fn step(
     } else if matches!(decision.outcome, Outcome::ScaleDownPending { .. })
         && was != Some("ScaleDownPending")
     {
-        events.push((false, "ScalingReport", decision.summary.clone()));
+        events.push(Event::normal(
+            Reason::ScalingReport,
+            decision.summary.clone(),
+        ));
     }
     base.outcome = outcome.into();
     base.summary = decision.summary.clone();
@@ -261,7 +242,7 @@ pub fn step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{self, Deployed, Observed, PodState, SavepointProgress};
+    use crate::reconcile::{self as plan, Deployed, Observed, PodState, SavepointProgress};
     use strom_crds::status::{OperationKind, OperationPhase};
     use strom_protocol::{SubtaskMetrics, VertexStatus};
 
@@ -303,7 +284,7 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
     fn running(autoscaler: &str) -> FlinkJob {
         let mut j = job(autoscaler);
         for _ in 0..2 {
-            let hash = plan::spec_hash(&plan::effective_spec(&j));
+            let hash = j.effective_spec().hash();
             j.status = Some(plan::plan(&j, &observed(&hash), &at(0)).status);
         }
         assert_eq!(
@@ -397,13 +378,9 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             Some(&5),
             "{status:#?}"
         );
-        assert!(
-            last.events
-                .iter()
-                .any(|(_, reason, m)| *reason == "ScalingReport"
-                    && m.contains("work 1 → 5")
-                    && m.contains("savepoint rescale"))
-        );
+        assert!(last.events.iter().any(|e| e.reason == Reason::ScalingReport
+            && e.message.contains("work 1 → 5")
+            && e.message.contains("savepoint rescale")));
         assert!(
             history.samples.len() <= 9,
             "bounded: {}",
@@ -411,7 +388,7 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
         );
 
         // The plan applies it like any parallelism change: stop with a savepoint, restore.
-        let p = plan::plan(&j, &observed(&plan::spec_hash(&job(FAST).spec)), &at(80));
+        let p = plan::plan(&j, &observed(&job(FAST).spec.hash()), &at(80));
         let op = p.status.operation.expect("an operation");
         assert_eq!(op.kind, OperationKind::Rescale);
         assert_eq!(op.phase, OperationPhase::Savepointing);
@@ -429,15 +406,15 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
         let reports: Vec<&String> = steps
             .iter()
             .flat_map(|s| s.events.iter())
-            .filter(|(_, r, _)| *r == "ScalingReport")
-            .map(|(_, _, m)| m)
+            .filter(|e| e.reason == Reason::ScalingReport)
+            .map(|e| &e.message)
             .collect();
         assert_eq!(reports.len(), 1, "{reports:?}");
         assert!(reports[0].starts_with("recommendation"));
         let status = j.status.as_ref().unwrap().autoscaler.as_ref().unwrap();
         assert!(status.vertex_parallelism.is_empty());
         assert!(!status.last_scaling.as_ref().unwrap().applied);
-        let hash = plan::spec_hash(&job(&mode).spec);
+        let hash = job(&mode).spec.hash();
         let p = plan::plan(&j, &observed(&hash), &at(120));
         assert!(p.status.operation.is_none());
     }
@@ -447,18 +424,18 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
         let mut j = running(FAST);
         let mut history = History::default();
         run_steps(&mut j, &mut history, 80);
-        assert!(!applied(&j).is_empty());
+        assert!(!j.autoscaled().is_empty());
         // A different pipeline: what was decided no longer applies.
         let mut changed = j.clone();
         changed.spec.job.as_mut().unwrap().transforms[0].throttle = Some(200);
-        assert!(applied(&changed).is_empty());
+        assert!(changed.autoscaled().is_empty());
         let s = step(&changed, &mut history, None, &at(90), 10_000).unwrap();
         assert!(s.status.unwrap().vertex_parallelism.is_empty());
         assert!(history.samples.is_empty());
         // Disabled: the status goes, with a word why.
         let mut off = j.clone();
         off.spec.autoscaler.as_mut().unwrap().mode = AutoscalerMode::Disabled;
-        assert!(applied(&off).is_empty());
+        assert!(off.autoscaled().is_empty());
         let s = step(&off, &mut History::default(), None, &at(90), 10_000).unwrap();
         assert!(s.status.is_none() && s.events.len() == 1);
     }

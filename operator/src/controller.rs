@@ -1,45 +1,67 @@
 //! The controller loop: observe a FlinkJob's objects, its engine and its storage; call
-//! [`plan`]; write the status (the write-ahead log) **before** acting; then act.
+//! [`plan`](crate::reconcile::plan); write the status (the write-ahead log) **before** acting; then act.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams};
+use kube::api::{Api, LogParams, Patch, PatchParams};
 use kube::runtime::controller::{Action as Requeue, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use strom_crds::FlinkJob;
 use strom_storage::layout::{CheckpointDir, MANIFEST};
 use strom_storage::{Location, StorageOptions};
 
-use crate::plan::{self, Action, Deployed, Observed, PodState, SavepointProgress};
+use crate::execute;
+use crate::reconcile::{self as plan, Deployed, Observed, PodState, SavepointProgress};
 use crate::resources::{self, SPEC_HASH};
 
 /// The field manager of everything the operator writes.
 pub const MANAGER: &str = "strom-operator";
 
-/// Why a reconcile failed (it is retried).
+/// Why a reconcile failed (it is retried, sooner or later by kind: see [`retry_after`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The API server refused or failed.
     #[error("kubernetes: {0}")]
     Kube(#[from] kube::Error),
-    /// Something else.
-    #[error("{0}")]
-    Other(String),
+    /// The job's storage could not be read or written.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The engine's control endpoint could not be reached.
+    #[error("engine: {0}")]
+    Engine(String),
+    /// The engine's objects could not be built from the spec.
+    #[error("resources: {0}")]
+    Resources(String),
+}
+
+/// How long to wait before retrying a reconcile that failed with `error`: a write that lost
+/// a race (409) at once; the API server or the engine briefly; storage longer; objects that
+/// cannot be built from the spec until someone changes something (a minute).
+pub fn retry_after(error: &Error) -> Duration {
+    match error {
+        Error::Kube(kube::Error::Api(e)) if e.code == 409 => Duration::from_millis(500),
+        Error::Kube(kube::Error::Api(e)) if e.code == 429 || e.code >= 500 => {
+            Duration::from_secs(5)
+        }
+        Error::Kube(_) | Error::Engine(_) => Duration::from_secs(2),
+        Error::Storage(_) => Duration::from_secs(10),
+        Error::Resources(_) => Duration::from_secs(60),
+    }
 }
 
 /// What every reconcile shares.
 pub struct Context {
-    client: Client,
-    reporter: Reporter,
+    pub(crate) client: Client,
+    pub(crate) reporter: Reporter,
     metrics: Arc<Metrics>,
-    settings: Settings,
+    pub(crate) settings: Settings,
 }
 
 /// Operator-wide settings.
@@ -238,11 +260,13 @@ pub async fn run_in(
 }
 
 fn error_policy(_job: Arc<FlinkJob>, error: &Error, _ctx: Arc<Context>) -> Requeue {
-    tracing::warn!(%error, "retrying");
-    Requeue::requeue(Duration::from_secs(2))
+    let after = retry_after(error);
+    tracing::warn!(%error, retry_in = ?after, "retrying");
+    Requeue::requeue(after)
 }
 
-fn storage_options(job: &FlinkJob) -> StorageOptions {
+/// The options for the job's storage.
+pub(crate) fn storage_options(job: &FlinkJob) -> StorageOptions {
     resources::storage_options(&job.spec)
         .into_iter()
         .fold(StorageOptions::new(), |o, (k, v)| o.with(k, &v))
@@ -470,150 +494,20 @@ async fn reconcile_once(job: &Arc<FlinkJob>, ctx: &Arc<Context>) -> Result<Reque
     }
     // The log first: what is about to be done is recorded before it is done.
     if Some(&status) != stored.as_ref() {
-        write_status(&jobs, &name, stored.as_ref(), &status).await?;
+        execute::write_status(&jobs, &name, stored.as_ref(), &status).await?;
     }
-    let reference = job.object_ref(&());
-    for (warning, reason, message) in scaling_events {
-        let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            note: Some(message),
-            action: "Autoscale".into(),
-            secondary: None,
-        };
-        if let Err(e) = publish(&ctx, &event, &reference).await {
-            tracing::warn!(error = %e, "cannot record an event");
-        }
+    let target = execute::Target {
+        ctx: &ctx,
+        job: &job,
+        ns: &ns,
+        name: &name,
+        jobs: &jobs,
+    };
+    for event in &scaling_events {
+        execute::record(&target, event, "Autoscale").await;
     }
     for action in decided.actions {
-        match action {
-            Action::Event {
-                warning,
-                reason,
-                message,
-            } => {
-                let event = Event {
-                    type_: if warning {
-                        EventType::Warning
-                    } else {
-                        EventType::Normal
-                    },
-                    reason: reason.into(),
-                    note: Some(message),
-                    action: "Reconcile".into(),
-                    secondary: None,
-                };
-                if let Err(e) = publish(&ctx, &event, &reference).await {
-                    tracing::warn!(error = %e, "cannot record an event");
-                }
-            }
-            Action::Deploy {
-                spec,
-                hash,
-                restore_from,
-                deployment,
-            } => {
-                let params = PatchParams::apply(MANAGER).force();
-                let cm =
-                    resources::config_map(&job, &spec).map_err(|e| Error::Other(e.to_string()))?;
-                Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns)
-                    .patch(&resources::names(&job).config, &params, &Patch::Apply(&cm))
-                    .await?;
-                let svc = resources::service(&job);
-                Api::<Service>::namespaced(ctx.client.clone(), &ns)
-                    .patch(
-                        &resources::names(&job).service,
-                        &params,
-                        &Patch::Apply(&svc),
-                    )
-                    .await?;
-                let set = resources::stateful_set(
-                    &job,
-                    &spec,
-                    &hash,
-                    restore_from.as_deref(),
-                    &deployment,
-                    ctx.settings.engine_service_account.as_deref(),
-                );
-                Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns)
-                    .patch(&resources::names(&job).engine, &params, &Patch::Apply(&set))
-                    .await?;
-            }
-            Action::AddFinalizer | Action::ReleaseFinalizer => {
-                let mut finalizers = job.finalizers().to_vec();
-                finalizers.retain(|f| f != plan::FINALIZER);
-                if matches!(action, Action::AddFinalizer) {
-                    finalizers.push(plan::FINALIZER.into());
-                }
-                // Not pinned to a resourceVersion: the status was just written, so the one
-                // read is stale by design.
-                let patch = serde_json::json!({"metadata": {"finalizers": finalizers}});
-                match jobs
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Action::DisposeSavepoints => {
-                let before = status.clone();
-                if let Err(e) = dispose_savepoints(&job, &ctx, &ns, &mut status).await {
-                    tracing::warn!(job = %name, error = %e, "savepoint retention failed; will retry after the next savepoint");
-                } else if status != before {
-                    write_status(&jobs, &name, Some(&before), &status).await?;
-                }
-            }
-            Action::StopEngine => {
-                let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
-                match sets
-                    .delete(&resources::names(&job).engine, &DeleteParams::foreground())
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Action::RequestSavepoint { target, stop } => {
-                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-                let ip = pods
-                    .get_opt(&resources::names(&job).pod)
-                    .await?
-                    .and_then(|p| p.status)
-                    .and_then(|s| s.pod_ip);
-                let Some(ip) = ip else { continue };
-                let url = format!("http://{ip}:{}/v1/savepoints", resources::CONTROL_PORT);
-                let request = strom_protocol::SavepointRequest { target, stop };
-                let answer = tokio::task::spawn_blocking(move || {
-                    ureq::post(&url)
-                        .send_json(&request)
-                        .map_err(|e| e.to_string())?
-                        .body_mut()
-                        .read_json::<strom_protocol::SavepointStatus>()
-                        .map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| Error::Other(e.to_string()))?;
-                match answer {
-                    Ok(s) => {
-                        let before = status.clone();
-                        if let Some(op) = status.operation.as_mut() {
-                            op.savepoint_request = Some(s.id);
-                        }
-                        write_status(&jobs, &name, Some(&before), &status).await?;
-                    }
-                    Err(e) => {
-                        tracing::warn!(job = %name, error = %e, "savepoint request failed; retrying")
-                    }
-                }
-            }
-        }
+        execute::run(&target, action, &mut status).await?;
     }
     let busy = status.operation.is_some();
     Ok(Requeue::requeue(Duration::from_secs(if busy {
@@ -623,26 +517,11 @@ async fn reconcile_once(job: &Arc<FlinkJob>, ctx: &Arc<Context>) -> Result<Reque
     })))
 }
 
-/// Records `event` on `reference`. A recorder per event: kube-runtime's `Recorder` treats
-/// events that differ only in their note as one series and keeps the first note, so a
-/// second rescale or savepoint would show the first one's message in `kubectl describe`
-/// (client-go's events recorder keys series by note as well). The operator publishes
-/// events on transitions, not in loops, so it needs no series.
-async fn publish(
-    ctx: &Context,
-    event: &Event,
-    reference: &k8s_openapi::api::core::v1::ObjectReference,
-) -> Result<(), kube::Error> {
-    Recorder::new(ctx.client.clone(), ctx.reporter.clone())
-        .publish(event, reference)
-        .await
-}
-
-/// Events of an autoscaler step: (warning, reason, message).
-type ScalingEvents = Vec<(bool, &'static str, String)>;
+/// Events of an autoscaler step.
+type ScalingEvents = Vec<crate::events::Event>;
 
 /// Runs an autoscaler step for `job` (reading and writing its history ConfigMap) and
-/// returns the job with the autoscaler status [`plan`] should see, and the events to record.
+/// returns the job with the autoscaler status [`plan`](crate::reconcile::plan) should see, and the events to record.
 async fn autoscale(
     job: Arc<FlinkJob>,
     engine: Option<&strom_protocol::JobStatus>,
@@ -717,106 +596,4 @@ async fn autoscale(
         .get_or_insert_with(Default::default)
         .autoscaler = step.status;
     Ok((Arc::new(changed), step.events))
-}
-
-/// Applies `spec.savepoints.history` to the job's savepoints directory through the storage
-/// layer's crash-safe disposal, sparing the savepoint the running deployment restored from
-/// (and, by count, the newest); marks what went as `Disposed` in the status.
-async fn dispose_savepoints(
-    job: &FlinkJob,
-    ctx: &Context,
-    ns: &str,
-    status: &mut strom_crds::FlinkJobStatus,
-) -> Result<(), Error> {
-    let Some(sp) = &job.spec.savepoints else {
-        return Ok(());
-    };
-    let Some(storage) = &sp.storage else {
-        return Ok(());
-    };
-    let dir = format!(
-        "{}/{ns}/{}/savepoints",
-        storage.0.trim_end_matches('/'),
-        job.name_any()
-    );
-    let parent =
-        Location::open(&dir, &storage_options(job)).map_err(|e| Error::Other(e.to_string()))?;
-    let mut protected = Vec::new();
-    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
-    if let Some(set) = sets.get_opt(&resources::names(job).engine).await?
-        && let Some(from) = set.annotations().get(resources::RESTORED_FROM)
-    {
-        protected.push(from.clone());
-    }
-    let policy = strom_storage::layout::SavepointPolicy {
-        max_count: sp.history.max_count.max(1) as usize,
-        max_age_ms: sp
-            .history
-            .max_age
-            .as_ref()
-            .and_then(|d| d.to_std().ok())
-            .map(|d| d.as_millis() as i64),
-    };
-    let now = jiff::Timestamp::now().as_millisecond();
-    let gone = strom_storage::layout::retain_savepoints(&parent, &policy, &protected, now)
-        .await
-        .map_err(|e| Error::Other(e.to_string()))?;
-    for g in gone {
-        for s in status.savepoints.iter_mut() {
-            if s.location.as_deref() == Some(g.url.as_str()) {
-                s.state = strom_crds::status::SavepointState::Disposed;
-            }
-        }
-        let event = Event {
-            type_: EventType::Normal,
-            reason: "SavepointDisposed".into(),
-            note: Some(format!("{} disposed of by the retention policy", g.url)),
-            action: "Retention".into(),
-            secondary: None,
-        };
-        let _ = publish(ctx, &event, &job.object_ref(&())).await;
-    }
-    Ok(())
-}
-
-async fn write_status(
-    jobs: &Api<FlinkJob>,
-    name: &str,
-    old: Option<&strom_crds::FlinkJobStatus>,
-    status: &strom_crds::FlinkJobStatus,
-) -> Result<(), Error> {
-    let old = serde_json::to_value(old.cloned().unwrap_or_default()).expect("status serializes");
-    let new = serde_json::to_value(status).expect("status serializes");
-    let patch = serde_json::json!({"status": merge_patch(&old, &new)});
-    jobs.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
-}
-
-/// A JSON merge patch (RFC 7396) from `old` to `new`: fields that disappear become `null`.
-pub fn merge_patch(old: &serde_json::Value, new: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match (old, new) {
-        (Value::Object(o), Value::Object(n)) => {
-            let mut patch = serde_json::Map::new();
-            for (k, nv) in n {
-                match o.get(k) {
-                    Some(ov) if ov == nv => {}
-                    Some(ov) => {
-                        patch.insert(k.clone(), merge_patch(ov, nv));
-                    }
-                    None => {
-                        patch.insert(k.clone(), nv.clone());
-                    }
-                }
-            }
-            for k in o.keys() {
-                if !n.contains_key(k) {
-                    patch.insert(k.clone(), Value::Null);
-                }
-            }
-            Value::Object(patch)
-        }
-        _ => new.clone(),
-    }
 }

@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use strom_crds::{FlinkJob, FlinkJobSpec};
 
-use crate::plan::checkpoint_dir;
+use crate::reconcile::checkpoint_dir;
 
 /// The engine's control port.
 pub const CONTROL_PORT: i32 = 8081;

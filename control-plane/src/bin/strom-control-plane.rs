@@ -95,21 +95,14 @@ async fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let (id, token, hash) = auth::mint();
-            let stored = sqlx::query(
-                "INSERT INTO tokens (id, tenant, role, hash, description, created_at, expires_at, revoked_at) \
-                 VALUES ($1, NULL, 'admin', $2, $3, $4, NULL, NULL)",
-            )
-            .bind(&id)
-            .bind(&hash)
-            .bind(&description)
-            .bind(db::now_ms())
-            .execute(&db.pool)
-            .await;
-            if let Err(e) = stored {
-                eprintln!("error: cannot store the token: {e}");
-                return ExitCode::from(2);
-            }
+            let (id, token) =
+                match auth::create(&db, None, auth::Role::Admin, &description, None).await {
+                    Ok(created) => created,
+                    Err(e) => {
+                        eprintln!("error: cannot store the token: {}", e.body.message);
+                        return ExitCode::from(2);
+                    }
+                };
             println!("{token}");
             eprintln!("platform admin token {id} created; it is shown only now");
             ExitCode::SUCCESS

@@ -165,7 +165,7 @@ pub async fn serve(
         storage: Some(storage.to_owned()),
         verified: Default::default(),
     };
-    let (_, admin) = auth::create(&state, None, auth::Role::Admin, "tests", None)
+    let (_, admin) = auth::create(&state.db, None, auth::Role::Admin, "tests", None)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

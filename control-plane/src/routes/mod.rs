@@ -1,0 +1,182 @@
+//! The routes' handlers, one module per resource; what they share is here: loading a
+//! tenant or an application (404 otherwise), recording an operation, applying the
+//! application's FlinkJob, and the answer to a change.
+
+pub mod applications;
+pub mod lifecycle;
+pub mod observe;
+pub mod request;
+pub mod snapshots;
+pub mod tenants;
+pub mod tokens;
+pub mod versions;
+
+use axum::Json;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use strom_crds::FlinkJobSpec;
+use strom_crds::spec::{DesiredState, UpgradeMode};
+
+use crate::AppState;
+use crate::db::{now_ms, rfc3339};
+use crate::error::{ApiError, AuditNote, Result};
+use crate::k8s;
+use crate::model::{Application, Changed, Operation, Tenant};
+use crate::store::applications::AppRow;
+use crate::store::{self};
+
+/// The tenant `name`.
+pub(crate) async fn load_tenant(state: &AppState, name: &str) -> Result<Tenant> {
+    store::tenants::get(&state.db.pool, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no tenant {name:?}")))
+}
+
+/// The tenant's application `name`.
+pub(crate) async fn load_app(state: &AppState, tenant: &str, name: &str) -> Result<AppRow> {
+    store::applications::get(&state.db.pool, tenant, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no application {name:?}")))
+}
+
+/// The application, which must be at version `expected` (the caller's `If-Match`).
+pub(crate) async fn load_at(
+    state: &AppState,
+    tenant: &str,
+    name: &str,
+    expected: i64,
+) -> Result<AppRow> {
+    let current = load_app(state, tenant, name).await?;
+    if current.version != expected {
+        return Err(request::conflict(current.version, expected));
+    }
+    Ok(current)
+}
+
+/// The application as answered.
+pub(crate) fn application(a: &AppRow) -> Application {
+    Application {
+        name: a.name.clone(),
+        version: a.version,
+        desired: a.desired.as_str().to_owned(),
+        spec: a.spec.clone(),
+        created_at: rfc3339(a.created_at),
+        updated_at: rfc3339(a.updated_at),
+    }
+}
+
+/// How an operation ended when it was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Handed to Kubernetes; the job's status shows its progress.
+    Accepted,
+    /// Done.
+    Succeeded,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Succeeded => "succeeded",
+        }
+    }
+
+    /// Accepted if the application runs (Kubernetes carries the change out), else done.
+    pub(crate) fn of(a: &AppRow) -> Outcome {
+        if a.desired == store::applications::Desired::Running {
+            Outcome::Accepted
+        } else {
+            Outcome::Succeeded
+        }
+    }
+}
+
+/// Records an operation of `kind` on the application.
+pub(crate) async fn record(
+    state: &AppState,
+    tenant: &str,
+    app: &str,
+    kind: &str,
+    version: i64,
+    outcome: Outcome,
+    message: String,
+) -> Result<Operation> {
+    let now = now_ms();
+    let op = Operation {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        application: app.to_owned(),
+        kind: kind.to_owned(),
+        version,
+        outcome: outcome.as_str().to_owned(),
+        message,
+        created_at: rfc3339(now),
+    };
+    store::operations::insert(&state.db.pool, tenant, &op, now).await?;
+    Ok(op)
+}
+
+/// The FlinkJob the application runs as.
+pub(crate) struct Applied<'a> {
+    /// Its application's version.
+    pub version: i64,
+    /// The spec.
+    pub spec: &'a FlinkJobSpec,
+    /// Running, or suspended.
+    pub running: bool,
+    /// The snapshot nonce (0: none requested).
+    pub nonce: i64,
+    /// Stop and resume at the latest checkpoint instead of through a savepoint.
+    pub at_checkpoint: bool,
+}
+
+/// Applies the application's FlinkJob; returns its generation.
+pub(crate) async fn apply(
+    state: &AppState,
+    tenant: &str,
+    app: &str,
+    job: Applied<'_>,
+) -> Result<i64> {
+    let mut spec = job.spec.clone();
+    spec.state = if job.running {
+        DesiredState::Running
+    } else {
+        DesiredState::Suspended
+    };
+    if job.nonce > 0
+        && let Some(sp) = spec.savepoints.as_mut()
+    {
+        sp.trigger_nonce = Some(job.nonce);
+    }
+    spec.upgrade_mode = if job.at_checkpoint {
+        UpgradeMode::LastState
+    } else {
+        UpgradeMode::Savepoint
+    };
+    k8s::ensure_namespace(&state.kube, &k8s::namespace_of(tenant)).await?;
+    Ok(k8s::apply_job(&state.kube, tenant, app, job.version, spec).await?)
+}
+
+/// The answer to a change of an application: it (with its version as `ETag`) and the
+/// operation recorded.
+pub(crate) fn changed(a: &AppRow, op: Operation) -> Response {
+    let etag = format!("\"{}\"", a.version);
+    let note = AuditNote(format!("{} {} → version {}", op.kind, a.name, a.version));
+    let mut r = (
+        [(header::ETAG, etag)],
+        Json(Changed {
+            application: application(a),
+            operation: op,
+        }),
+    )
+        .into_response();
+    r.extensions_mut().insert(note);
+    r
+}
+
+/// The answer with `note` for the audit log.
+pub(crate) fn noted(r: impl IntoResponse, note: String) -> Response {
+    let mut r = r.into_response();
+    r.extensions_mut().insert(AuditNote(note));
+    r
+}

@@ -1,0 +1,272 @@
+//! The spec as the service runs it, and what it costs: the managed defaults and rules
+//! over a tenant's FlinkJob spec, the subtasks it may use, and the tenant's quota.
+
+use axum::http::StatusCode;
+use strom_crds::FlinkJobSpec;
+use strom_crds::spec::AutoscalerMode;
+
+use crate::error::{ApiError, FieldError, Result};
+use crate::model::Tenant;
+
+/// The spec as the service runs it: validated with the CRD's rules, storage defaulted to
+/// `storage`, upgrades through savepoints. Errors name the field in the request body
+/// (`spec.…`).
+pub fn managed(
+    storage: Option<&str>,
+    name: &str,
+    spec: &serde_json::Value,
+) -> Result<FlinkJobSpec> {
+    let mut spec = spec.clone();
+    let Some(map) = spec.as_object_mut() else {
+        return Err(ApiError::field(
+            "spec",
+            "must be an object (a FlinkJob spec)",
+        ));
+    };
+    if map.contains_key("state") {
+        return Err(ApiError::field(
+            "spec.state",
+            "is set by the start and stop calls, not in the spec",
+        ));
+    }
+    if let Some(mode) = map.get("upgradeMode")
+        && mode != "savepoint"
+    {
+        return Err(ApiError::field(
+            "spec.upgradeMode",
+            "the service upgrades through savepoints only: leave it out or set \"savepoint\"",
+        ));
+    }
+    map.insert("upgradeMode".into(), "savepoint".into());
+    if let Some(base) = storage {
+        if !map.contains_key("checkpoints") {
+            map.insert("checkpoints".into(), serde_json::json!({"storage": base}));
+        }
+        let sp = map
+            .entry("savepoints")
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(sp) = sp.as_object_mut()
+            && !sp.contains_key("storage")
+        {
+            sp.insert("storage".into(), base.into());
+        }
+    }
+    let manifest = serde_json::json!({
+        "apiVersion": "strom.dev/v1alpha1",
+        "kind": "FlinkJob",
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    let job = strom_crds::validate::from_value(manifest)
+        .map_err(|v| ApiError::fields(v.0.into_iter().map(FieldError::from).collect()))?;
+    if job
+        .spec
+        .savepoints
+        .as_ref()
+        .and_then(|s| s.storage.as_ref())
+        .is_none()
+    {
+        return Err(ApiError::field(
+            "spec.savepoints.storage",
+            "is required: updates, stops and rollbacks go through savepoints",
+        ));
+    }
+    Ok(job.spec)
+}
+
+/// A spec as versions keep it: without `state`, which start and stop set.
+pub fn stored(spec: &FlinkJobSpec) -> Result<String> {
+    let mut v = serde_json::to_value(spec).map_err(ApiError::internal)?;
+    if let Some(m) = v.as_object_mut() {
+        m.remove("state");
+    }
+    serde_json::to_string(&v).map_err(ApiError::internal)
+}
+
+/// The most subtasks `spec` may ever use: its widest vertex, or the autoscaler's upper
+/// bound when it may scale.
+pub fn budget(spec: &FlinkJobSpec) -> Result<i64> {
+    let widest = spec
+        .vertex_parallelism
+        .values()
+        .copied()
+        .fold(spec.parallelism, i32::max);
+    match &spec.autoscaler {
+        Some(a) if a.mode == AutoscalerMode::Active => {
+            match a.max_parallelism.or(spec.max_parallelism) {
+                Some(m) => Ok(i64::from(m.max(widest))),
+                None => Err(ApiError::field(
+                    "spec.autoscaler.maxParallelism",
+                    "is required for an active autoscaler under a tenant quota (or set spec.maxParallelism)",
+                )),
+            }
+        }
+        _ => Ok(i64::from(widest)),
+    }
+}
+
+fn quota_exceeded(message: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "quota_exceeded", message)
+}
+
+/// Refuses `spec` if it alone may use more subtasks than the tenant may.
+pub fn fits(tenant: &Tenant, spec: &FlinkJobSpec) -> Result<()> {
+    let mine = budget(spec)?;
+    if mine > tenant.max_parallelism {
+        return Err(quota_exceeded(format!(
+            "this application may use up to {mine} subtasks; tenant {:?} may use {}",
+            tenant.name, tenant.max_parallelism
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses running `spec` beside the tenant's `others` running applications if together
+/// they would exceed its quota of applications or of subtasks.
+pub fn fits_beside(tenant: &Tenant, others: &[FlinkJobSpec], spec: &FlinkJobSpec) -> Result<()> {
+    let mine = budget(spec)?;
+    let used: i64 = others
+        .iter()
+        .map(|o| budget(o).unwrap_or(i64::from(o.parallelism)))
+        .sum();
+    if others.len() as i64 + 1 > tenant.max_jobs {
+        return Err(quota_exceeded(format!(
+            "tenant {:?} may run {} applications and runs {} already",
+            tenant.name,
+            tenant.max_jobs,
+            others.len()
+        )));
+    }
+    if used + mine > tenant.max_parallelism {
+        return Err(quota_exceeded(format!(
+            "tenant {:?} may use {} subtasks; its other running applications use up to {used} and this one up to {mine}",
+            tenant.name, tenant.max_parallelism
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> FlinkJobSpec {
+        managed(Some("s3://bucket/app"), "app", &json).expect("a valid spec")
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "image": "strom/engine:0.1.0",
+            "parallelism": 2,
+            "job": {
+                "sources": [{"name": "clicks", "datagen": {"rate": 10, "columns": [{"name": "v", "expr": "id"}]}}],
+                "sinks": [{"name": "out", "input": "clicks", "blackhole": {}}]
+            }
+        })
+    }
+
+    fn tenant(max_parallelism: i64, max_jobs: i64) -> Tenant {
+        Tenant {
+            name: "acme".into(),
+            namespace: "strom-acme".into(),
+            max_parallelism,
+            max_jobs,
+            created_at: String::new(),
+        }
+    }
+
+    fn field_of(e: &ApiError) -> Vec<&str> {
+        e.body.errors.iter().map(|f| f.field.as_str()).collect()
+    }
+
+    #[test]
+    fn the_service_defaults_storage_and_upgrades_through_savepoints() {
+        let s = spec(base());
+        assert_eq!(s.upgrade_mode, strom_crds::spec::UpgradeMode::Savepoint);
+        let sp = s
+            .savepoints
+            .and_then(|s| s.storage)
+            .expect("savepoint storage");
+        assert_eq!(sp.0, "s3://bucket/app");
+        assert!(s.checkpoints.is_some());
+    }
+
+    #[test]
+    fn state_another_upgrade_mode_and_missing_storage_are_refused_by_field() {
+        let mut with_state = base();
+        with_state["state"] = "running".into();
+        let e = managed(Some("s3://b/a"), "app", &with_state).unwrap_err();
+        assert_eq!(field_of(&e), ["spec.state"]);
+
+        let mut stateless = base();
+        stateless["upgradeMode"] = "stateless".into();
+        let e = managed(Some("s3://b/a"), "app", &stateless).unwrap_err();
+        assert_eq!(field_of(&e), ["spec.upgradeMode"]);
+
+        let e = managed(None, "app", &base()).unwrap_err();
+        assert_eq!(field_of(&e), ["spec.savepoints.storage"]);
+
+        let e = managed(None, "app", &serde_json::json!([1])).unwrap_err();
+        assert_eq!(field_of(&e), ["spec"]);
+    }
+
+    #[test]
+    fn the_crd_rules_name_the_field() {
+        let mut bad = base();
+        bad["parallelism"] = 0.into();
+        let e = managed(Some("s3://b/a"), "app", &bad).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(field_of(&e).contains(&"spec.parallelism"), "{e:?}");
+    }
+
+    #[test]
+    fn a_stored_spec_has_no_state_and_reads_back() {
+        let s = spec(base());
+        let text = stored(&s).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v.get("state").is_none());
+        let back = managed(Some("s3://b/a"), "app", &v).unwrap();
+        assert_eq!(stored(&back).unwrap(), text);
+    }
+
+    #[test]
+    fn the_budget_is_the_widest_vertex_or_the_autoscalers_bound() {
+        let mut v = base();
+        v["vertexParallelism"] = serde_json::json!({"source:clicks": 5});
+        assert_eq!(budget(&spec(v)).unwrap(), 5);
+
+        let mut active = base();
+        active["autoscaler"] = serde_json::json!({"mode": "active", "maxParallelism": 8});
+        assert_eq!(budget(&spec(active)).unwrap(), 8);
+
+        let mut unbounded = base();
+        unbounded["autoscaler"] = serde_json::json!({"mode": "active"});
+        let e = budget(&spec(unbounded)).unwrap_err();
+        assert_eq!(field_of(&e), ["spec.autoscaler.maxParallelism"]);
+    }
+
+    #[test]
+    fn the_quota_counts_applications_and_subtasks() {
+        let two = spec(base());
+        assert!(fits(&tenant(2, 1), &two).is_ok());
+        let e = fits(&tenant(1, 1), &two).unwrap_err();
+        assert_eq!(
+            (e.status, e.body.code.as_str()),
+            (StatusCode::FORBIDDEN, "quota_exceeded")
+        );
+
+        assert!(fits_beside(&tenant(4, 2), std::slice::from_ref(&two), &two).is_ok());
+        let e = fits_beside(&tenant(3, 2), std::slice::from_ref(&two), &two).unwrap_err();
+        assert!(
+            e.body.message.contains("use up to 2 and this one up to 2"),
+            "{}",
+            e.body.message
+        );
+        let e = fits_beside(&tenant(100, 1), std::slice::from_ref(&two), &two).unwrap_err();
+        assert!(
+            e.body.message.contains("may run 1 applications and runs 1"),
+            "{}",
+            e.body.message
+        );
+    }
+}

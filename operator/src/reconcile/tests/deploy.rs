@@ -1,0 +1,94 @@
+//! First deployment and deletion.
+
+use super::*;
+
+#[test]
+fn first_deploy_records_the_step_then_deploys_then_reports_running() {
+    let j = job("restore: {initialSavepoint: 's3://old/sp-3'}", 1, None);
+    let p = plan(&j, &observed(None, ""), &now());
+    let op = p.status.operation.clone().unwrap();
+    assert_eq!(
+        (op.kind, op.phase),
+        (OperationKind::Deploy, OperationPhase::Starting)
+    );
+    assert_eq!(op.restore_from.as_deref(), Some("s3://old/sp-3"));
+    assert_eq!(p.status.lifecycle_state, Some(LifecycleState::Deploying));
+    assert_eq!(
+        deploys(&p),
+        vec![(j.spec.hash(), Some("s3://old/sp-3".into()))]
+    );
+    assert!(reasons(&p).contains(&"DeployStarted"));
+
+    // The pod is starting: nothing more to do.
+    let j2 = job(
+        "restore: {initialSavepoint: 's3://old/sp-3'}",
+        1,
+        Some(p.status),
+    );
+    let p = plan(
+        &j2,
+        &observed(Some(PodState::Pending), &j.spec.hash()),
+        &now(),
+    );
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    assert!(p.status.operation.is_some());
+}
+
+#[test]
+fn the_finalizer_is_added_first_and_deletion_stops_with_a_savepoint_then_releases() {
+    let mut fresh = job("", 1, None);
+    fresh.metadata.finalizers = None;
+    assert_eq!(
+        plan(&fresh, &observed(None, ""), &now()).actions[0],
+        Action::AddFinalizer
+    );
+
+    let (j, hash) = running();
+    let mut deleting = j.clone();
+    deleting.metadata.deletion_timestamp = Some(now());
+    let p = plan(
+        &deleting,
+        &observed(Some(PodState::Running { ready: true }), &hash),
+        &now(),
+    );
+    assert_eq!(p.status.lifecycle_state, Some(LifecycleState::Deleting));
+    assert!(p.actions.contains(&Action::RequestSavepoint {
+        target: "s3://state/s/payments/fraud/savepoints/sp-1".into(),
+        stop: true
+    }));
+    deleting.status = Some(p.status);
+    let mut o = observed(Some(PodState::Succeeded), &hash);
+    o.savepoint =
+        SavepointProgress::Completed("s3://state/s/payments/fraud/savepoints/sp-1".into());
+    let p = plan(&deleting, &o, &now());
+    assert!(p.actions.contains(&Action::StopEngine));
+    assert!(!p.actions.contains(&Action::ReleaseFinalizer));
+    deleting.status = Some(p.status);
+    let p = plan(&deleting, &observed(None, ""), &now());
+    assert!(p.actions.contains(&Action::ReleaseFinalizer));
+    assert_eq!(
+        p.status.savepoints.len(),
+        1,
+        "the savepoint is recorded, and kept"
+    );
+}
+
+#[test]
+fn an_invalid_edit_is_reported_once_and_the_running_job_is_untouched() {
+    let (j, old_hash) = running();
+    let bad = |status| job("parallelism: 0", 2, Some(status));
+    let o = observed(Some(PodState::Running { ready: true }), &old_hash);
+    let p = plan(&bad(j.status.clone().unwrap()), &o, &now());
+    assert_eq!(reasons(&p), vec!["InvalidSpec"]);
+    assert!(p.status.operation.is_none());
+    assert_eq!(p.actions.len(), 1);
+    let c = p
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert!(c.message.contains("spec.parallelism"), "{}", c.message);
+    let p = plan(&bad(p.status), &o, &now());
+    assert!(p.actions.is_empty(), "reported again: {:?}", p.actions);
+}
