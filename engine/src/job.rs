@@ -1,7 +1,7 @@
 //! Running a job from its spec.
 
 use crate::plan::Plan;
-use crate::runtime::exec::{RunError, Running, Summary};
+use crate::runtime::{RunError, Running, Summary};
 use crate::spec::{JobSpec, Violations};
 
 /// Why a job could not run.

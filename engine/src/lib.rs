@@ -3,8 +3,10 @@
 //!
 //! This crate never depends on `kube` (enforced by `e2e/tests/dependency_direction.rs`).
 
+pub mod batch;
 pub mod control;
 pub mod expr;
+pub mod hash;
 pub mod io;
 pub mod job;
 pub mod ops;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use strom_engine::plan::Plan;
-use strom_engine::runtime::exec::Running;
+use strom_engine::runtime::Running;
 use strom_engine::spec::JobSpec;
 
 /// Runs `spec` at `parallelism`; every row the sinks receive, as sorted CSV-ish lines.

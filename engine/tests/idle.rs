@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::Int64Array;
 use strom_engine::plan::Plan;
-use strom_engine::runtime::exec::Running;
+use strom_engine::runtime::Running;
 use strom_engine::spec::JobSpec;
 
 /// `(window_end, count)` rows as the sink receives them.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use strom_engine::plan::Plan;
-use strom_engine::runtime::exec::{RunOptions, Running, StartError};
+use strom_engine::runtime::{RunOptions, Running, StartError};
 use strom_engine::snapshot::coordinator::CheckpointConfig;
 use strom_engine::snapshot::storage::Storage;
 use strom_engine::spec::JobSpec;

@@ -13,7 +13,7 @@ use arrow::array::{Array, Int64Array};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
 use strom_engine::plan::Plan;
-use strom_engine::runtime::exec::Running;
+use strom_engine::runtime::Running;
 use strom_engine::spec::JobSpec;
 
 #[derive(Parser)]
@@ -42,7 +42,7 @@ struct Args {
 /// Runs `plan` to its end, with checkpoints every `interval` if given; events per second
 /// of wall time and per CPU second, and the checkpoints completed.
 fn timed(plan: Plan, events: f64, interval: Option<std::time::Duration>) -> (f64, f64, u64) {
-    let options = strom_engine::runtime::exec::RunOptions {
+    let options = strom_engine::runtime::RunOptions {
         checkpoints: interval.map(|interval| {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../target/bench/checkpoints");

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use strom_engine::runtime::exec::summary;
+use strom_engine::runtime::summary;
 use strom_engine::spec::JobSpec;
 
 #[derive(Parser)]
@@ -248,7 +248,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let running = match strom_engine::runtime::exec::Running::start_with(plan, options) {
+    let running = match strom_engine::runtime::Running::start_with(plan, options) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the job: {e}");
@@ -422,11 +422,11 @@ fn savepoint(endpoint: &str, target: &str, stop: bool) -> ExitCode {
 const STOPPED: &str = "stopped";
 
 /// Checkpointing and restore as the flags say.
-fn run_options(s: &Snapshots) -> Result<strom_engine::runtime::exec::RunOptions, String> {
+fn run_options(s: &Snapshots) -> Result<strom_engine::runtime::RunOptions, String> {
     use strom_engine::snapshot::coordinator::CheckpointConfig;
     use strom_engine::snapshot::storage::Storage;
     let storage_options = storage_options(&s.storage_options)?;
-    let mut options = strom_engine::runtime::exec::RunOptions {
+    let mut options = strom_engine::runtime::RunOptions {
         allow_non_restored_state: s.allow_non_restored_state,
         ..Default::default()
     };

@@ -16,8 +16,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution as _, Normal, Zipf};
 
+use crate::batch::SchemaRef;
 use crate::expr::{Expr, Ty, eval};
-use crate::runtime::SchemaRef;
 
 /// A distribution of random values.
 #[derive(Debug, Clone)]

@@ -15,8 +15,8 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use super::generate::Generator;
+use crate::batch::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::expr::Ty;
-use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::spec::{FieldType, FileFormat};
 
 /// Rows per batch a source produces.

@@ -9,8 +9,8 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use super::Operator;
+use crate::batch::{Batch, SchemaRef};
 use crate::expr::{Expr, eval};
-use crate::runtime::{Batch, SchemaRef};
 
 /// Keeps the rows where `predicate` is true and computes `projection` from them.
 pub struct Calc {

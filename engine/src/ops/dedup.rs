@@ -12,8 +12,8 @@ use arrow::record_batch::RecordBatch;
 
 use super::value::{FxMap, Val, column};
 use super::{OpStats, Operator};
+use crate::batch::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::expr::{Expr, Ty, eval};
-use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::snapshot::{StateIn, StateOut, decode, encode};
 
 /// A key's snapshot entry: key, state, when it is forgotten.

@@ -13,8 +13,8 @@ use arrow::record_batch::RecordBatch;
 
 use super::Operator;
 use super::value::{FxMap, Key, KeyColumns};
+use crate::batch::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::expr::{Expr, eval};
-use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::snapshot::{StateIn, StateOut, decode, encode};
 
 /// A buffered row: event time, batch, row.
@@ -91,7 +91,7 @@ impl Side {
             .copied()
             .max()
             .unwrap_or(MIN_WATERMARK);
-        let hashes = crate::runtime::hash_rows(&key_arrays, rows.num_rows()).into();
+        let hashes = crate::hash::hash_rows(&key_arrays, rows.num_rows()).into();
         self.batches.insert(
             id,
             Stored {

@@ -2,7 +2,7 @@
 //!
 //! An operator implements [`Operator::process`] and overrides the hooks it needs. The
 //! runtime calls `on_watermark` when the combined watermark of its inputs rises (to
-//! [`crate::runtime::MAX_WATERMARK`] at the end of bounded input) and forwards the watermark
+//! [`crate::batch::MAX_WATERMARK`] at the end of bounded input) and forwards the watermark
 //! downstream afterwards, so results of windows a watermark closes travel ahead of it.
 
 pub mod aggregate;
@@ -26,7 +26,7 @@ pub use topn::TopN;
 pub use union::Union;
 pub use window::{WindowAggregate, WindowKind};
 
-use crate::runtime::{Batch, SchemaRef};
+use crate::batch::{Batch, SchemaRef};
 use crate::snapshot::{StateIn, StateOut};
 
 /// Counters an operator reports.

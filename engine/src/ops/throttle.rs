@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use arrow::error::ArrowError;
 
 use super::Operator;
-use crate::runtime::{Batch, SchemaRef};
+use crate::batch::{Batch, SchemaRef};
 
 /// Rate-limited pass-through.
 pub struct Throttle {

@@ -14,8 +14,8 @@ use arrow::record_batch::RecordBatch;
 
 use super::Operator;
 use super::value::{FxMap, Val, column};
+use crate::batch::{Batch, SchemaRef};
 use crate::expr::{Expr, Ty, eval};
-use crate::runtime::{Batch, SchemaRef};
 use crate::snapshot::{StateIn, StateOut, decode, encode};
 
 /// Rows of one window that can still make the cut, best first (ties in arrival order):

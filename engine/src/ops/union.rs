@@ -3,7 +3,7 @@
 use arrow::error::ArrowError;
 
 use super::Operator;
-use crate::runtime::{Batch, SchemaRef};
+use crate::batch::{Batch, SchemaRef};
 
 /// Passes rows of all inputs through.
 pub struct Union {

@@ -127,7 +127,7 @@ pub enum Key {
 
 impl Key {
     /// The 64-bit hash that routes rows of this key to their subtask (the same as
-    /// [`crate::runtime::hash_rows`] over the key columns).
+    /// [`crate::hash::hash_rows`] over the key columns).
     pub fn hash64(&self) -> u64 {
         match self {
             Key::One(v) => hash_vals(std::slice::from_ref(v)),
@@ -176,15 +176,15 @@ impl KeyColumns {
     }
 }
 
-/// The routing hash of a row's key values (see [`crate::runtime::hash_rows`]).
+/// The routing hash of a row's key values (see [`crate::hash::hash_rows`]).
 pub fn hash_vals(vals: &[Val]) -> u64 {
-    let mut h = crate::runtime::HASH_SEED;
+    let mut h = crate::hash::HASH_SEED;
     for v in vals {
-        h = crate::runtime::mix(
+        h = crate::hash::mix(
             h ^ match v {
                 Val::I(i) => *i as u64,
                 Val::F(f) => f.to_bits(),
-                Val::S(s) => crate::runtime::fnv(s.as_bytes()),
+                Val::S(s) => crate::hash::fnv(s.as_bytes()),
                 Val::B(b) => u64::from(*b),
             },
         );

@@ -23,8 +23,8 @@ use arrow::record_batch::RecordBatch;
 use super::aggregate::{Acc, Aggregates, Args};
 use super::value::{FxMap, Key, KeyColumns, Val, column};
 use super::{OpStats, Operator};
+use crate::batch::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::expr::{Expr, Ty, eval};
-use crate::runtime::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::snapshot::{StateIn, StateOut, decode, encode};
 
 /// A keyed entry of a window's snapshot.

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Edge, OpFactory, Partition, Vertex, VertexKind, problem};
+use crate::batch::SchemaRef;
 use crate::expr::{self, Expr, Scope, Ty};
 use crate::ops::{self, Operator};
-use crate::runtime::SchemaRef;
 use crate::spec::{TransformKind, TransformSpec};
 
 pub(super) struct Builder {

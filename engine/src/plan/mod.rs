@@ -23,9 +23,9 @@ use std::sync::Arc;
 pub use sources::{due_after, due_by};
 pub use window::compile_aggregate;
 
+use crate::batch::SchemaRef;
 use crate::io::generate;
 use crate::ops::Operator;
-use crate::runtime::SchemaRef;
 use crate::spec::{FileFormat, JobSpec, Violations};
 use builder::Builder;
 

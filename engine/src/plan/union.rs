@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::builder::{Builder, Step};
 use super::{OpFactory, Partition, problem};
+use crate::batch::SchemaRef;
 use crate::ops::{self, Operator};
-use crate::runtime::SchemaRef;
 
 impl Builder {
     /// `union:`.

@@ -21,7 +21,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::owner;
+use crate::hash::owner;
 
 /// The snapshot format this engine writes and reads.
 pub const FORMAT_VERSION: u32 = 1;

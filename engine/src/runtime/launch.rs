@@ -1,0 +1,447 @@
+//! Starting a plan: restoring each task's state from a snapshot (or refusing a snapshot
+//! that does not fit), claiming the checkpoint directory, wiring the channels, starting one
+//! thread per subtask and the checkpoint coordinator; waiting for them and telling the
+//! cause of a failure from the tasks that stopped because of it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::message::Envelope;
+use super::metrics::TaskMetrics;
+use super::outputs::{CHANNEL_CAPACITY, Outputs};
+use super::source_position;
+use super::task::{self, TaskContext, TaskError};
+use crate::io::sink::discard_staged;
+use crate::plan::{Partition, Plan, SinkKind, VertexKind};
+use crate::snapshot::coordinator::{
+    self, Ack, CheckpointConfig, SavepointRequest, Shared, commit_all,
+};
+use crate::snapshot::storage::Storage;
+use crate::snapshot::{Metadata, Restored, StateIn, state_in};
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A task failed.
+    #[error("{vertex}[{subtask}]: {error}")]
+    Task {
+        /// Vertex name.
+        vertex: String,
+        /// Subtask.
+        subtask: usize,
+        /// What went wrong.
+        error: TaskError,
+    },
+    /// The checkpoint coordinator failed.
+    #[error("checkpoint-coordinator: {0}")]
+    Coordinator(String),
+}
+
+/// A running job.
+pub struct Running {
+    handles: Vec<JoinHandle<Result<(), RunError>>>,
+    coordinator: Option<JoinHandle<Result<Option<u64>, String>>>,
+    /// Checkpoint progress and history.
+    pub checkpoints: Arc<Shared>,
+    savepoints: Sender<SavepointRequest>,
+    /// State of the restored snapshot that this job dropped (non-restored state allowed).
+    pub dropped: Vec<String>,
+    /// Every task's counters.
+    pub metrics: Vec<Arc<TaskMetrics>>,
+    /// When it started.
+    pub started: Instant,
+    cancelled: Arc<AtomicBool>,
+}
+
+/// What a finished job did.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    /// Rows read by sources.
+    pub records_in: u64,
+    /// Rows written by sinks.
+    pub records_out: u64,
+    /// Rows dropped as late.
+    pub late_records: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Whether it stopped with a savepoint rather than finishing.
+    pub stopped: bool,
+}
+
+/// How a job runs beyond its plan: checkpointing and what it restores from.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Periodic checkpoints, if any.
+    pub checkpoints: Option<CheckpointConfig>,
+    /// The snapshot to start from: its manifest and state.
+    pub restore: Option<(Metadata, Restored)>,
+    /// Where that snapshot is (recorded in this run's attempt claim, so retention keeps it).
+    pub restored_from: Option<String>,
+    /// The deployment this run belongs to (recorded in its claim).
+    pub deployment: Option<String>,
+    /// Start even if some of the snapshot's state belongs to no operator of this job.
+    pub allow_non_restored_state: bool,
+}
+
+/// Why a job could not start from a snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// State in the snapshot has no operator to go to.
+    #[error(
+        "the snapshot holds state that no operator of this job takes:\n{}\nrestore it into the job it was taken from, or allow non-restored state (--allow-non-restored-state) to drop it",
+        .0.join("\n")
+    )]
+    Incompatible(Vec<String>),
+    /// The state could not be read into the operators.
+    #[error("{0}")]
+    Restore(String),
+    /// The checkpoint directory could not be claimed for this run.
+    #[error("checkpoint directory: {0}")]
+    Storage(String),
+}
+
+/// One task's restored state: per chain operator, and for a source its own.
+#[derive(Default)]
+pub(crate) struct TaskRestore {
+    pub(crate) ops: Vec<Option<StateIn>>,
+    pub(crate) source: Vec<Vec<u8>>,
+}
+
+/// What a task needs to take part in checkpoints.
+#[derive(Clone)]
+pub(crate) struct TaskCheckpoints {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) acks: Sender<Ack>,
+    pub(crate) task: usize,
+}
+
+impl Running {
+    /// Starts every task of `plan`.
+    pub fn start(plan: Plan) -> Running {
+        Running::start_with(plan, RunOptions::default()).expect("nothing to restore")
+    }
+
+    /// Starts every task of `plan`, restoring state and checkpointing as `options` say. The
+    /// operators that had state in the snapshot but are not in this job are in `dropped`.
+    pub fn start_with(plan: Plan, options: RunOptions) -> Result<Running, StartError> {
+        let started = Instant::now();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared::default());
+        let (ack_tx, ack_rx) = std::sync::mpsc::channel::<Ack>();
+        let (savepoint_tx, savepoint_rx) = std::sync::mpsc::channel::<SavepointRequest>();
+
+        // What each task restores.
+        let mut restores: Vec<Vec<TaskRestore>> = plan
+            .vertices
+            .iter()
+            .map(|v| (0..v.parallelism).map(|_| TaskRestore::default()).collect())
+            .collect();
+        let mut dropped = Vec::new();
+        let mut first_id = 0;
+        if let Some((meta, state)) = &options.restore {
+            first_id = meta.id;
+            let mut homeless = Vec::new();
+            for (uid, (kind, old_p, files)) in state {
+                let home = plan.vertices.iter().enumerate().find_map(|(vi, v)| {
+                    if &v.uid == uid && kind.starts_with("source") {
+                        return Some((vi, None));
+                    }
+                    v.uids.iter().position(|u| u == uid).map(|i| (vi, Some(i)))
+                });
+                let Some((vi, op)) = home else {
+                    homeless.push(format!("  operator {uid:?} ({kind}) is not in this job"));
+                    continue;
+                };
+                let v = &plan.vertices[vi];
+                if let Some(i) = op {
+                    let probe = (v.chain[i])();
+                    let now = probe.state_kind().unwrap_or("stateless");
+                    if now != kind {
+                        homeless.push(format!(
+                            "  operator {uid:?} held {kind} state, but in this job it is {now}"
+                        ));
+                        continue;
+                    }
+                    for (s, slot) in restores[vi].iter_mut().enumerate() {
+                        if slot.ops.len() < v.chain.len() {
+                            slot.ops.resize_with(v.chain.len(), || None);
+                        }
+                        slot.ops[i] = Some(
+                            state_in(files, *old_p, s, v.parallelism)
+                                .map_err(|e| StartError::Restore(format!("{uid}: {e}")))?,
+                        );
+                    }
+                } else {
+                    // A source's own position: the snapshot's complete set of splits, handed
+                    // out again (see source_position.rs).
+                    let saved: Vec<(usize, Vec<u8>)> = files
+                        .iter()
+                        .map(|(old, file)| (*old, file.scalar.clone()))
+                        .collect();
+                    let assigned = source_position::assign(kind, &saved, v.parallelism)
+                        .map_err(|e| StartError::Restore(format!("{uid}: {e}")))?;
+                    for (slot, positions) in restores[vi].iter_mut().zip(assigned) {
+                        slot.source.extend(positions);
+                    }
+                }
+            }
+            if !homeless.is_empty() {
+                if !options.allow_non_restored_state {
+                    return Err(StartError::Incompatible(homeless));
+                }
+                dropped = homeless;
+            }
+            // The snapshot's sink parts become visible; parts staged after it are redone.
+            // A part that cannot be committed stops the restore before the staged parts
+            // are cleaned up below, so it is not lost.
+            commit_all(meta.commits.iter()).map_err(|e| StartError::Restore(e.to_string()))?;
+        }
+        if let Some(c) = &options.checkpoints {
+            // This run's fencing token: checkpoints numbered from above everything in the
+            // directory, and a stale writer of an earlier run can no longer commit.
+            let claim = c
+                .storage
+                .claim(
+                    first_id,
+                    options.restored_from.clone(),
+                    options.deployment.as_deref(),
+                )
+                .map_err(|e| StartError::Storage(e.to_string()))?;
+            shared.attempt.store(claim.attempt, Ordering::SeqCst);
+            first_id = claim.first_checkpoint - 1;
+        }
+        for v in &plan.vertices {
+            if let VertexKind::Sink(SinkKind::File(dir, _)) = &v.kind {
+                discard_staged(std::path::Path::new(dir)).map_err(|e| {
+                    StartError::Restore(format!("cannot clean the sink directory {dir}: {e}"))
+                })?;
+            }
+        }
+
+        let mut receivers: Vec<Vec<Option<Receiver<Envelope>>>> = Vec::new();
+        let mut senders: Vec<Vec<SyncSender<Envelope>>> = Vec::new();
+        for v in &plan.vertices {
+            let (mut tx, mut rx) = (Vec::new(), Vec::new());
+            for _ in 0..v.parallelism {
+                let (s, r) = sync_channel(CHANNEL_CAPACITY);
+                tx.push(s);
+                rx.push(Some(r));
+            }
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let mut metrics = Vec::new();
+        let mut handles = Vec::new();
+        let mut task = 0usize;
+        for (vi, v) in plan.vertices.iter().enumerate() {
+            let slots = std::mem::take(&mut receivers[vi]);
+            let mut vertex_restores = std::mem::take(&mut restores[vi]);
+            for (subtask, slot) in slots.into_iter().enumerate() {
+                let mut edges = Vec::new();
+                for (ci, c) in plan.vertices.iter().enumerate() {
+                    for (input, e) in c.inputs.iter().enumerate() {
+                        if e.from == vi {
+                            edges.push((e.port, input, e.partition.clone(), senders[ci].clone()));
+                        }
+                    }
+                }
+                let outputs = Outputs { edges, subtask };
+                let m = TaskMetrics::of_vertex(
+                    &v.name,
+                    &v.uid,
+                    v.inputs
+                        .iter()
+                        .map(|e| plan.vertices[e.from].uid.clone())
+                        .collect(),
+                    v.scalable,
+                    subtask,
+                );
+                metrics.push(m.clone());
+                let rx = slot.expect("one receiver per subtask");
+                let upstream: Vec<usize> = v
+                    .inputs
+                    .iter()
+                    .map(|e| match e.partition {
+                        Partition::Forward => 1,
+                        _ => plan.vertices[e.from].parallelism,
+                    })
+                    .collect();
+                let vertex = v.clone();
+                let cancel = cancelled.clone();
+                let restore = std::mem::take(&mut vertex_restores[subtask]);
+                let ckpt = TaskCheckpoints {
+                    shared: shared.clone(),
+                    acks: ack_tx.clone(),
+                    task,
+                };
+                task += 1;
+                handles.push(
+                    std::thread::Builder::new()
+                        .name(format!("{}-{subtask}", v.name))
+                        .spawn(move || {
+                            let name = vertex.name.clone();
+                            let ctx = TaskContext {
+                                v: vertex,
+                                subtask,
+                                upstream,
+                                outputs,
+                                metrics: m,
+                                cancel: &cancel,
+                                ckpt,
+                            };
+                            let result = task::run(ctx, rx, restore);
+                            result.map_err(|error| {
+                                cancel.store(true, Ordering::Relaxed);
+                                RunError::Task {
+                                    vertex: name,
+                                    subtask,
+                                    error,
+                                }
+                            })
+                        })
+                        .expect("a task thread starts"),
+                );
+            }
+        }
+        drop(senders);
+        drop(ack_tx);
+        let coordinator = {
+            let (shared, cancelled) = (shared.clone(), cancelled.clone());
+            let config = options.checkpoints.clone();
+            std::thread::Builder::new()
+                .name("checkpoint-coordinator".into())
+                .spawn(move || {
+                    coordinator::run(
+                        config,
+                        task,
+                        first_id,
+                        shared,
+                        ack_rx,
+                        savepoint_rx,
+                        cancelled,
+                    )
+                    .map_err(|e| e.to_string())
+                })
+                .expect("the coordinator thread starts")
+        };
+        Ok(Running {
+            handles,
+            coordinator: Some(coordinator),
+            metrics,
+            started,
+            cancelled,
+            checkpoints: shared,
+            savepoints: savepoint_tx,
+            dropped,
+        })
+    }
+
+    /// Whether every task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.handles.iter().all(JoinHandle::is_finished)
+            && self
+                .coordinator
+                .as_ref()
+                .is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Asks every task to stop.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// A handle that requests savepoints (for the control endpoint).
+    pub fn savepoint_requests(&self) -> Sender<SavepointRequest> {
+        self.savepoints.clone()
+    }
+
+    /// Requests a savepoint into `target`; the answer (its URL, or why it failed) arrives on
+    /// the returned channel. With `stop`, the job stops once it is written.
+    pub fn savepoint(&self, target: Storage, stop: bool) -> Receiver<Result<String, String>> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        let request = SavepointRequest {
+            target,
+            stop,
+            reply,
+        };
+        if let Err(e) = self.savepoints.send(request) {
+            let _ = e.0.reply.send(Err("the job is not running".into()));
+        }
+        answer
+    }
+
+    /// Waits for the job; the first task failure, if any, is the error.
+    pub fn wait(mut self) -> Result<Summary, RunError> {
+        let mut first_error = None;
+        for h in std::mem::take(&mut self.handles) {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    // Prefer the cause over the tasks that stopped because of it.
+                    let knock_on = |e: &RunError| match e {
+                        RunError::Task { error, .. } => error.is_knock_on(),
+                        RunError::Coordinator(_) => false,
+                    };
+                    if first_error
+                        .as_ref()
+                        .is_none_or(|f| knock_on(f) && !knock_on(&e))
+                    {
+                        first_error = Some(e);
+                    }
+                }
+                Err(_) => {
+                    first_error.get_or_insert(RunError::Task {
+                        vertex: "?".into(),
+                        subtask: 0,
+                        error: TaskError::Panicked,
+                    });
+                }
+            }
+        }
+        if first_error.is_some() {
+            self.cancelled.store(true, Ordering::Relaxed);
+        }
+        if let Some(c) = self.coordinator.take() {
+            match c.join() {
+                Ok(Ok(_)) => {}
+                Ok(Err(message)) => {
+                    first_error.get_or_insert(RunError::Coordinator(message));
+                }
+                Err(_) => {
+                    first_error.get_or_insert(RunError::Coordinator("panicked".into()));
+                }
+            }
+        }
+        let mut done = summary(&self.metrics, self.started.elapsed());
+        if self.checkpoints.stop.load(Ordering::SeqCst) {
+            // Stopped with a savepoint: the tasks were told to stop, their "errors" say so.
+            done.stopped = true;
+            return Ok(done);
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok(done)
+    }
+}
+
+/// Totals over task counters.
+pub fn summary(metrics: &[Arc<TaskMetrics>], elapsed: Duration) -> Summary {
+    let mut s = Summary {
+        elapsed,
+        ..Default::default()
+    };
+    for m in metrics {
+        s.late_records += m.late_records.load(Ordering::Relaxed);
+        if m.vertex.starts_with("source:") {
+            s.records_in += m.records_in.load(Ordering::Relaxed);
+        }
+        if m.vertex.starts_with("sink:") {
+            s.records_out += m.records_in.load(Ordering::Relaxed);
+        }
+    }
+    s
+}
