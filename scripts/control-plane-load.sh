@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-cargo build -q --release -p strom-control-plane -p strom-e2e --bin strom-control-plane --bin strom-local
+cargo build -q --release -p strom-control-plane -p strom-local-cluster --bin strom-control-plane --bin strom-local
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 target/release/strom-local up --dir "$work/cluster" >"$work/cluster.log" 2>&1 &

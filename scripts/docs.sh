@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-tools.sh >/dev/null
-cargo run -q -p strom-e2e --bin strom-local -- docs
+cargo run -q -p strom-local-cluster --bin strom-local -- docs
 target/tools/mdbook/bin/mdbook build docs
 echo "the site is in target/book/index.html"

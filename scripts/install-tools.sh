@@ -9,7 +9,7 @@
 #   - mdBook 0.4.52 (crates.io, `cargo install`) in target/tools/mdbook: the documentation site
 #   - PostgreSQL (Debian's packages) when the machine has none: the control plane's tests
 #     start their own server with initdb/pg_ctl
-# (GCS has no usable emulator in the registries; the tests use a fake kept in e2e/.)
+# (GCS has no usable emulator in the registries; the tests use a fake kept in local-cluster/.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=target/tools

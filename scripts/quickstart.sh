@@ -15,7 +15,7 @@ exit_after=false
 scripts/install-tools.sh >/dev/null
 export PATH="$PATH:$PWD/target/tools/kubectl-1.32"
 echo "building strom-engine, strom-operator and strom-local…"
-cargo build -q -p strom-engine -p strom-operator -p strom-e2e --bins
+cargo build -q -p strom-engine -p strom-operator -p strom-local-cluster --bins
 
 dir=$PWD/.strom
 export KUBECONFIG=$dir/kubeconfig

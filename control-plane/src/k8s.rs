@@ -113,8 +113,13 @@ pub async fn restored_from(
         .and_then(|a| a.get("strom.dev/restored-from").cloned()))
 }
 
-/// The engine's `GET /v1/job`, through its pod's address.
-pub async fn engine_status(client: &Client, tenant: &str, name: &str) -> Option<serde_json::Value> {
+/// The engine's `GET /v1/job`, through its pod's address; `None` while it has no pod or
+/// does not answer (logged).
+pub async fn engine_status(
+    client: &Client,
+    tenant: &str,
+    name: &str,
+) -> Option<strom_protocol::JobStatus> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace_of(tenant));
     let ip = pods
         .get_opt(&format!("{name}-engine-0"))
@@ -123,17 +128,16 @@ pub async fn engine_status(client: &Client, tenant: &str, name: &str) -> Option<
         .flatten()?
         .status?
         .pod_ip?;
-    let url = format!("http://{ip}:8081/v1/job");
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(3)))
-            .build()
-            .into();
-        agent.get(&url).call().ok()?.body_mut().read_json().ok()
-    })
-    .await
-    .ok()
-    .flatten()
+    let engine = strom_protocol::EngineClient::new(
+        format!("http://{ip}:{}", strom_protocol::routes::CONTROL_PORT),
+        Duration::from_secs(3),
+    );
+    let answer = tokio::task::spawn_blocking(move || engine.job())
+        .await
+        .ok()?;
+    answer
+        .inspect_err(|e| tracing::debug!(error = %e, "the engine did not answer"))
+        .ok()
 }
 
 /// The events of the application's FlinkJob, oldest first.

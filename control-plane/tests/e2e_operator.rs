@@ -14,19 +14,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use strom_testkit::engine_binary;
 use support::call;
-
-/// The engine binary `cargo test --workspace` builds beside this test.
-fn engine_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let engine = exe.parent().unwrap().parent().unwrap().join("strom-engine");
-    assert!(
-        engine.is_file(),
-        "{} is missing: build it with `cargo build -p strom-engine` (cargo test --workspace does)",
-        engine.display()
-    );
-    engine
-}
 
 fn spec(out: &str, filter: &str) -> Value {
     json!({

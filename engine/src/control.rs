@@ -18,8 +18,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use prometheus::{Encoder, GaugeVec, IntGaugeVec, Opts, Registry, TextEncoder};
 use strom_protocol::{
-    CheckpointInfo, CheckpointsStatus, JobState, JobStatus, SavepointStatus, SubtaskMetrics,
-    VertexStatus,
+    CheckpointInfo, CheckpointsStatus, JobState, JobStatus, SavepointState, SavepointStatus,
+    SubtaskMetrics, VertexStatus, routes,
 };
 
 use crate::runtime::metrics::TaskMetrics;
@@ -109,8 +109,12 @@ impl JobView {
                 .map(|h| CheckpointInfo {
                     id: h.id,
                     kind: match h.kind {
-                        crate::snapshot::SnapshotKind::Checkpoint => "checkpoint".into(),
-                        crate::snapshot::SnapshotKind::Savepoint => "savepoint".into(),
+                        crate::snapshot::SnapshotKind::Checkpoint => {
+                            strom_protocol::SnapshotKind::Checkpoint
+                        }
+                        crate::snapshot::SnapshotKind::Savepoint => {
+                            strom_protocol::SnapshotKind::Savepoint
+                        }
                     },
                     location: h.url.clone(),
                     duration_ms: h.duration.as_millis() as u64,
@@ -138,7 +142,7 @@ impl JobView {
         let mut all = self.savepoints.lock().expect("savepoints");
         if let Some((_, s)) = all
             .iter()
-            .find(|(t, s)| *t == request.target && s.status != "failed")
+            .find(|(t, s)| *t == request.target && s.status != SavepointState::Failed)
         {
             return Ok(s.clone());
         }
@@ -154,7 +158,7 @@ impl JobView {
             .map_err(|_| (StatusCode::CONFLICT, "the job is not running".to_owned()))?;
         let status = SavepointStatus {
             id: format!("savepoint-{}", all.len() + 1),
-            status: "in-progress".into(),
+            status: SavepointState::InProgress,
             location: None,
             error: None,
         };
@@ -169,11 +173,11 @@ impl JobView {
             if let Some((_, s)) = all.iter_mut().find(|(_, s)| s.id == id) {
                 match result {
                     Ok(location) => {
-                        s.status = "completed".into();
+                        s.status = SavepointState::Completed;
                         s.location = Some(location);
                     }
                     Err(e) => {
-                        s.status = "failed".into();
+                        s.status = SavepointState::Failed;
                         s.error = Some(e);
                     }
                 }
@@ -342,7 +346,7 @@ impl JobView {
             .history
             .iter()
             .rev()
-            .find(|h| h.kind == "checkpoint");
+            .find(|h| h.kind == strom_protocol::SnapshotKind::Checkpoint);
         let checkpoint_metrics = [
             job_gauge(
                 "strom_engine_checkpoints_completed",
@@ -447,15 +451,15 @@ fn router(view: Arc<JobView>) -> Router {
             }),
         )
         .route(
-            "/v1/job",
+            routes::JOB,
             get(|State(v): State<Arc<JobView>>| async move { axum::Json(v.status()) }),
         )
         .route(
-            "/v1/checkpoints",
+            routes::CHECKPOINTS,
             get(|State(v): State<Arc<JobView>>| async move { axum::Json(v.checkpoints()) }),
         )
         .route(
-            "/v1/savepoints",
+            routes::SAVEPOINTS,
             post(
                 |State(v): State<Arc<JobView>>, body: axum::body::Bytes| async move {
                     let request: strom_protocol::SavepointRequest =
@@ -477,7 +481,7 @@ fn router(view: Arc<JobView>) -> Router {
             ),
         )
         .route(
-            "/v1/savepoints/{id}",
+            routes::SAVEPOINT,
             get(
                 |State(v): State<Arc<JobView>>,
                  axum::extract::Path(id): axum::extract::Path<String>| async move {
@@ -491,7 +495,7 @@ fn router(view: Arc<JobView>) -> Router {
             ),
         )
         .route(
-            "/metrics",
+            routes::METRICS,
             get(|State(v): State<Arc<JobView>>| async move {
                 (
                     [("content-type", "text/plain; version=0.0.4")],

@@ -1,9 +1,10 @@
 //! The Strom streaming engine: a job spec becomes a dataflow of parallel tasks exchanging
 //! Arrow record batches, with event time, watermarks, windows and keyed state.
 //!
-//! This crate never depends on `kube` (enforced by `e2e/tests/dependency_direction.rs`).
+//! This crate never depends on `kube` (enforced by `local-cluster/tests/dependency_direction.rs`).
 
 pub mod batch;
+pub mod cli;
 pub mod control;
 pub mod expr;
 pub mod hash;

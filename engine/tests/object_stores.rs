@@ -16,15 +16,13 @@
 
 #[path = "support/golden07.rs"]
 mod golden07;
-#[path = "../../e2e/tests/support/stores.rs"]
-mod stores;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stores::Store;
 use strom_protocol::CheckpointsStatus;
+use strom_testkit::stores::{self, Store};
 
 fn engine(store: &Store, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_strom-engine"));

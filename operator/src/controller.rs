@@ -304,18 +304,20 @@ fn pod_state(pod: &Pod) -> PodState {
     }
 }
 
-/// A blocking GET of the engine's control endpoint, off the async threads.
-async fn engine_get<T: serde::de::DeserializeOwned + Send + 'static>(url: String) -> Option<T> {
-    tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(3)))
-            .build()
-            .into();
-        agent.get(&url).call().ok()?.body_mut().read_json().ok()
-    })
-    .await
-    .ok()
-    .flatten()
+/// A call to the engine's control endpoint, off the async threads; an engine that does
+/// not answer is logged and seen as absent for this reconcile.
+async fn engine_call<T: Send + 'static>(
+    client: strom_protocol::EngineClient,
+    call: impl FnOnce(&strom_protocol::EngineClient) -> Result<T, strom_protocol::ClientError>
+    + Send
+    + 'static,
+) -> Option<T> {
+    let answer = tokio::task::spawn_blocking(move || call(&client))
+        .await
+        .ok()?;
+    answer
+        .inspect_err(|e| tracing::debug!(error = %e, "engine call failed"))
+        .ok()
 }
 
 async fn observe(
@@ -368,39 +370,37 @@ async fn observe(
         .as_ref()
         .and_then(|p| p.status.as_ref())
         .and_then(|s| s.pod_ip.clone());
-    let endpoint = ip.map(|ip| format!("http://{ip}:{}", resources::CONTROL_PORT));
+    let endpoint = ip.map(|ip| {
+        strom_protocol::EngineClient::new(
+            format!("http://{ip}:{}", resources::CONTROL_PORT),
+            Duration::from_secs(3),
+        )
+    });
     let mut checkpoint = None;
     let mut job_state = None;
     let mut engine = None;
     if let Some(e) = &endpoint {
-        if let Some(c) =
-            engine_get::<strom_protocol::CheckpointsStatus>(format!("{e}/v1/checkpoints")).await
-            && let Some(last) = c.history.iter().rev().find(|h| h.kind == "checkpoint")
+        if let Some(c) = engine_call(e.clone(), |e| e.checkpoints()).await
+            && let Some(last) = c
+                .history
+                .iter()
+                .rev()
+                .find(|h| h.kind == strom_protocol::SnapshotKind::Checkpoint)
         {
             checkpoint = Some((last.id, last.location.clone(), last.completed_ms));
         }
-        engine = engine_get::<strom_protocol::JobStatus>(format!("{e}/v1/job")).await;
-        job_state = engine.as_ref().map(|j| {
-            serde_json::to_value(j.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
-                .unwrap_or_default()
-        });
+        engine = engine_call(e.clone(), |e| e.job()).await;
+        job_state = engine.as_ref().map(|j| j.state);
     }
     let options = storage_options(job);
     let op = job.status.as_ref().and_then(|s| s.operation.as_ref());
     let mut savepoint = SavepointProgress::Unknown;
     if let Some(op) = op {
-        if let (Some(e), Some(id)) = (&endpoint, &op.savepoint_request)
-            && let Some(s) =
-                engine_get::<strom_protocol::SavepointStatus>(format!("{e}/v1/savepoints/{id}"))
-                    .await
-        {
-            savepoint = match s.status.as_str() {
-                "completed" => SavepointProgress::Completed(s.location.unwrap_or_default()),
-                "failed" => SavepointProgress::Failed(s.error.unwrap_or_default()),
-                _ => SavepointProgress::InProgress,
-            };
+        if let (Some(e), Some(id)) = (&endpoint, &op.savepoint_request) {
+            let id = id.clone();
+            if let Some(s) = engine_call(e.clone(), move |e| e.savepoint(&id)).await {
+                savepoint = SavepointProgress::of(s);
+            }
         }
         // Whatever the engine says (or if it is gone), a savepoint in storage is complete.
         if !matches!(savepoint, SavepointProgress::Completed(_))

@@ -172,18 +172,14 @@ async fn request_savepoint(
         .and_then(|p| p.status)
         .and_then(|s| s.pod_ip);
     let Some(ip) = ip else { return Ok(()) };
-    let url = format!("http://{ip}:{}/v1/savepoints", resources::CONTROL_PORT);
+    let engine = strom_protocol::EngineClient::new(
+        format!("http://{ip}:{}", resources::CONTROL_PORT),
+        std::time::Duration::from_secs(10),
+    );
     let request = strom_protocol::SavepointRequest { target, stop };
-    let answer = tokio::task::spawn_blocking(move || {
-        ureq::post(&url)
-            .send_json(&request)
-            .map_err(|e| e.to_string())?
-            .body_mut()
-            .read_json::<strom_protocol::SavepointStatus>()
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| Error::Engine(e.to_string()))?;
+    let answer = tokio::task::spawn_blocking(move || engine.request_savepoint(&request))
+        .await
+        .map_err(|e| Error::Engine(e.to_string()))?;
     match answer {
         Ok(s) => {
             let before = status.clone();
@@ -229,11 +225,7 @@ async fn dispose_savepoints(
     let Some(storage) = &sp.storage else {
         return Ok(());
     };
-    let dir = format!(
-        "{}/{ns}/{}/savepoints",
-        storage.0.trim_end_matches('/'),
-        job.name_any()
-    );
+    let dir = crate::reconcile::job_dirs(job, storage).savepoints();
     let parent = Location::open(&dir, &crate::controller::storage_options(job))
         .map_err(|e| Error::Storage(e.to_string()))?;
     let mut protected = Vec::new();

@@ -6,7 +6,7 @@
 //! - [`conditions`] and [`events`]: the typed conditions and event reasons it records.
 //! - [`controller`]: the kube-runtime loop that observes, plans, records and acts (through
 //!   `execute`, one function per action), with Prometheus metrics.
-//! - [`resources`]: the objects it creates for a job.
+//! - [`resources`]: the objects it creates for a job; [`launch`]: the engine's arguments.
 //! - [`leader`]: Lease-based leader election.
 //! - [`autoscaling`]: the autoscaler's sampling, history and reporting around
 //!   `strom_autoscaler::decide`.
@@ -16,6 +16,7 @@ pub mod conditions;
 pub mod controller;
 pub mod events;
 mod execute;
+pub mod launch;
 pub mod leader;
 pub mod reconcile;
 pub mod resources;

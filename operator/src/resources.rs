@@ -18,10 +18,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use strom_crds::{FlinkJob, FlinkJobSpec};
 
-use crate::reconcile::checkpoint_dir;
+use crate::launch::EngineLaunch;
 
 /// The engine's control port.
-pub const CONTROL_PORT: i32 = 8081;
+pub const CONTROL_PORT: i32 = strom_protocol::routes::CONTROL_PORT as i32;
 /// The annotation carrying the hash of the deployed spec.
 pub const SPEC_HASH: &str = "strom.dev/spec-hash";
 /// The annotation carrying the snapshot the engine was started from.
@@ -149,54 +149,6 @@ pub fn storage_options(spec: &FlinkJobSpec) -> Vec<(&'static str, String)> {
     spec.storage_options()
 }
 
-/// The engine's command-line arguments for `spec`, restoring `restore_from`.
-pub fn engine_args(
-    job: &FlinkJob,
-    spec: &FlinkJobSpec,
-    restore_from: Option<&str>,
-    deployment: &str,
-) -> Vec<String> {
-    let mut args = vec![
-        "run".to_owned(),
-        format!("{JOB_DIR}/job.yaml"),
-        "--parallelism".into(),
-        spec.parallelism.to_string(),
-        "--listen".into(),
-        // Kubernetes expands $(POD_IP) from the container's environment.
-        format!("$(POD_IP):{CONTROL_PORT}"),
-    ];
-    for (id, n) in &spec.vertex_parallelism {
-        args.extend(["--vertex-parallelism".into(), format!("{id}={n}")]);
-    }
-    if let (Some(cp), Some(dir)) = (&spec.checkpoints, checkpoint_dir(job, spec)) {
-        args.extend([
-            "--checkpoint-dir".into(),
-            dir,
-            "--checkpoint-interval".into(),
-            cp.interval.0.clone(),
-            "--retain-checkpoints".into(),
-            cp.retained.to_string(),
-            // A restarted container resumes this deployment's latest checkpoint.
-            "--deployment".into(),
-            deployment.to_owned(),
-        ]);
-    }
-    for (k, v) in storage_options(spec) {
-        args.extend(["--storage-option".into(), format!("{k}={v}")]);
-    }
-    if let Some(from) = restore_from {
-        args.extend(["--restore".into(), from.to_owned()]);
-        if spec
-            .restore
-            .as_ref()
-            .is_some_and(|r| r.allow_non_restored_state)
-        {
-            args.push("--allow-non-restored-state".into());
-        }
-    }
-    args
-}
-
 fn quantity(q: &strom_crds::spec::Quantity) -> String {
     match q {
         strom_crds::spec::Quantity::Number(n) => n.to_string(),
@@ -286,7 +238,16 @@ pub fn stateful_set(
     let container = Container {
         name: "engine".into(),
         image: Some(spec.image.clone()),
-        args: Some(engine_args(job, spec, restore_from, deployment)),
+        args: Some(
+            EngineLaunch::of(
+                job,
+                spec,
+                &format!("{JOB_DIR}/job.yaml"),
+                restore_from,
+                deployment,
+            )
+            .args(),
+        ),
         env: Some(env),
         env_from: Some(template.env_from.clone()),
         ports: Some(vec![ContainerPort {

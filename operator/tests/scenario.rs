@@ -8,31 +8,13 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use strom_e2e::cluster::{Cluster, Config};
-
-/// The engine binary `cargo test --workspace` builds beside this test.
-fn engine_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let engine = dir.join("strom-engine");
-    assert!(
-        engine.is_file(),
-        "{} is missing: build it with `cargo build -p strom-engine` (cargo test --workspace does)",
-        engine.display()
-    );
-    engine
-}
+use strom_local_cluster::cluster::{Cluster, Config};
+use strom_testkit::engine_binary;
 
 fn kubectl(cluster: &Cluster, args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .env("HOME", cluster.kubeconfig.parent().unwrap())
-        .output()
-        .unwrap();
+    let out = cluster.kubectl("kubectl").args(args).output().unwrap();
     assert!(
         out.status.success(),
         "kubectl {args:?}: {}",
@@ -43,10 +25,9 @@ fn kubectl(cluster: &Cluster, args: &[&str]) -> String {
 
 /// Whether kubectl succeeds.
 fn kubectl_succeeds(cluster: &Cluster, args: &[&str]) -> bool {
-    Command::new("kubectl")
+    cluster
+        .kubectl("kubectl")
         .args(args)
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .env("HOME", cluster.kubeconfig.parent().unwrap())
         .output()
         .is_ok_and(|o| o.status.success())
 }
@@ -61,9 +42,9 @@ async fn wait(cluster: &Cluster, what: &str, secs: u64, mut done: impl FnMut() -
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !done() {
         if Instant::now() >= deadline {
-            let status = Command::new("kubectl")
+            let status = cluster
+                .kubectl("kubectl")
                 .args(["get", "fj,pods,events", "-o", "yaml"])
-                .env("KUBECONFIG", &cluster.kubeconfig)
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                 .unwrap_or_default();
@@ -305,14 +286,22 @@ async fn a_savepoint_upgrade_survives_operator_kills_and_counts_continue_exactly
     })
     .await;
 
-    // The changed filter, applied while the operator is killed again and again.
+    // The changed filter, applied while the operator is killed again and again: at the
+    // first sight of every phase of the upgrade, and every 300 ms besides.
     apply(&cluster, &counting_job(&state, &out, "k >= 1"));
-    let mut seen_at_kill = Vec::new();
+    let mut seen_at_kill: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last_kill = Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let phase = field(".status.operation.phase");
+        let new_phase = !phase.is_empty() && !seen_at_kill.contains(&phase);
+        if !new_phase && last_kill.elapsed() < Duration::from_millis(300) {
+            continue;
+        }
         operator.abort();
         let _ = operator.await;
+        last_kill = Instant::now();
         seen_at_kill.push(field(".status.operation.phase"));
         if field(".status.lifecycleState") == "Running"
             && field(".status.observedGeneration") == "2"
@@ -326,6 +315,12 @@ async fn a_savepoint_upgrade_survives_operator_kills_and_counts_continue_exactly
         operator = start_operator();
     }
     eprintln!("operator killed with the upgrade at: {seen_at_kill:?}");
+    for phase in ["Savepointing", "Stopping", "Starting"] {
+        assert!(
+            seen_at_kill.iter().any(|p| p == phase),
+            "the operator was never killed while the upgrade was {phase}: {seen_at_kill:?}"
+        );
+    }
     operator = start_operator();
     let savepoint = field(".status.lastSavepoint.location");
     assert!(
@@ -371,12 +366,7 @@ async fn a_savepoint_upgrade_survives_operator_kills_and_counts_continue_exactly
 }
 
 fn kubectl_fails(cluster: &Cluster, args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .env("HOME", cluster.kubeconfig.parent().unwrap())
-        .output()
-        .unwrap();
+    let out = cluster.kubectl("kubectl").args(args).output().unwrap();
     assert!(!out.status.success(), "kubectl {args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -1,9 +1,14 @@
-//! Plain request/response types of the Strom engine's HTTP control endpoint, shared by the
-//! engine (which serves them) and the operator and control plane (which call it).
-//!
-//! Types only: no logic, no configuration, no errors.
+//! The Strom engine's HTTP control endpoint, shared by the engine (which serves it) and the
+//! operator, the control plane and `strom-engine savepoint` (which call it): the
+//! request/response types, the routes ([`routes`]) and one blocking client
+//! ([`EngineClient`]).
+
+mod client;
+pub mod routes;
 
 use serde::{Deserialize, Serialize};
+
+pub use client::{ClientError, EngineClient};
 
 /// `GET /v1/job`: the job and every subtask's counters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,8 +134,8 @@ pub struct CheckpointsStatus {
 pub struct CheckpointInfo {
     /// Its number.
     pub id: u64,
-    /// `checkpoint` or `savepoint`.
-    pub kind: String,
+    /// A checkpoint or a savepoint.
+    pub kind: SnapshotKind,
     /// Where it is (a URL).
     pub location: String,
     /// From trigger to complete, milliseconds.
@@ -158,12 +163,60 @@ pub struct SavepointRequest {
 pub struct SavepointStatus {
     /// The request's id.
     pub id: String,
-    /// `in-progress`, `completed` or `failed`.
-    pub status: String,
+    /// Where it is.
+    pub status: SavepointState,
     /// Where the savepoint is, once completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// What a snapshot is (`checkpoint` or `savepoint` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotKind {
+    /// Taken periodically; the engine owns and retains it.
+    Checkpoint,
+    /// Taken on request; the user (or the operator) owns it.
+    Savepoint,
+}
+
+/// Where a requested savepoint is (`in-progress`, `completed`, `failed` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SavepointState {
+    /// Being taken.
+    InProgress,
+    /// Written; `location` says where.
+    Completed,
+    /// Not written; `error` says why.
+    Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_keeps_its_words() {
+        let s = SavepointStatus {
+            id: "savepoint-1".into(),
+            status: SavepointState::InProgress,
+            location: None,
+            error: None,
+        };
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, r#"{"id":"savepoint-1","status":"in-progress"}"#);
+        let done: SavepointStatus =
+            serde_json::from_str(r#"{"id":"s","status":"completed","location":"file:///x"}"#)
+                .unwrap();
+        assert_eq!(done.status, SavepointState::Completed);
+        assert_eq!(
+            serde_json::to_value(SnapshotKind::Checkpoint).unwrap(),
+            "checkpoint"
+        );
+        assert!(serde_json::from_str::<SavepointState>(r#""done""#).is_err());
+    }
 }

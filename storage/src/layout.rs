@@ -50,6 +50,39 @@ pub struct ManifestHead {
     pub completed_ms: i64,
 }
 
+/// Where one job's state lives under a storage base URL: `<base>/<namespace>/<name>`, with
+/// `checkpoints/` and `savepoints/sp-<n>` inside. The operator, the control plane and the
+/// docs all take these paths from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDirs {
+    root: String,
+}
+
+impl JobDirs {
+    /// The directories of job `name` in `namespace` under `base` (a trailing `/` of `base`
+    /// is ignored).
+    pub fn new(base: &str, namespace: &str, name: &str) -> JobDirs {
+        JobDirs {
+            root: format!("{}/{namespace}/{name}", base.trim_end_matches('/')),
+        }
+    }
+
+    /// The checkpoint directory.
+    pub fn checkpoints(&self) -> String {
+        format!("{}/checkpoints", self.root)
+    }
+
+    /// The directory holding the savepoints.
+    pub fn savepoints(&self) -> String {
+        format!("{}/savepoints", self.root)
+    }
+
+    /// The directory of savepoint number `n` (from 1).
+    pub fn savepoint(&self, n: usize) -> String {
+        format!("{}/sp-{n}", self.savepoints())
+    }
+}
+
 /// The data directory of attempt `attempt` inside a snapshot directory.
 pub fn data_dir(attempt: u64) -> String {
     format!("a{attempt}")
@@ -477,4 +510,20 @@ pub async fn retain_savepoints(
         }
     }
     Ok(disposed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobDirs;
+
+    #[test]
+    fn a_jobs_directories_sit_under_its_namespace_and_name() {
+        let dirs = JobDirs::new("s3://state/", "payments", "fraud");
+        assert_eq!(dirs.checkpoints(), "s3://state/payments/fraud/checkpoints");
+        assert_eq!(dirs.savepoints(), "s3://state/payments/fraud/savepoints");
+        assert_eq!(
+            dirs.savepoint(3),
+            "s3://state/payments/fraud/savepoints/sp-3"
+        );
+    }
 }

@@ -26,6 +26,9 @@ pub async fn application_status(
         Some(_) => k8s::engine_status(&state.kube, &tenant, &app).await,
         None => None,
     };
+    let engine = engine
+        .map(|e| serde_json::to_value(e).map_err(ApiError::internal))
+        .transpose()?;
     let status = job.and_then(|j| j.status);
     Ok(Json(ApplicationStatus {
         desired: a.desired.as_str().to_owned(),

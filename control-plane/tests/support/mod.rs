@@ -3,14 +3,13 @@
 
 #![allow(dead_code, reason = "each test binary uses a part")]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use strom_control_plane::{AppState, auth, db};
-use strom_e2e::cluster::{Cluster, Config};
+use strom_local_cluster::cluster::{Cluster, Config};
 
 /// A PostgreSQL server of the machine's packages on a free loopback port, in a scratch
 /// directory; stopped on drop.
@@ -56,11 +55,7 @@ fn as_postgres(bin: &Path, program: &str) -> Command {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    strom_testkit::free_port().unwrap()
 }
 
 impl Postgres {

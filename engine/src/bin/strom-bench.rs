@@ -40,7 +40,8 @@ struct Args {
 }
 
 /// Runs `plan` to its end, with checkpoints every `interval` if given; events per second
-/// of wall time and per CPU second, and the checkpoints completed.
+/// of wall time and per CPU second, and the checkpoints completed. A run whose sources did
+/// not read exactly `events` records is not a measurement: the benchmark stops.
 fn timed(plan: Plan, events: f64, interval: Option<std::time::Duration>) -> (f64, f64, u64) {
     let options = strom_engine::runtime::RunOptions {
         checkpoints: interval.map(|interval| {
@@ -61,7 +62,14 @@ fn timed(plan: Plan, events: f64, interval: Option<std::time::Duration>) -> (f64
     let (t, cpu) = (Instant::now(), cpu_seconds());
     let running = Running::start_with(plan, options).expect("the benchmark job starts");
     let shared = running.checkpoints.clone();
-    running.wait().expect("the benchmark job runs");
+    let done = running.wait().expect("the benchmark job runs");
+    if done.records_in as f64 != events {
+        eprintln!(
+            "error: the run read {} records, not the {events} it is timed for",
+            done.records_in
+        );
+        std::process::exit(1);
+    }
     (
         events / t.elapsed().as_secs_f64(),
         events / (cpu_seconds() - cpu).max(0.01),
@@ -225,20 +233,27 @@ fn expected(name: &str) -> Option<&'static str> {
     }
 }
 
-/// CPU seconds (user + system) this process has used, from /proc (Linux).
+/// CPU seconds (user + system) this process has used, from /proc (Linux). Without it the
+/// per-CPU figures would be invented, so the benchmark stops.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit(')').next().unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
+    let read = || -> Result<f64, String> {
+        let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| e.to_string())?;
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let rest = stat.rsplit(')').next().ok_or("no command name")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> Result<f64, String> {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .ok_or_else(|| format!("field {} is missing or not a number", i + 3))
+        };
+        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+        Ok((ticks(11)? + ticks(12)?) / 100.0)
     };
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
+    read().unwrap_or_else(|e| {
+        eprintln!("error: cannot read this process's CPU time from /proc/self/stat: {e}");
+        std::process::exit(1);
+    })
 }
 
 /// Writes the bid file of `../shared/bench/flink/gen_bids.py` (same formulas, u64 wrapping
@@ -408,7 +423,7 @@ fn run_bids(args: &Args, p: usize) {
             let batches: Arc<Mutex<Vec<RecordBatch>>> = Arc::default();
             let mut plan = Plan::build(&bid_spec(query, &path), p).expect("plans");
             let sink = batches.clone();
-            plan.collect_sinks(Arc::new(move |b: &RecordBatch| {
+            plan.tap_sinks(Arc::new(move |b: &RecordBatch| {
                 sink.lock().expect("collector").push(b.clone())
             }));
             Running::start(plan)
@@ -472,7 +487,7 @@ fn main() {
             let batches: Arc<Mutex<Vec<RecordBatch>>> = Arc::default();
             let mut plan = Plan::build(&spec(w, args.events), p).expect("plans");
             let sink = batches.clone();
-            plan.collect_sinks(Arc::new(move |b: &RecordBatch| {
+            plan.tap_sinks(Arc::new(move |b: &RecordBatch| {
                 sink.lock().expect("collector").push(b.clone())
             }));
             Running::start(plan)

@@ -5,11 +5,10 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use strom_engine::runtime::summary;
+use strom_engine::cli::{self, setup};
 use strom_engine::spec::JobSpec;
 
 #[derive(Parser)]
@@ -88,24 +87,6 @@ enum Command {
     Schema,
 }
 
-/// Snapshot options of `run`.
-struct Snapshots {
-    checkpoint_dir: Option<String>,
-    checkpoint_interval: String,
-    retain_checkpoints: usize,
-    restore: Option<String>,
-    allow_non_restored_state: bool,
-    storage_options: Vec<String>,
-    deployment: Option<String>,
-}
-
-fn storage_options(pairs: &[String]) -> Result<strom_storage::StorageOptions, String> {
-    pairs
-        .iter()
-        .try_fold(strom_storage::StorageOptions::new(), |o, p| o.parse_pair(p))
-        .map_err(|e| format!("--storage-option: {e}"))
-}
-
 fn main() -> ExitCode {
     // Warnings (a failed checkpoint, old checkpoints not deleted) go to stderr; STROM_LOG
     // (e.g. `info`, `strom_storage=debug`) shows more.
@@ -141,7 +122,7 @@ fn main() -> ExitCode {
             vertex_parallelism,
             dry_run,
             listen,
-            Snapshots {
+            setup::Snapshots {
                 checkpoint_dir,
                 checkpoint_interval,
                 retain_checkpoints,
@@ -155,7 +136,7 @@ fn main() -> ExitCode {
             endpoint,
             target,
             stop,
-        } => return savepoint(&endpoint, &target, stop),
+        } => return cli::savepoint::run(&endpoint, &target, stop),
         Command::Schema => {
             println!(
                 "{}",
@@ -181,18 +162,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut overrides = std::collections::BTreeMap::new();
-    for pair in &vertex_parallelism {
-        match pair.rsplit_once('=').map(|(id, n)| (id, n.parse::<u32>())) {
-            Some((id, Ok(n))) if !id.is_empty() => {
-                overrides.insert(id.to_owned(), n);
-            }
-            _ => {
-                eprintln!("error: --vertex-parallelism {pair}: expected ID=N with N a number");
-                return ExitCode::from(2);
-            }
+    let overrides = match setup::vertex_parallelism(&vertex_parallelism) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
-    }
+    };
     let plan = match strom_engine::plan::Plan::build_with(&spec, parallelism, &overrides) {
         Ok(p) => p,
         Err(problems) if problems.0.iter().all(|p| p.path.starts_with("--")) => {
@@ -210,35 +186,19 @@ fn main() -> ExitCode {
         }
     };
     if dry_run {
-        for v in &plan.vertices {
-            let inputs: Vec<String> = v
-                .inputs
-                .iter()
-                .map(|e| {
-                    let late = if e.port == 1 { " late output" } else { "" };
-                    format!("{}{late} ({:?})", plan.vertices[e.from].name, e.partition)
-                })
-                .collect();
-            println!(
-                "{} ×{}{}",
-                v.name,
-                v.parallelism,
-                if inputs.is_empty() {
-                    String::new()
-                } else {
-                    format!(" <- {}", inputs.join(", "))
-                }
-            );
+        for line in cli::topology::describe(&plan) {
+            println!("{line}");
         }
         return ExitCode::SUCCESS;
     }
-    let options = match run_options(&snapshots) {
-        Ok(o) => o,
-        Err(e) if e.starts_with(STOPPED) => {
-            // A container restarted after a stop-with-savepoint (Kubernetes restarts exited
-            // containers of a StatefulSet): stay idle until the pod is removed rather than
-            // exit and be restarted again.
-            eprintln!("{}; idle until removed", &e[STOPPED.len() + 2..]);
+    let setup::Setup {
+        options,
+        storage_options,
+    } = match setup::setup(&snapshots) {
+        Ok(s) => s,
+        Err(e @ setup::SetupError::Stopped { .. }) => {
+            // Stay idle until the pod is removed rather than exit and be restarted again.
+            eprintln!("{e}; idle until removed");
             loop {
                 std::thread::sleep(Duration::from_secs(3600));
             }
@@ -266,7 +226,7 @@ fn main() -> ExitCode {
             shared: running.checkpoints.clone(),
             enabled: snapshots.checkpoint_dir.is_some(),
             requests: running.savepoint_requests(),
-            storage_options: storage_options(&snapshots.storage_options).unwrap_or_default(),
+            storage_options,
         },
     );
     if let Some(addr) = listen {
@@ -279,45 +239,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let live = std::io::stderr().is_terminal();
-    let mut last = (0u64, 0u64);
-    while !running.is_finished() {
-        std::thread::sleep(Duration::from_millis(if live { 1000 } else { 100 }));
-        if live && !running.is_finished() {
-            let s = summary(&running.metrics, running.started.elapsed());
-            let watermark = running
-                .metrics
-                .iter()
-                .filter(|m| !m.vertex.starts_with("source:"))
-                .map(|m| m.watermark.load(Ordering::Relaxed))
-                .min()
-                .unwrap_or(i64::MIN);
-            let wm = if watermark == i64::MIN {
-                "-".to_owned()
-            } else if watermark == i64::MAX {
-                "end".to_owned()
-            } else {
-                watermark.to_string()
-            };
-            let checkpoint = match running.checkpoints.completed.load(Ordering::Relaxed) {
-                0 => String::new(),
-                n => format!("  checkpoint {n}"),
-            };
-            eprint!(
-                "\r{:>6.1}s  in {:>12} ({:>10}/s)  out {:>12} ({:>10}/s)  late {:>8}  watermark {wm}{checkpoint}   ",
-                s.elapsed.as_secs_f64(),
-                s.records_in,
-                s.records_in - last.0,
-                s.records_out,
-                s.records_out - last.1,
-                s.late_records
-            );
-            last = (s.records_in, s.records_out);
-        }
-    }
-    if live {
-        eprintln!();
-    }
+    cli::progress::follow(&running);
     let result = running.wait();
     *view.outcome.lock().expect("outcome") = Some(match &result {
         Ok(s) if s.stopped => (strom_protocol::JobState::Canceled, None),
@@ -326,7 +248,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(s) if s.stopped => {
-            let last = running_history_last(&view);
+            let last = cli::progress::last_savepoint(&view);
             eprintln!(
                 "stopped with a savepoint after {:.2} s: {} records in, {} out{last}",
                 s.elapsed.as_secs_f64(),
@@ -350,134 +272,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Where the newest savepoint went, for the last line of a stopped job.
-fn running_history_last(view: &strom_engine::control::JobView) -> String {
-    view.checkpoints()
-        .history
-        .iter()
-        .rev()
-        .find(|h| h.kind == "savepoint")
-        .map(|h| format!("; savepoint {}", h.location))
-        .unwrap_or_default()
-}
-
-/// `strom-engine savepoint`: requests one and waits for it.
-fn savepoint(endpoint: &str, target: &str, stop: bool) -> ExitCode {
-    let base = endpoint.trim_end_matches('/');
-    // A relative local path means the same directory to the job as to us.
-    let target = match std::path::absolute(target) {
-        Ok(p) if !target.contains("://") => p.display().to_string(),
-        _ => target.to_owned(),
-    };
-    let request = strom_protocol::SavepointRequest { target, stop };
-    let started: strom_protocol::SavepointStatus = match ureq::post(format!("{base}/v1/savepoints"))
-        .send_json(&request)
-        .and_then(|mut r| r.body_mut().read_json())
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {base} did not take the savepoint request: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    eprintln!("savepoint {} requested", started.id);
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        let status: strom_protocol::SavepointStatus =
-            match ureq::get(format!("{base}/v1/savepoints/{}", started.id))
-                .call()
-                .and_then(|mut r| r.body_mut().read_json())
-            {
-                Ok(s) => s,
-                Err(e) if stop => {
-                    // The job stopped (and took its endpoint with it) after writing it.
-                    eprintln!("the job stopped ({e}); see its log for the savepoint's location");
-                    return ExitCode::SUCCESS;
-                }
-                Err(e) => {
-                    eprintln!("error: cannot poll the savepoint: {e}");
-                    return ExitCode::from(1);
-                }
-            };
-        match status.status.as_str() {
-            "completed" => {
-                println!("{}", status.location.unwrap_or_default());
-                return ExitCode::SUCCESS;
-            }
-            "failed" => {
-                eprintln!(
-                    "error: the savepoint failed: {}",
-                    status.error.unwrap_or_default()
-                );
-                return ExitCode::from(1);
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Marks the error of a deployment that was stopped with a savepoint.
-const STOPPED: &str = "stopped";
-
-/// Checkpointing and restore as the flags say.
-fn run_options(s: &Snapshots) -> Result<strom_engine::runtime::RunOptions, String> {
-    use strom_engine::snapshot::coordinator::CheckpointConfig;
-    use strom_engine::snapshot::storage::Storage;
-    let storage_options = storage_options(&s.storage_options)?;
-    let mut options = strom_engine::runtime::RunOptions {
-        allow_non_restored_state: s.allow_non_restored_state,
-        ..Default::default()
-    };
-    if let Some(dir) = &s.checkpoint_dir {
-        let interval = strom_engine::spec::Duration(s.checkpoint_interval.clone())
-            .millis()
-            .map_err(|e| format!("--checkpoint-interval: {e}"))?;
-        if interval <= 0 {
-            return Err("--checkpoint-interval: must be greater than zero".into());
-        }
-        options.checkpoints = Some(CheckpointConfig {
-            storage: Storage::open_with(dir, &storage_options)
-                .map_err(|e| format!("--checkpoint-dir: {e}"))?,
-            interval: Duration::from_millis(interval as u64),
-            retain: s.retain_checkpoints.max(1),
-        });
-    }
-    options.deployment = s.deployment.clone();
-    let mut restore = s.restore.clone();
-    if let (Some(deployment), Some(c)) = (&s.deployment, &options.checkpoints)
-        && let Some(own) = c
-            .storage
-            .latest_of_deployment(deployment)
-            .map_err(|e| format!("--checkpoint-dir: {e}"))?
-    {
-        let latest = Storage::open_with(&own, &storage_options)
-            .and_then(|st| st.latest())
-            .map_err(|e| format!("--checkpoint-dir: {e}"))?;
-        if latest.metadata.stopped {
-            // Stopped with a savepoint: what follows belongs to whatever restores that
-            // savepoint. Running again would repeat its output.
-            return Err(format!(
-                "{STOPPED}: deployment {deployment} was stopped with a savepoint at {own}; it does not run again"
-            ));
-        }
-        eprintln!("deployment {deployment} restarted: resuming from its latest checkpoint {own}");
-        restore = Some(own);
-    }
-    if let Some(url) = &restore {
-        let latest = Storage::open_with(url, &storage_options)
-            .and_then(|st| st.latest())
-            .map_err(|e| format!("--restore: {e}"))?;
-        for skipped in &latest.skipped {
-            eprintln!("warning: not restoring from {skipped}");
-        }
-        eprintln!(
-            "restoring from {} ({:?} {})",
-            latest.url, latest.metadata.kind, latest.metadata.id
-        );
-        options.restore = Some((latest.metadata, latest.state));
-        options.restored_from = Some(latest.url);
-    }
-    Ok(options)
 }

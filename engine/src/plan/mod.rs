@@ -112,6 +112,17 @@ impl std::fmt::Debug for SinkKind {
 }
 
 impl Plan {
+    /// Hands every sink's rows to `collector` instead of writing them, keeping the sinks'
+    /// parallelism and partitioning: the same topology runs (the benchmark verifies what it
+    /// times). `collector` is called from every sink subtask.
+    pub fn tap_sinks(&mut self, collector: Collector) {
+        for v in &mut self.vertices {
+            if let VertexKind::Sink(kind) = &mut v.kind {
+                *kind = SinkKind::Collect(collector.clone());
+            }
+        }
+    }
+
     /// Replaces every sink with `collector` (one subtask receiving all rows).
     pub fn collect_sinks(&mut self, collector: Collector) {
         for v in &mut self.vertices {

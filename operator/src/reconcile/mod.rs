@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use strom_crds::status::{Operation, OperationKind, OperationPhase, ReconciledSpec};
 use strom_crds::{FlinkJob, FlinkJobSpec, FlinkJobStatus};
+use strom_storage::layout::JobDirs;
 
 use crate::conditions::{self, Kind, Reason as CReason};
 use crate::events::{Event, Reason};
@@ -82,13 +83,32 @@ pub enum SavepointProgress {
     Failed(String),
 }
 
+impl SavepointProgress {
+    /// What the engine's answer about a savepoint request says. A savepoint reported
+    /// complete without its location is a failure: it cannot be restored.
+    pub fn of(s: strom_protocol::SavepointStatus) -> SavepointProgress {
+        use strom_protocol::SavepointState;
+        match (s.status, s.location) {
+            (SavepointState::Completed, Some(location)) => SavepointProgress::Completed(location),
+            (SavepointState::Completed, None) => SavepointProgress::Failed(
+                "the engine reported the savepoint complete but not where it is".into(),
+            ),
+            (SavepointState::Failed, _) => SavepointProgress::Failed(
+                s.error
+                    .unwrap_or_else(|| "the engine gave no reason".into()),
+            ),
+            (SavepointState::InProgress, _) => SavepointProgress::InProgress,
+        }
+    }
+}
+
 /// What the controller observed for one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
     /// The engine's resources, if they exist.
     pub deployed: Option<Deployed>,
-    /// The engine's own report: its job state (`running`, `finished`, …).
-    pub job_state: Option<String>,
+    /// The engine's own report: its job state.
+    pub job_state: Option<strom_protocol::JobState>,
     /// The newest completed checkpoint the engine reports: (id, URL, completion epoch ms).
     pub checkpoint: Option<(u64, String, i64)>,
     /// The savepoint of the current operation.
@@ -177,6 +197,15 @@ fn reconciled(job: &FlinkJob, spec: &FlinkJobSpec, now: &Time) -> ReconciledSpec
     }
 }
 
+/// Where `job`'s state lives under `storage` (`<storage>/<namespace>/<name>`).
+pub fn job_dirs(job: &FlinkJob, storage: &strom_crds::StorageUrl) -> JobDirs {
+    JobDirs::new(
+        &storage.0,
+        job.metadata.namespace.as_deref().unwrap_or("default"),
+        job.metadata.name.as_deref().unwrap_or("job"),
+    )
+}
+
 /// The savepoint directory for the next savepoint of `job`, under `savepoints.storage`
 /// (`<storage>/<namespace>/<name>/savepoints/sp-<n>`), or `None` without savepoint storage.
 pub fn savepoint_target(
@@ -185,24 +214,13 @@ pub fn savepoint_target(
     status: &FlinkJobStatus,
 ) -> Option<String> {
     let storage = spec.savepoints.as_ref()?.storage.as_ref()?;
-    let n = status.savepoints.len() + 1;
-    Some(format!(
-        "{}/{}/{}/savepoints/sp-{n}",
-        storage.0.trim_end_matches('/'),
-        job.metadata.namespace.as_deref().unwrap_or("default"),
-        job.metadata.name.as_deref().unwrap_or("job"),
-    ))
+    Some(job_dirs(job, storage).savepoint(status.savepoints.len() + 1))
 }
 
 /// The job's checkpoint directory (`<storage>/<namespace>/<name>/checkpoints`).
 pub fn checkpoint_dir(job: &FlinkJob, spec: &FlinkJobSpec) -> Option<String> {
     let storage = &spec.checkpoints.as_ref()?.storage;
-    Some(format!(
-        "{}/{}/{}/checkpoints",
-        storage.0.trim_end_matches('/'),
-        job.metadata.namespace.as_deref().unwrap_or("default"),
-        job.metadata.name.as_deref().unwrap_or("job"),
-    ))
+    Some(job_dirs(job, storage).checkpoints())
 }
 
 fn start(

@@ -57,3 +57,34 @@ fn periodic_savepoints_come_when_the_interval_has_passed() {
         (OperationKind::Savepoint, Some(SavepointTrigger::Periodic))
     );
 }
+
+#[test]
+fn the_engines_answer_becomes_progress_and_a_completed_savepoint_needs_a_location() {
+    use strom_protocol::{SavepointState, SavepointStatus};
+    let answer = |status, location: Option<&str>, error: Option<&str>| SavepointStatus {
+        id: "savepoint-1".into(),
+        status,
+        location: location.map(str::to_owned),
+        error: error.map(str::to_owned),
+    };
+    assert_eq!(
+        SavepointProgress::of(answer(SavepointState::Completed, Some("s3://b/sp-1"), None)),
+        SavepointProgress::Completed("s3://b/sp-1".into())
+    );
+    assert!(matches!(
+        SavepointProgress::of(answer(SavepointState::Completed, None, None)),
+        SavepointProgress::Failed(why) if why.contains("not where it is")
+    ));
+    assert_eq!(
+        SavepointProgress::of(answer(SavepointState::Failed, None, Some("disk full"))),
+        SavepointProgress::Failed("disk full".into())
+    );
+    assert!(matches!(
+        SavepointProgress::of(answer(SavepointState::Failed, None, None)),
+        SavepointProgress::Failed(why) if !why.is_empty()
+    ));
+    assert_eq!(
+        SavepointProgress::of(answer(SavepointState::InProgress, None, None)),
+        SavepointProgress::InProgress
+    );
+}

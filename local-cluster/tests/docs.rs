@@ -39,11 +39,11 @@ fn pages() -> Vec<String> {
 
 #[test]
 fn the_generated_references_are_current() {
-    for (page, text) in strom_e2e::docgen::pages(&root()).unwrap() {
+    for (page, text) in strom_local_cluster::docgen::pages(&root()).unwrap() {
         let committed = std::fs::read_to_string(docs().join(&page)).unwrap_or_default();
         assert!(
             committed == text,
-            "docs/{page} is stale: run `cargo run -p strom-e2e --bin strom-local -- docs`"
+            "docs/{page} is stale: run `cargo run -p strom-local-cluster --bin strom-local -- docs`"
         );
     }
 }

@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
-use strom_e2e::admission::SchemaValidator;
-use strom_e2e::cluster::{Cluster, Config};
+use strom_local_cluster::admission::SchemaValidator;
+use strom_local_cluster::cluster::{Cluster, Config};
 
 #[derive(Parser)]
 #[command(version, about = "Strom on this machine, without a Kubernetes cluster")]
@@ -162,7 +162,7 @@ fn install_crd(cluster: &Cluster) -> anyhow::Result<()> {
         .registry
         .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         .expect("built in");
-    let opts = strom_e2e::apiserver::ops::WriteOptions {
+    let opts = strom_local_cluster::apiserver::ops::WriteOptions {
         field_manager: Some("strom-local".into()),
         ..Default::default()
     };
@@ -237,7 +237,7 @@ fn check(files: &[PathBuf]) -> anyhow::Result<bool> {
 }
 
 fn write_docs(repo: &std::path::Path) -> anyhow::Result<()> {
-    for (page, text) in strom_e2e::docgen::pages(repo)? {
+    for (page, text) in strom_local_cluster::docgen::pages(repo)? {
         let path = repo.join("docs").join(&page);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

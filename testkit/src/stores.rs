@@ -1,10 +1,13 @@
 //! The four backends the storage tests run against, behind one interface: moto (S3),
 //! azurite (Azure Blob), the GCS fake, and a local directory.
 
-#![allow(dead_code, reason = "each test binary uses a different part")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "for tests: a store that does not start fails the test at its first surprise"
+)]
 
-use strom_e2e::emulators::fake_gcs::FakeGcs;
-use strom_e2e::emulators::{Azurite, Emulator, Freezable, Moto};
+use crate::emulators::fake_gcs::FakeGcs;
+use crate::emulators::{Azurite, Emulator, Freezable, Moto};
 use strom_storage::{Location, StorageOptions};
 
 /// A running store.
@@ -101,11 +104,11 @@ impl Store {
             Store::Azure(_) => vec![
                 (
                     "AZURE_STORAGE_ACCOUNT_NAME",
-                    strom_e2e::emulators::AZURITE_ACCOUNT.into(),
+                    crate::emulators::AZURITE_ACCOUNT.into(),
                 ),
                 (
                     "AZURE_STORAGE_ACCOUNT_KEY",
-                    strom_e2e::emulators::AZURITE_KEY.into(),
+                    crate::emulators::AZURITE_KEY.into(),
                 ),
             ],
             Store::Gcs(_) | Store::Local(_) => Vec::new(),

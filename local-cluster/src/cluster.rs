@@ -38,6 +38,17 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A `kubectl` (the binary `bin`) pointed at this cluster: its kubeconfig, and a home
+    /// beside it so that kubectl's cache never mixes clusters.
+    pub fn kubectl(&self, bin: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut c = std::process::Command::new(bin);
+        c.env("KUBECONFIG", &self.kubeconfig);
+        if let Some(home) = self.kubeconfig.parent() {
+            c.env("HOME", home);
+        }
+        c
+    }
+
     /// Starts the API server and the controllers; writes the kubeconfig last, once the
     /// server answers.
     pub async fn start(mut config: Config) -> anyhow::Result<Cluster> {

@@ -7,10 +7,10 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use strom_e2e::cluster::{Cluster, Config};
+use strom_local_cluster::cluster::{Cluster, Config};
 
 /// A cluster in a fresh temporary directory, serving the shell image.
 pub async fn start_cluster() -> (Cluster, tempdir::TempDir) {
@@ -48,10 +48,9 @@ pub fn kubectl(bin: &Path, cluster: &Cluster, args: &[&str]) -> Output {
 /// Runs kubectl with `stdin` as its input (for `apply -f -`).
 pub fn kubectl_stdin(bin: &Path, cluster: &Cluster, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
-    let mut child = Command::new(bin)
+    let mut child = cluster
+        .kubectl(bin)
         .args(args)
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .env("HOME", cluster.kubeconfig.parent().unwrap())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -119,7 +118,8 @@ pub mod tempdir {
 
     impl TempDir {
         pub fn new() -> Self {
-            let path = std::env::temp_dir().join(format!("strom-e2e-{}", uuid::Uuid::new_v4()));
+            let path =
+                std::env::temp_dir().join(format!("strom-local-cluster-{}", uuid::Uuid::new_v4()));
             std::fs::create_dir_all(&path).unwrap();
             TempDir(path)
         }

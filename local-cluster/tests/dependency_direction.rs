@@ -1,5 +1,6 @@
-//! Dependencies flow one way (docs/architecture.md): the engine, the protocol types and the
-//! autoscaler never link Kubernetes client code, and the operator and control plane reach
+//! Dependencies flow one way (docs/architecture.md): the engine, the job spec, the protocol
+//! types, storage, the autoscaler and the test kit never link Kubernetes client code — not
+//! even through their tests' dev-dependencies — and the operator and control plane reach
 //! engines over HTTP only, never by linking the engine.
 
 #![allow(
@@ -11,8 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-/// Package name → names of the packages it depends on for building and running (not dev).
-fn dependency_graph() -> (BTreeMap<String, String>, BTreeMap<String, Vec<String>>) {
+/// Package id → (dependency id, whether it is only a dev-dependency).
+type Graph = BTreeMap<String, Vec<(String, bool)>>;
+
+/// Package ids → names, and the dependency graph.
+fn dependency_graph() -> (BTreeMap<String, String>, Graph) {
     let output = std::process::Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -41,21 +45,32 @@ fn dependency_graph() -> (BTreeMap<String, String>, BTreeMap<String, Vec<String>
             .as_array()
             .unwrap()
             .iter()
-            .filter(|d| {
-                d["dep_kinds"]
+            .map(|d| {
+                let dev_only = d["dep_kinds"]
                     .as_array()
                     .unwrap()
                     .iter()
-                    .any(|k| k["kind"].as_str() != Some("dev"))
+                    .all(|k| k["kind"].as_str() == Some("dev"));
+                (d["pkg"].as_str().unwrap().to_owned(), dev_only)
             })
-            .map(|d| d["pkg"].as_str().unwrap().to_owned())
             .collect();
         graph.insert(node["id"].as_str().unwrap().to_owned(), deps);
     }
     (names, graph)
 }
 
+/// Everything `package` links to build and run (not its tests).
 fn transitive_dependencies(package: &str) -> BTreeSet<String> {
+    walk(package, false)
+}
+
+/// Everything `package` and its tests link: its dependencies and dev-dependencies, and
+/// everything those link.
+fn with_dev_dependencies(package: &str) -> BTreeSet<String> {
+    walk(package, true)
+}
+
+fn walk(package: &str, dev: bool) -> BTreeSet<String> {
     let (names, graph) = dependency_graph();
     let root = names
         .iter()
@@ -63,10 +78,17 @@ fn transitive_dependencies(package: &str) -> BTreeSet<String> {
         .map(|(id, _)| id.clone())
         .unwrap();
     let mut seen = BTreeSet::new();
-    let mut stack = vec![root];
+    // A package's own dev-dependencies count for the root only: cargo builds no one
+    // else's tests.
+    let mut stack: Vec<String> = graph[&root]
+        .iter()
+        .filter(|(_, dev_only)| dev || !dev_only)
+        .map(|(d, _)| d.clone())
+        .collect();
+    seen.extend(stack.iter().cloned());
     while let Some(id) = stack.pop() {
-        for dep in &graph[&id] {
-            if seen.insert(dep.clone()) {
+        for (dep, dev_only) in &graph[&id] {
+            if !dev_only && seen.insert(dep.clone()) {
                 stack.push(dep.clone());
             }
         }
@@ -90,10 +112,14 @@ fn engine_protocol_storage_and_autoscaler_never_depend_on_kubernetes_crates() {
         "strom-protocol",
         "strom-autoscaler",
         "strom-storage",
+        "strom-testkit",
     ] {
-        let deps = transitive_dependencies(package);
+        let deps = with_dev_dependencies(package);
         let bad: Vec<_> = KUBERNETES.iter().filter(|k| deps.contains(**k)).collect();
-        assert!(bad.is_empty(), "{package} depends on {bad:?}");
+        assert!(
+            bad.is_empty(),
+            "{package} (or its tests' dev-dependencies) depends on {bad:?}"
+        );
     }
 }
 
@@ -114,4 +140,9 @@ fn the_check_itself_sees_transitive_dependencies() {
     // other crates, so the walk must be transitive to see it.
     assert!(transitive_dependencies("strom-crds").contains("kube-core"));
     assert!(transitive_dependencies("strom-operator").contains("kube-core"));
+    // And it sees dev-dependencies: the engine's tests use the test kit, the operator's the
+    // local cluster (which links kube).
+    assert!(with_dev_dependencies("strom-engine").contains("strom-testkit"));
+    assert!(!transitive_dependencies("strom-engine").contains("strom-testkit"));
+    assert!(with_dev_dependencies("strom-operator").contains("strom-local-cluster"));
 }

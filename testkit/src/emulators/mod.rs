@@ -11,7 +11,7 @@
 
 pub mod fake_gcs;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,16 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use strom_storage::{Location, StorageOptions};
 
-/// The directory `scripts/install-tools.sh` installs into.
-pub fn tools_dir() -> PathBuf {
-    std::env::var_os("STROM_TOOLS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools"),
-        PathBuf::from,
-    )
-}
+pub use crate::tools_dir;
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(crate::free_port()?)
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str) -> anyhow::Result<()> {

@@ -14,26 +14,10 @@ use jsonschema::error::ValidationErrorKind;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::core::cel::{CompiledSchema, Validator as CelValidator, compile_schema};
 use serde_json::{Map, Value, json};
-
-/// A field that breaks the schema: where, and why. Paths read like the API server's:
-/// `spec.autoscaler.minParallelism`, `spec.podTemplate.env[0].name`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// Field path from the object's root.
-    pub path: String,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.reason)
-        } else {
-            write!(f, "{}: {}", self.path, self.reason)
-        }
-    }
-}
+/// A field that breaks the schema: where, and why (`strom_crds::Violation`, the one
+/// violation type). Paths read like the API server's: `spec.autoscaler.minParallelism`,
+/// `spec.podTemplate.env[0].name`.
+pub use strom_crds::Violation;
 
 /// Why a CRD could not be turned into a validator.
 #[derive(Debug, thiserror::Error)]
@@ -123,8 +107,8 @@ impl SchemaValidator {
 
     /// Every problem with `object`: schema violations and unknown fields; when there are
     /// none, failed CEL rules. Empty when the API server would accept it.
-    pub fn validate(&self, object: &Value) -> Vec<FieldError> {
-        let mut errors: Vec<FieldError> = self
+    pub fn validate(&self, object: &Value) -> Vec<Violation> {
+        let mut errors: Vec<Violation> = self
             .structural
             .iter_errors(object)
             .map(|e| {
@@ -133,11 +117,11 @@ impl SchemaValidator {
                     // Name the missing field itself, as the API server does.
                     ValidationErrorKind::Required {
                         property: Value::String(field),
-                    } => FieldError {
+                    } => Violation {
                         path: join(&path, field),
                         reason: "is required".into(),
                     },
-                    _ => FieldError {
+                    _ => Violation {
                         path,
                         reason: e.to_string(),
                     },
@@ -150,7 +134,7 @@ impl SchemaValidator {
             return errors;
         }
         if let Err(failed) = self.cel.validate_compiled(&self.cel_rules, object, None) {
-            errors.extend(failed.iter().map(|e| FieldError {
+            errors.extend(failed.iter().map(|e| Violation {
                 path: e.field_path.clone(),
                 reason: e.message.clone(),
             }));
@@ -203,7 +187,7 @@ fn to_json_schema_keyword(key: &str, value: &Value) -> Value {
 }
 
 /// Reports fields the schema does not declare, where it does not preserve unknown fields.
-fn unknown_fields(schema: &Value, value: &Value, path: &str, out: &mut Vec<FieldError>) {
+fn unknown_fields(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>) {
     if path.is_empty() {
         // The API server checks the type and object metadata itself; CRD schemas leave them out.
         if let Value::Object(fields) = value {
@@ -212,7 +196,7 @@ fn unknown_fields(schema: &Value, value: &Value, path: &str, out: &mut Vec<Field
                     let sub = schema.get("properties").and_then(|p| p.get(key));
                     match sub {
                         Some(sub) => unknown_fields(sub, field, key, out),
-                        None => out.push(FieldError {
+                        None => out.push(Violation {
                             path: key.clone(),
                             reason: UNKNOWN.into(),
                         }),
@@ -235,7 +219,7 @@ fn unknown_fields(schema: &Value, value: &Value, path: &str, out: &mut Vec<Field
                     (Some(sub), _) | (None, Some(sub)) => unknown_fields(sub, field, &child, out),
                     // An object schema without properties (e.g. `metadata`) is checked elsewhere.
                     (None, None) if properties.is_none() => {}
-                    (None, None) => out.push(FieldError {
+                    (None, None) => out.push(Violation {
                         path: child,
                         reason: UNKNOWN.into(),
                     }),

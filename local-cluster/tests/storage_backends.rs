@@ -11,19 +11,16 @@
     reason = "a test should fail loudly at the first surprise"
 )]
 
-#[path = "support/stores.rs"]
-mod stores;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::join_all;
-use stores::{Store, impatient};
-use strom_e2e::emulators::noise;
 use strom_storage::layout::{
     self, CheckpointDir, CheckpointState, DISCARDED, MANIFEST, SavepointPolicy,
 };
 use strom_storage::{Location, StorageError, StorageOptions};
+use strom_testkit::emulators::noise;
+use strom_testkit::stores::{Store, impatient};
 
 fn manifest(id: u64, attempt: u64, completed_ms: i64) -> Bytes {
     serde_json::to_vec(&serde_json::json!({
@@ -458,8 +455,8 @@ mod conformance {
         };
         let az = object_store::azure::MicrosoftAzureBuilder::new()
             .with_container_name("conformance")
-            .with_account(strom_e2e::emulators::AZURITE_ACCOUNT)
-            .with_access_key(strom_e2e::emulators::AZURITE_KEY)
+            .with_account(strom_testkit::emulators::AZURITE_ACCOUNT)
+            .with_access_key(strom_testkit::emulators::AZURITE_KEY)
             .with_endpoint(azurite.endpoint())
             .with_allow_http(true)
             .build()

@@ -23,7 +23,7 @@ use kube::api::{
 use kube::runtime::{Controller, controller::Action, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use strom_e2e::cluster::Cluster;
+use strom_local_cluster::cluster::Cluster;
 use support::*;
 
 async fn client(cluster: &Cluster) -> Client {

@@ -13,21 +13,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use strom_testkit::workspace_binary;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A binary of another workspace package, built by `cargo test --workspace` beside this test.
-fn sibling_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo build --workspace` (cargo test --workspace does)",
-        bin.display()
-    );
-    bin
 }
 
 struct Local {
@@ -53,15 +42,15 @@ impl Local {
         let _ = std::fs::remove_dir_all(&dir);
         let operator = format!(
             "strom/operator:*={}",
-            sibling_binary("strom-operator").display()
+            workspace_binary("strom-operator").display()
         );
         let engine = format!(
             "strom/engine:*={}",
-            sibling_binary("strom-engine").display()
+            workspace_binary("strom-engine").display()
         );
         let control_plane = format!(
             "strom/control-plane:*={}",
-            sibling_binary("strom-control-plane").display()
+            workspace_binary("strom-control-plane").display()
         );
         let up = Command::new(env!("CARGO_BIN_EXE_strom-local"))
             .args([

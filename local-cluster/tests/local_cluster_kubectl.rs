@@ -100,7 +100,7 @@ spec:
           secret: {secretName: db-secret}
 "#;
 
-fn pods(bin: &Path, cluster: &strom_e2e::cluster::Cluster, ns: &str) -> Vec<Value> {
+fn pods(bin: &Path, cluster: &strom_local_cluster::cluster::Cluster, ns: &str) -> Vec<Value> {
     let out = ok(bin, cluster, &["get", "pods", "-n", ns, "-o", "json"]);
     let list: Value = serde_json::from_str(&out).unwrap();
     list["items"].as_array().unwrap().clone()

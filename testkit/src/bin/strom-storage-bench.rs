@@ -3,7 +3,7 @@
 //! several at a time, multipart above 16 MiB, manifest committed last), against moto (S3),
 //! azurite (Azure Blob), the GCS fake and a local directory on this machine.
 //!
-//! `cargo run --release -p strom-e2e --bin strom-storage-bench -- [--gib 1] [--files 16]
+//! `cargo run --release -p strom-testkit --bin strom-storage-bench -- [--gib 1] [--files 16]
 //! [--runs 3] [--backends s3,azure,gcs,file]`
 //!
 //! The emulators are local processes, so the figures measure Strom's client path plus the
@@ -16,10 +16,10 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
-use strom_e2e::emulators::fake_gcs::FakeGcs;
-use strom_e2e::emulators::{Azurite, Emulator, Moto, noise};
 use strom_storage::layout::{CheckpointDir, data_dir};
 use strom_storage::{Location, StorageOptions, block_on};
+use strom_testkit::emulators::fake_gcs::FakeGcs;
+use strom_testkit::emulators::{Azurite, Emulator, Moto, noise};
 
 #[derive(Parser)]
 struct Args {
