@@ -12,7 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::ops::{DeleteOptions, WriteOptions};
 use super::registry::ResourceType;
 use super::store::EventKind;
-use super::{ApiServer, builtin, meta};
+use super::{ApiServer, meta};
 
 struct Entry {
     rt: Arc<ResourceType>,
@@ -28,7 +28,7 @@ pub async fn run(server: Arc<ApiServer>) {
                 if event.kind == EventKind::Deleted
                     && event.key == "apiextensions.k8s.io/customresourcedefinitions"
                 {
-                    builtin::unregister_crd(&server, &event.object);
+                    super::crd::unregister_crd(&server, &event.object);
                 }
             }
             Err(RecvError::Lagged(_)) => {}
@@ -40,7 +40,7 @@ pub async fn run(server: Arc<ApiServer>) {
             if event.kind == EventKind::Deleted
                 && event.key == "apiextensions.k8s.io/customresourcedefinitions"
             {
-                builtin::unregister_crd(&server, &event.object);
+                super::crd::unregister_crd(&server, &event.object);
             }
         }
         sweep(&server);

@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod builtin;
+pub mod crd;
 pub mod discovery;
 pub mod events;
 pub mod gc;

@@ -1,5 +1,5 @@
-//! One pod's life: its volumes, its containers' processes with restarts and probes, its
-//! status, and its graceful end.
+//! One container's life: its process with restarts and probes, its state as the pod status
+//! reports it, and its end. The pod around it is `pod.rs`.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -9,12 +9,10 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{Kubelet, MANAGER, env, probe};
+use super::{Kubelet, env, probe};
 use crate::apiserver::meta;
-use crate::apiserver::ops::{DeleteOptions, WriteOptions};
 
 /// What one container is doing, as the pod status reports it.
 #[derive(Debug, Clone)]
@@ -46,239 +44,32 @@ pub fn kill_group(pid: i32, signal: Signal) -> bool {
     nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal).is_ok()
 }
 
-/// Runs one pod until it ends, is deleted or is killed.
-pub struct PodWorker {
+pub(super) struct ContainerRunner {
     pub(super) kubelet: Arc<Kubelet>,
     pub(super) pod: Value,
+    pub(super) spec: Value,
+    pub(super) index: usize,
     pub(super) ip: Ipv4Addr,
+    pub(super) dir: PathBuf,
+    pub(super) volumes: Vec<(String, PathBuf)>,
+    pub(super) states: Arc<Mutex<Vec<ContainerState>>>,
+    pub(super) changed: Arc<tokio::sync::Notify>,
     pub(super) stop: CancellationToken,
     pub(super) kill: CancellationToken,
-    pub(super) containers: Arc<Mutex<Vec<ContainerState>>>,
 }
 
-impl PodWorker {
-    fn dir(&self) -> PathBuf {
-        let uid = meta::meta_str(&self.pod, "uid").unwrap_or_default();
-        self.kubelet.dir.join(format!(
-            "{}_{}_{uid}",
-            meta::meta_str(&self.pod, "namespace").unwrap_or_default(),
-            meta::name_of(&self.pod)
-        ))
-    }
-
-    pub(super) async fn run(self) {
-        let dir = self.dir();
-        let ns = meta::meta_str(&self.pod, "namespace")
-            .unwrap_or("default")
-            .to_owned();
-        let name = meta::name_of(&self.pod).to_owned();
-        let start_time = meta::now();
-        let specs: Vec<Value> = self
-            .pod
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        {
-            let mut states = self.containers.lock().expect("containers");
-            for c in &specs {
-                let cname = c["name"].as_str().unwrap_or_default().to_owned();
-                states.push(ContainerState {
-                    name: cname.clone(),
-                    image: c["image"].as_str().unwrap_or_default().to_owned(),
-                    state: json!({"waiting": {"reason": "ContainerCreating"}}),
-                    last_state: json!({}),
-                    ready: false,
-                    restart_count: 0,
-                    pid: None,
-                    done: false,
-                    exit_code: None,
-                    log: dir.join("logs").join(format!("{cname}.log")),
-                });
-            }
-        }
-        let changed = Arc::new(tokio::sync::Notify::new());
-        let volumes = match env::materialize_volumes(
-            &self.kubelet.server,
-            &self.pod,
-            &dir,
-            &self.kubelet.claims_dir(),
-        ) {
-            Ok(v) => v,
-            Err(message) => {
-                self.set_all_waiting("CreateContainerConfigError", &message);
-                self.write_status(&start_time);
-                // Wait for deletion; the pod cannot start.
-                tokio::select! { _ = self.stop.cancelled() => {}, _ = self.kill.cancelled() => {} }
-                self.finish(&ns, &name).await;
-                return;
-            }
-        };
-        let mut runs = JoinSet::new();
-        for (index, spec) in specs.into_iter().enumerate() {
-            let runner = ContainerRunner {
-                kubelet: self.kubelet.clone(),
-                pod: self.pod.clone(),
-                spec,
-                index,
-                ip: self.ip,
-                dir: dir.clone(),
-                volumes: volumes.clone(),
-                states: self.containers.clone(),
-                changed: changed.clone(),
-                stop: self.stop.clone(),
-                kill: self.kill.clone(),
-            };
-            runs.spawn(runner.run());
-        }
-        self.write_status(&start_time);
-        loop {
-            tokio::select! {
-                _ = changed.notified() => self.write_status(&start_time),
-                finished = runs.join_next() => {
-                    if finished.is_none() { break; }
-                    self.write_status(&start_time);
-                }
-            }
-        }
-        self.write_status(&start_time);
-        self.finish(&ns, &name).await;
-    }
-
-    async fn finish(&self, ns: &str, name: &str) {
-        self.kubelet.release_ip(self.ip);
-        // A graceful stop ends with the kubelet confirming the deletion.
-        if self.stop.is_cancelled() && !self.kill.is_cancelled() {
-            let rt = self
-                .kubelet
-                .server
-                .registry
-                .find("", "v1", "pods")
-                .expect("built in");
-            let uid = meta::meta_str(&self.pod, "uid").map(str::to_owned);
-            let _ = self.kubelet.server.delete(
-                &rt,
-                Some(ns),
-                name,
-                &DeleteOptions {
-                    grace_period: Some(0),
-                    uid,
-                    ..Default::default()
-                },
-            );
-        }
-    }
-
-    fn set_all_waiting(&self, reason: &str, message: &str) {
-        for c in self.containers.lock().expect("containers").iter_mut() {
-            c.state = json!({"waiting": {"reason": reason, "message": message}});
-        }
-    }
-
-    fn write_status(&self, start_time: &str) {
-        let states = self.containers.lock().expect("containers").clone();
-        let statuses: Vec<Value> = states
-            .iter()
-            .map(|c| {
-                json!({
-                    "name": c.name,
-                    "image": c.image,
-                    "imageID": format!("strom-local://{}", c.image),
-                    "containerID": c.pid.map(|p| format!("strom-local://{p}")),
-                    "ready": c.ready,
-                    "started": c.state.get("running").is_some(),
-                    "restartCount": c.restart_count,
-                    "state": c.state,
-                    "lastState": c.last_state,
-                })
-            })
-            .collect();
-        let all_ready = !states.is_empty() && states.iter().all(|c| c.ready);
-        let all_done = states.iter().all(|c| c.done);
-        let phase = if all_done && states.iter().all(|c| c.exit_code == Some(0)) {
-            "Succeeded"
-        } else if all_done && states.iter().any(|c| c.exit_code.is_some()) {
-            "Failed"
-        } else if states.iter().any(|c| {
-            c.state.get("running").is_some() || c.restart_count > 0 || c.exit_code.is_some()
-        }) {
-            "Running"
-        } else {
-            "Pending"
-        };
-        let rt = self
-            .kubelet
-            .server
-            .registry
-            .find("", "v1", "pods")
-            .expect("built in");
-        let ns = meta::meta_str(&self.pod, "namespace").map(str::to_owned);
-        let ip = self.ip.to_string();
-        let opts = WriteOptions {
-            field_manager: Some(MANAGER.into()),
-            ..Default::default()
-        };
-        let start_time = start_time.to_owned();
-        let _ = self.kubelet.server.modify(&rt, ns.as_deref(), meta::name_of(&self.pod), Some("status"), &opts, move |old| {
-            let mut new = old.clone();
-            let previous: Vec<Value> = old.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-            let condition = |type_: &str, ok: bool| {
-                let status = if ok { "True" } else { "False" };
-                let since = previous
-                    .iter()
-                    .find(|c| c["type"] == type_ && c["status"] == status)
-                    .and_then(|c| c.get("lastTransitionTime").cloned())
-                    .unwrap_or(json!(meta::now()));
-                json!({"type": type_, "status": status, "lastTransitionTime": since, "lastProbeTime": null})
-            };
-            new["status"] = json!({
-                "phase": phase,
-                "conditions": [
-                    condition("PodReadyToStartContainers", true),
-                    condition("Initialized", true),
-                    condition("Ready", all_ready),
-                    condition("ContainersReady", all_ready),
-                    condition("PodScheduled", true),
-                ],
-                "hostIP": "127.0.0.1",
-                "hostIPs": [{"ip": "127.0.0.1"}],
-                "podIP": ip,
-                "podIPs": [{"ip": ip}],
-                "startTime": start_time,
-                "containerStatuses": statuses,
-                "qosClass": old.pointer("/status/qosClass").cloned().unwrap_or(json!("BestEffort")),
-            });
-            Ok(new)
-        });
-    }
-}
-
-struct ContainerRunner {
-    kubelet: Arc<Kubelet>,
-    pod: Value,
-    spec: Value,
-    index: usize,
-    ip: Ipv4Addr,
-    dir: PathBuf,
-    volumes: Vec<(String, PathBuf)>,
-    states: Arc<Mutex<Vec<ContainerState>>>,
-    changed: Arc<tokio::sync::Notify>,
-    stop: CancellationToken,
-    kill: CancellationToken,
-}
-
-enum Ended {
+pub(super) enum Ended {
     Exited(i32),
     Stopped,
 }
 
 impl ContainerRunner {
-    fn update(&self, f: impl FnOnce(&mut ContainerState)) {
+    pub(super) fn update(&self, f: impl FnOnce(&mut ContainerState)) {
         f(&mut self.states.lock().expect("containers")[self.index]);
         self.changed.notify_one();
     }
 
-    fn event(&self, type_: &str, reason: &str, message: &str) {
+    pub(super) fn event(&self, type_: &str, reason: &str, message: &str) {
         crate::apiserver::events::record(
             &self.kubelet.server,
             &self.pod,
@@ -289,7 +80,7 @@ impl ContainerRunner {
         );
     }
 
-    fn executable(&self) -> Result<(PathBuf, Vec<String>), String> {
+    pub(super) fn executable(&self) -> Result<(PathBuf, Vec<String>), String> {
         let image = self.spec["image"].as_str().unwrap_or_default();
         let strings = |v: &Value| -> Vec<String> {
             v.as_array()
@@ -317,7 +108,7 @@ impl ContainerRunner {
         }
     }
 
-    async fn run(self) {
+    pub(super) async fn run(self) {
         let policy = self
             .pod
             .pointer("/spec/restartPolicy")
@@ -388,7 +179,7 @@ impl ContainerRunner {
         }
     }
 
-    async fn run_once(&self, program: &Path, args: &[String]) -> Ended {
+    pub(super) async fn run_once(&self, program: &Path, args: &[String]) -> Ended {
         let cname = self.spec["name"].as_str().unwrap_or_default().to_owned();
         let logs = self.dir.join("logs");
         let _ = std::fs::create_dir_all(&logs);
@@ -563,7 +354,7 @@ impl ContainerRunner {
         Ended::Exited(code)
     }
 
-    fn record_exit(&self, code: i32, started: &str) {
+    pub(super) fn record_exit(&self, code: i32, started: &str) {
         let reason = if code == 0 { "Completed" } else { "Error" };
         let finished = meta::now();
         self.update(|c| {
@@ -577,7 +368,7 @@ impl ContainerRunner {
 
 /// A container's exit code as Kubernetes reports it: the process's own, or 128 + the
 /// signal that ended it; `unknown` when the status could not be read.
-fn exit_code(status: Option<std::process::ExitStatus>, unknown: i32) -> i32 {
+pub(super) fn exit_code(status: Option<std::process::ExitStatus>, unknown: i32) -> i32 {
     status
         .and_then(|s| {
             s.code()
@@ -598,7 +389,7 @@ pub fn image_matches(pattern: &str, image: &str) -> bool {
     }
 }
 
-fn which(program: &str) -> Option<PathBuf> {
+pub(super) fn which(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
         let p = PathBuf::from(program);
         return p.is_file().then_some(p);
@@ -617,7 +408,7 @@ mod tests {
     use super::image_matches;
 
     #[test]
-    fn image_patterns_match_tags() {
+    pub(super) fn image_patterns_match_tags() {
         assert!(image_matches("strom/engine:*", "strom/engine:0.1.0"));
         assert!(image_matches("strom/engine:*", "strom/engine"));
         assert!(!image_matches("strom/engine:*", "strom/engineer:1"));
@@ -628,7 +419,7 @@ mod tests {
 
 /// Kubernetes' `$(VAR)` references in `command` and `args`: replaced by the container's
 /// variable when it is defined, left as written otherwise; `$$` is a literal `$`.
-fn expand(text: &str, environment: &[(String, String)]) -> String {
+pub(super) fn expand(text: &str, environment: &[(String, String)]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -655,7 +446,7 @@ fn expand(text: &str, environment: &[(String, String)]) -> String {
 #[cfg(test)]
 mod expand_tests {
     #[test]
-    fn variables_in_args_expand_like_kubernetes() {
+    pub(super) fn variables_in_args_expand_like_kubernetes() {
         let env = vec![("POD_IP".to_owned(), "127.3.0.2".to_owned())];
         let e = |s: &str| super::expand(s, &env);
         assert_eq!(e("$(POD_IP):8081"), "127.3.0.2:8081");

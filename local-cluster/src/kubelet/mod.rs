@@ -10,6 +10,7 @@
 mod container;
 mod env;
 mod logs;
+mod pod;
 mod probe;
 
 use std::collections::{BTreeSet, HashMap};
@@ -213,7 +214,7 @@ impl Kubelet {
                         kill: self.cancel.child_token(),
                         containers: Arc::new(Mutex::new(Vec::new())),
                     };
-                    let worker = container::PodWorker {
+                    let worker = pod::PodWorker {
                         kubelet: self.clone(),
                         pod: (**pod).clone(),
                         ip,

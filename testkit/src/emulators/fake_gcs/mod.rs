@@ -26,6 +26,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+mod list;
+mod read;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -322,7 +325,7 @@ async fn handle(
     }
     if key.is_empty() {
         return match method {
-            Method::GET => list(&s, &bucket, &query),
+            Method::GET => list::list(&s, &bucket, &query),
             _ => error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
@@ -332,7 +335,7 @@ async fn handle(
     }
     match method {
         Method::GET | Method::HEAD => {
-            get(&s, &bucket, &key, &query, &headers, method == Method::HEAD)
+            read::get(&s, &bucket, &key, &query, &headers, method == Method::HEAD)
         }
         Method::PUT if query.contains_key("uploadId") => {
             let Some(upload) = s.uploads.get_mut(&query["uploadId"]) else {
@@ -493,179 +496,4 @@ async fn handle(
             "not faked",
         ),
     }
-}
-
-fn get(
-    s: &Store,
-    bucket: &str,
-    key: &str,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-    head: bool,
-) -> Response {
-    let not_found = || {
-        error(
-            StatusCode::NOT_FOUND,
-            "NoSuchKey",
-            "The specified key does not exist.",
-        )
-    };
-    let object = match query.get("generation") {
-        Some(g) => {
-            let Ok(g) = g.parse::<u64>() else {
-                return error(StatusCode::BAD_REQUEST, "InvalidArgument", "bad generation");
-            };
-            s.buckets
-                .get(bucket)
-                .and_then(|b| b.get(key))
-                .and_then(|v| v.iter().find(|o| o.generation == g && g != 0))
-        }
-        None => s.live(bucket, key),
-    };
-    let Some(o) = object else { return not_found() };
-    let etag = o.etag();
-    let modified_s = o.modified.as_second();
-    if let Some(m) = header(headers, "if-match")
-        && m != etag
-        && m != "*"
-    {
-        return error(
-            StatusCode::PRECONDITION_FAILED,
-            "PreconditionFailed",
-            "If-Match did not hold",
-        );
-    }
-    if let Some(d) = header(headers, "if-unmodified-since").and_then(parse_date)
-        && modified_s > d.as_second()
-    {
-        return error(
-            StatusCode::PRECONDITION_FAILED,
-            "PreconditionFailed",
-            "If-Unmodified-Since did not hold",
-        );
-    }
-    if let Some(m) = header(headers, "if-none-match")
-        && (m == etag || m == "*")
-    {
-        return StatusCode::NOT_MODIFIED.into_response();
-    }
-    if let Some(d) = header(headers, "if-modified-since").and_then(parse_date)
-        && modified_s <= d.as_second()
-    {
-        return StatusCode::NOT_MODIFIED.into_response();
-    }
-    let len = o.data.len() as u64;
-    let range = header(headers, "range").and_then(|r| r.strip_prefix("bytes="));
-    let (status, start, end) = match range {
-        None => (StatusCode::OK, 0, len),
-        Some(r) => {
-            let (a, b) = r.split_once('-').unwrap_or((r, ""));
-            let parsed = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
-                (Some(a), Some(b)) => Some((a, (b + 1).min(len))),
-                (Some(a), None) if b.is_empty() => Some((a, len)),
-                (None, Some(n)) if a.is_empty() => Some((len.saturating_sub(n), len)),
-                _ => None,
-            };
-            match parsed {
-                Some((a, b)) if a < len && a < b => (StatusCode::PARTIAL_CONTENT, a, b),
-                _ => {
-                    return error(
-                        StatusCode::RANGE_NOT_SATISFIABLE,
-                        "InvalidRange",
-                        "The requested range cannot be satisfied.",
-                    );
-                }
-            }
-        }
-    };
-    let body = if head {
-        Bytes::new()
-    } else {
-        o.data.slice(start as usize..end as usize)
-    };
-    let mut r = (status, body).into_response();
-    object_headers(o, &mut r);
-    let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&(end - start).to_string()) {
-        h.insert("content-length", v);
-    }
-    if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1))
-    {
-        h.insert("content-range", v);
-    }
-    r
-}
-
-fn list(s: &Store, bucket: &str, query: &HashMap<String, String>) -> Response {
-    let prefix = query.get("prefix").map_or("", String::as_str);
-    let delimiter = query.get("delimiter").filter(|d| !d.is_empty());
-    let max_keys: usize = query
-        .get("max-keys")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1000)
-        .clamp(1, 1000);
-    let after = query
-        .get("continuation-token")
-        .or_else(|| query.get("start-after"))
-        .cloned()
-        .unwrap_or_default();
-    // Entries in key order: objects, and common prefixes standing for every key under them.
-    let mut entries: Vec<(String, Option<&Object>)> = Vec::new();
-    let empty = BTreeMap::new();
-    let objects = s.buckets.get(bucket).unwrap_or(&empty);
-    for (key, versions) in objects.range(prefix.to_owned()..) {
-        if !key.starts_with(prefix) {
-            break;
-        }
-        let Some(o) = versions.last().filter(|o| o.generation != 0) else {
-            continue;
-        };
-        let rest = &key[prefix.len()..];
-        match delimiter.and_then(|d| rest.find(d.as_str()).map(|i| (d, i))) {
-            Some((d, i)) => {
-                let common = format!("{prefix}{}", &rest[..i + d.len()]);
-                if entries.last().is_none_or(|(k, _)| *k != common) {
-                    entries.push((common, None));
-                }
-            }
-            None => entries.push((key.clone(), Some(o))),
-        }
-    }
-    let mut page: Vec<_> = entries
-        .into_iter()
-        .filter(|(k, _)| after.is_empty() || k.as_str() > after.as_str())
-        .collect();
-    let truncated = page.len() > max_keys;
-    page.truncate(max_keys);
-    let mut xml = format!(
-        "<?xml version='1.0' encoding='UTF-8'?><ListBucketResult xmlns='http://doc.s3.amazonaws.com/2006-03-01'><Name>{}</Name><Prefix>{}</Prefix><KeyCount>{}</KeyCount><MaxKeys>{max_keys}</MaxKeys><IsTruncated>{truncated}</IsTruncated>",
-        xml_escape(bucket),
-        xml_escape(prefix),
-        page.len()
-    );
-    for (key, object) in &page {
-        match object {
-            Some(o) => xml.push_str(&format!(
-                "<Contents><Key>{}</Key><Generation>{}</Generation><LastModified>{}</LastModified><ETag>{}</ETag><Size>{}</Size></Contents>",
-                xml_escape(key),
-                o.generation,
-                o.modified,
-                xml_escape(&o.etag()),
-                o.data.len()
-            )),
-            None => xml.push_str(&format!(
-                "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
-                xml_escape(key)
-            )),
-        }
-    }
-    if truncated && let Some((last, _)) = page.last() {
-        xml.push_str(&format!(
-            "<NextContinuationToken>{}</NextContinuationToken>",
-            xml_escape(last)
-        ));
-    }
-    xml.push_str("</ListBucketResult>");
-    (StatusCode::OK, [("content-type", "application/xml")], xml).into_response()
 }

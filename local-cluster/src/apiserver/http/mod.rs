@@ -19,6 +19,9 @@ use super::status::ApiError;
 use super::watch::{self, Format, WatchParams};
 use super::{ApiServer, discovery, meta, openapi, table};
 
+mod events_v1;
+mod log;
+
 /// The router for the whole API.
 pub fn router(server: Arc<ApiServer>) -> Router {
     Router::new().fallback(handle).with_state(server)
@@ -238,7 +241,7 @@ async fn dispatch(
         t.rt.clone()
     };
     if view_events_v1 {
-        return events_v1(server, method, q, &rt, &t, headers, &body);
+        return events_v1::serve(server, method, q, &rt, &t, headers, &body);
     }
     let ns = t.namespace.as_deref();
     let format = format_of(headers);
@@ -265,7 +268,9 @@ async fn dispatch(
         json_response(code, &render(&w.object), &w.warnings)
     };
     match (method.clone(), t.name.as_deref(), t.sub.as_deref()) {
-        (Method::GET, Some(name), Some("log")) if rt.log => pod_log(server, &rt, ns, name, q).await,
+        (Method::GET, Some(name), Some("log")) if rt.log => {
+            log::pod_log(server, &rt, ns, name, q).await
+        }
         (Method::GET, Some(name), Some("scale")) => Ok(json_response(
             StatusCode::OK,
             &server.scale_of(&rt, ns, name)?,
@@ -367,90 +372,6 @@ async fn dispatch(
             "{m} is not supported on {}{}",
             rt.plural,
             sub.map(|s| format!("/{s}")).unwrap_or_default()
-        ))),
-    }
-}
-
-/// The verbs of `events.k8s.io/v1` Event over the core Events they are stored as.
-fn events_v1(
-    server: &Arc<ApiServer>,
-    method: &Method,
-    q: &Query,
-    core: &ResourceType,
-    t: &Target,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    use super::events::{to_core, to_events_v1};
-    let ns = t.namespace.as_deref();
-    let one = |code: StatusCode, o: &Value| Ok(json_response(code, &to_events_v1(o), &[]));
-    let written = |w: Written| {
-        one(
-            if w.created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            },
-            &w.object,
-        )
-    };
-    match (method.clone(), t.name.as_deref(), t.sub.as_deref()) {
-        (Method::GET, Some(name), None) => one(StatusCode::OK, &*server.get(core, ns, name)?),
-        (Method::GET, None, None) if flag(q, "watch") => {
-            start_watch(server, t.rt.clone(), ns, q, format_of(headers))
-        }
-        (Method::GET, None, None) => {
-            let labels = label_selector(q)?;
-            let fields = field_selector(q)?;
-            let (items, rv) = server.store.list(&core.storage_key(), ns);
-            let items: Vec<Value> = items
-                .iter()
-                .map(|o| to_events_v1(o))
-                .filter(|o| labels.matches(o) && fields.matches(o))
-                .collect();
-            let list = json!({"kind": "EventList", "apiVersion": "events.k8s.io/v1", "metadata": {"resourceVersion": rv.to_string()}, "items": items});
-            Ok(json_response(StatusCode::OK, &list, &[]))
-        }
-        (Method::POST, None, None) if ns.is_some() => written(server.create(
-            core,
-            ns,
-            to_core(&parse_body(headers, body)?),
-            &write_options(q)?,
-        )?),
-        (Method::PUT, Some(name), None) => written(server.update(
-            core,
-            ns,
-            name,
-            to_core(&parse_body(headers, body)?),
-            None,
-            &write_options(q)?,
-        )?),
-        (Method::PATCH, Some(name), None) => {
-            let content_type = headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            let patch = parse_body(headers, body)?;
-            let json_patch = content_type.starts_with("application/json-patch+json");
-            let w = server.modify(core, ns, name, None, &write_options(q)?, |old| {
-                let view = to_events_v1(old);
-                let patched = if json_patch {
-                    super::patch::json_patch(&view, &patch).map_err(|e| {
-                        ApiError::bad_request(format!("the JSON patch could not be applied: {e}"))
-                    })?
-                } else {
-                    super::patch::merge_patch(&view, &patch)
-                };
-                Ok(to_core(&patched))
-            })?;
-            written(w)
-        }
-        (Method::DELETE, Some(name), None) => one(
-            StatusCode::OK,
-            &*server.delete(core, ns, name, &delete_options(q, headers, body)?)?,
-        ),
-        (m, _, _) => Err(ApiError::method_not_allowed(format!(
-            "{m} is not supported on events.events.k8s.io"
         ))),
     }
 }
@@ -601,56 +522,5 @@ fn start_watch(
     response
         .headers_mut()
         .insert("transfer-encoding", "chunked".parse().expect("static"));
-    Ok(response)
-}
-
-async fn pod_log(
-    server: &Arc<ApiServer>,
-    rt: &ResourceType,
-    ns: Option<&str>,
-    name: &str,
-    q: &Query,
-) -> Result<Response, ApiError> {
-    let pod = server.get(rt, ns, name)?;
-    let containers: Vec<String> = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["name"].as_str().map(str::to_owned))
-        .collect();
-    let container = match q.get("container") {
-        Some(c) if containers.contains(c) => c.clone(),
-        Some(c) => {
-            return Err(ApiError::bad_request(format!(
-                "container {c} is not valid for pod {name}"
-            )));
-        }
-        None if containers.len() == 1 => containers[0].clone(),
-        None => {
-            return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                containers.join(" ")
-            )));
-        }
-    };
-    let tail = q.get("tailLines").and_then(|t| t.parse().ok());
-    let logs = server
-        .logs
-        .get()
-        .ok_or_else(|| ApiError::bad_request("no kubelet is running, so there are no logs"))?;
-    let namespace = ns.unwrap_or("default");
-    let stream = logs
-        .log(namespace, name, &container, flag(q, "follow"), tail)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
-            ))
-        })?;
-    let body = Body::from_stream(futures::StreamExt::map(stream, Ok::<_, std::io::Error>));
-    let mut response = Response::new(body);
-    response
-        .headers_mut()
-        .insert("content-type", "text/plain".parse().expect("static"));
     Ok(response)
 }
