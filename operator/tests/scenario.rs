@@ -206,6 +206,12 @@ async fn a_flinkjob_runs_checkpoints_and_rescales_through_a_savepoint() {
 }
 
 fn counting_job(state: &Path, out: &Path, filter: &str) -> String {
+    counts(state, out, filter, 2, 800)
+}
+
+/// Keyed 1 s counts of a generated source (`ts = id * 10`: 100 ids per second of event
+/// time, 25 per key, whatever the rate) at `parallelism`, generating `rate` ids a second.
+fn counts(state: &Path, out: &Path, filter: &str, parallelism: u32, rate: u32) -> String {
     format!(
         r#"apiVersion: strom.dev/v1alpha1
 kind: FlinkJob
@@ -214,7 +220,7 @@ metadata:
   namespace: default
 spec:
   image: strom/engine:0.1.0
-  parallelism: 2
+  parallelism: {parallelism}
   upgradeMode: savepoint
   checkpoints: {{storage: "file://{state}", interval: 500ms}}
   savepoints: {{storage: "file://{state}"}}
@@ -222,7 +228,7 @@ spec:
     sources:
       - name: events
         datagen:
-          rate: 800
+          rate: {rate}
           columns:
             - {{name: k, expr: "MOD(id, 4)"}}
             - {{name: ts, expr: "id * 10"}}
@@ -359,6 +365,104 @@ async fn a_savepoint_upgrade_survives_operator_kills_and_counts_continue_exactly
                 (_, Some(r)) => assert_eq!(r.2, 25, "window {w} key {k}: {r:?}"),
                 (_, None) => panic!("window {w} key {k} missing"),
             }
+        }
+    }
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The defect a user met: a rescale up followed by a savepoint upgrade counted every id
+/// twice from the upgrade on. Here: 1 → `kubectl scale` 2 → an upgrade that changes the
+/// source's rate → `kubectl scale` 1 → another rate upgrade; every window of every key is
+/// counted exactly once, and none is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescales_and_upgrades_in_turn_count_every_window_once() {
+    let (cluster, client, dir) = setup("rescale-path").await;
+    let operator = tokio::spawn(strom_operator::controller::run(
+        client.clone(),
+        Some("default".into()),
+    ));
+    let field = |path: &str| {
+        kubectl(
+            &cluster,
+            &["get", "fj", "counts", "-o", &format!("jsonpath={{{path}}}")],
+        )
+    };
+    let (state, out) = (dir.join("state"), dir.join("out"));
+    let newest = || committed(&out).iter().map(|r| r.0).max().unwrap_or(-1);
+    // Generation `g` has been acted on and runs at parallelism `p`.
+    let settled = |g: &str, p: &str| {
+        field(".status.lifecycleState") == "Running"
+            && field(".status.observedGeneration") == g
+            && field(".status.parallelism") == p
+    };
+    apply(&cluster, &counts(&state, &out, "k >= 0", 1, 400));
+    wait(&cluster, "p=1 to run and commit windows", 90, || {
+        settled("1", "1") && newest() >= 3000
+    })
+    .await;
+    let steps: [(&str, &str, &str); 4] = [
+        ("scale", "2", "2"),
+        ("upgrade", "3", "2"),
+        ("scale", "4", "1"),
+        ("upgrade", "5", "1"),
+    ];
+    let mut rate = 400;
+    for (how, generation, p) in steps {
+        match how {
+            "scale" => {
+                kubectl(
+                    &cluster,
+                    &["scale", "fj/counts", &format!("--replicas={p}")],
+                );
+            }
+            _ => {
+                rate += 200;
+                apply(
+                    &cluster,
+                    &counts(&state, &out, "k >= 0", p.parse().unwrap(), rate),
+                );
+            }
+        }
+        let before = newest();
+        wait(
+            &cluster,
+            &format!("the {how} to generation {generation} at p={p}"),
+            120,
+            || settled(generation, p) && newest() >= before + 3000,
+        )
+        .await;
+    }
+    let savepoints = field(".status.savepoints[*].state");
+    assert_eq!(
+        savepoints
+            .split_whitespace()
+            .filter(|s| *s == "Completed")
+            .count(),
+        4,
+        "a savepoint per change: {savepoints}"
+    );
+    operator.abort();
+
+    let rows = committed(&out);
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &rows {
+        assert!(
+            seen.insert((r.0, r.1)),
+            "window {} key {} written twice",
+            r.0,
+            r.1
+        );
+        assert_eq!(
+            r.2, 25,
+            "window {} key {} counted {} ids, not 25",
+            r.0, r.1, r.2
+        );
+    }
+    let last = rows.iter().map(|r| r.0).max().unwrap();
+    for w in (0..=last).step_by(1000) {
+        for k in 0..4 {
+            assert!(seen.contains(&(w, k)), "window {w} key {k} missing");
         }
     }
     drop(cluster);

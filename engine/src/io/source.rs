@@ -228,14 +228,13 @@ impl FileReader {
 /// Generated records: sequence numbers `id`, split between subtasks in blocks of
 /// [`BATCH_ROWS`] (subtask `s` of `p` generates blocks `s, s + p, s + 2p, …`), turned into
 /// rows by a [`Generator`]. After a restore at another parallelism a subtask may carry on
-/// several such streams; it takes batches from them in turn.
+/// several such streams; it generates them in id order (the lowest next id first).
 pub struct Datagen {
     generator: Arc<Generator>,
     seed: u64,
     schema: SchemaRef,
     /// (first id of the current block, next id) of each stream.
     streams: Vec<(u64, u64)>,
-    turn: usize,
     end: u64,
     stride: u64,
 }
@@ -256,7 +255,6 @@ impl Datagen {
             seed,
             schema,
             streams: vec![(first, first)],
-            turn: 0,
             end: count.unwrap_or(u64::MAX),
             stride: parallelism as u64 * BATCH_ROWS as u64,
         }
@@ -276,7 +274,6 @@ impl Datagen {
     pub fn resume(&mut self, streams: Vec<(u64, u64)>, stride: u64) {
         self.streams = streams;
         self.stride = stride;
-        self.turn = 0;
     }
 
     /// How many records this subtask has still to generate (None: unbounded).
@@ -307,14 +304,16 @@ impl Datagen {
 
     /// The next batch of at most `limit` rows, or None when `count` is reached.
     pub fn next_batch(&mut self, limit: usize) -> Option<Result<RecordBatch, ArrowError>> {
-        // The next stream with ids left, in turn.
-        let live = |(_, next): &(u64, u64)| *next < self.end;
-        let n = self.streams.len();
-        let i = (0..n)
-            .map(|k| (self.turn + k) % n)
-            .find(|i| live(&self.streams[*i]))?;
-        self.turn = (i + 1) % n;
-        let (block, next) = self.streams[i];
+        // The stream with the lowest next id: a subtask carrying several streams (after a
+        // restore at a lower parallelism) generates its ids in order, so a stream that is
+        // ahead does not raise the subtask's watermark above the rows another stream has
+        // still to make (they would be late, and dropped).
+        let (i, &(block, next)) = self
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, next))| *next < self.end)
+            .min_by_key(|(_, (_, next))| *next)?;
         let block_end = block + BATCH_ROWS as u64;
         let to = (next + limit.max(1) as u64).min(block_end).min(self.end);
         let ids = Int64Array::from_iter_values((next..to).map(|i| i as i64));

@@ -28,6 +28,22 @@ pub struct SourcePosition {
     pub produced: u64,
 }
 
+/// The watermark basis of a subtask that continues several saved positions: the lowest of
+/// theirs, and none if any had none. Each stream's next rows lie above its own old
+/// subtask's basis, so none of them turns late; the highest would make the rows of a
+/// stream that was behind late, and drop them.
+pub fn merged_basis(bases: impl IntoIterator<Item = Option<i64>>) -> Option<i64> {
+    let mut merged: Option<Option<i64>> = None;
+    for b in bases {
+        merged = Some(match merged {
+            None => b,
+            Some(Some(m)) => b.map(|b| m.min(b)),
+            Some(None) => None,
+        });
+    }
+    merged.flatten()
+}
+
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
@@ -106,10 +122,13 @@ pub fn assign_datagen(
             ..SourcePosition::default()
         })
         .collect();
+    let mut bases: Vec<Vec<Option<i64>>> = vec![Vec::new(); p];
     for (i, (stream, old)) in streams.into_iter().enumerate() {
-        let to = &mut out[i % p];
-        to.streams.push(stream);
-        to.max_seen = to.max_seen.max(saved[old].max_seen);
+        out[i % p].streams.push(stream);
+        bases[i % p].push(saved[old].max_seen);
+    }
+    for (to, bases) in out.iter_mut().zip(bases) {
+        to.max_seen = merged_basis(bases);
     }
     Ok(out)
 }
@@ -219,14 +238,24 @@ mod tests {
 
     #[test]
     fn the_watermark_basis_and_the_pace_travel_with_the_streams() {
+        // Merged: the lowest basis, so the stream that was behind does not turn late.
         let now = assign_datagen(&fresh(2), 1).unwrap();
-        assert_eq!(now[0].max_seen, Some(1));
+        assert_eq!(now[0].max_seen, Some(0));
         assert_eq!(now[0].produced, 200);
         let now = assign_datagen(&fresh(1), 3).unwrap();
         assert_eq!(
             now.iter().map(|s| s.produced).collect::<Vec<_>>(),
             [34, 33, 33]
         );
+    }
+
+    #[test]
+    fn a_merged_basis_is_the_lowest_and_unknown_if_any_is() {
+        assert_eq!(merged_basis([Some(100), Some(50), Some(70)]), Some(50));
+        assert_eq!(merged_basis([Some(100), None]), None);
+        assert_eq!(merged_basis([None, Some(3)]), None);
+        assert_eq!(merged_basis([Some(7)]), Some(7));
+        assert_eq!(merged_basis([]), None);
     }
 
     #[test]

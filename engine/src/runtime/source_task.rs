@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::message::Message;
 use super::metrics::{Clock, Phase};
 use super::operator_task;
-use super::source_position::SourcePosition;
+use super::source_position::{self, SourcePosition};
 use super::task::{TaskContext, TaskError, source_schema};
 use crate::batch::{Batch, MAX_WATERMARK, MIN_WATERMARK};
 use crate::io::source::{BATCH_ROWS, Datagen, FileReader, Watermarker};
@@ -70,17 +70,16 @@ pub(crate) fn run(
     if !restored.is_empty() {
         let mut streams = Vec::new();
         let mut stride = 0;
+        let mut bases = Vec::new();
         for bytes in &restored {
             let p: SourcePosition = decode(bytes)?;
             position.rows_read += p.rows_read;
             position.produced += p.produced;
-            position.max_seen = match (position.max_seen, p.max_seen) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
+            bases.push(p.max_seen);
             streams.extend(p.streams);
             stride = p.stride;
         }
+        position.max_seen = source_position::merged_basis(bases);
         if let Some(g) = &mut generator {
             g.resume(streams, stride);
         }
