@@ -415,6 +415,47 @@ mod conformance {
 
     use super::Store;
 
+    /// The sequential part of upstream's `put_opts(_, true)`: create-if-absent, updates
+    /// that match the current version, a stale version and a missing object refused.
+    async fn conditional_puts(store: &dyn ObjectStore) {
+        use object_store::path::Path;
+        use object_store::{Error, PutMode};
+        let path = Path::from("conditional_puts");
+        let v1 = store
+            .put_opts(&path, "a".into(), PutMode::Create.into())
+            .await
+            .unwrap();
+        let err = store
+            .put_opts(&path, "b".into(), PutMode::Create.into())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+        let v2 = store
+            .put_opts(&path, "c".into(), PutMode::Update(v1.clone().into()).into())
+            .await
+            .unwrap();
+        let err = store
+            .put_opts(&path, "d".into(), PutMode::Update(v1.into()).into())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Precondition { .. }), "{err}");
+        store
+            .put_opts(&path, "e".into(), PutMode::Update(v2.clone().into()).into())
+            .await
+            .unwrap();
+        let b = store.get(&path).await.unwrap().bytes().await.unwrap();
+        assert_eq!(b.as_ref(), b"e");
+        let err = store
+            .put_opts(
+                &Path::from("conditional_puts_missing"),
+                "e".into(),
+                PutMode::Update(v2.into()).into(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Precondition { .. }), "{err}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn s3_moto() {
         let store = Store::start("s3", "conformance");
@@ -444,7 +485,11 @@ mod conformance {
         // (`x-amz-meta-test_key`) it was given. Strom does not use object attributes.
         list_paginated(&s3, &s3).await;
         copy_if_not_exists(&s3).await;
-        put_opts(&s3, true).await;
+        // upstream's put_opts(_, true) without its last part, the race of five concurrent
+        // read-increment-write loops: moto's If-Match PUT is not atomic under concurrent
+        // writers (a CI run here kept 49 of 50 increments). Strom writes only with
+        // create-if-absent, which the eight-writer commit test covers on moto.
+        conditional_puts(&s3).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
