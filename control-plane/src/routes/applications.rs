@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use strom_crds::FlinkJobSpec;
 
 use super::request::{conflict, dns_label, if_match};
-use super::{Applied, Outcome, apply, changed, load_app, load_at, load_tenant, record};
+use super::{
+    Applied, Outcome, apply, changed, check_quota, load_app, load_at, load_tenant, record,
+};
 use crate::auth::{Principal, Role};
 use crate::db::now_ms;
 use crate::error::{ApiError, Result};
@@ -123,12 +125,7 @@ async fn new_version(
     let t = load_tenant(state, tenant).await?;
     let running = current.desired == Desired::Running;
     if running {
-        let others = store::applications::running_except(&state.db.pool, tenant, app).await?;
-        let others = others
-            .iter()
-            .map(AppRow::typed_spec)
-            .collect::<Result<Vec<_>>>()?;
-        spec::fits_beside(&t, &others, spec)?;
+        check_quota(state, &t, app, spec).await?;
     } else {
         spec::fits(&t, spec)?;
     }

@@ -6,7 +6,9 @@ use axum::response::Response;
 
 use super::applications::renamed;
 use super::request::{conflict, if_match};
-use super::{Applied, Outcome, apply, changed, load_app, load_at, load_tenant, record};
+use super::{
+    Applied, Outcome, apply, changed, check_quota, load_app, load_at, load_tenant, record,
+};
 use crate::auth::{Principal, Role};
 use crate::db::now_ms;
 use crate::error::{ApiError, Result};
@@ -43,12 +45,7 @@ async fn set_desired(
                 ));
             }
             let t = load_tenant(state, tenant).await?;
-            let others = store::applications::running_except(&state.db.pool, tenant, app).await?;
-            let others = others
-                .iter()
-                .map(AppRow::typed_spec)
-                .collect::<Result<Vec<_>>>()?;
-            spec::fits_beside(&t, &others, &spec)?;
+            check_quota(state, &t, app, &spec).await?;
             if let Some(from) = told.restore_from {
                 if k8s::get_job(&state.kube, tenant, app).await?.is_some() {
                     return Err(ApiError::field(

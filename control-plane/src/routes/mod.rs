@@ -53,6 +53,22 @@ pub(crate) async fn load_at(
     Ok(current)
 }
 
+/// Refuses running `spec` as `app` if, beside the tenant's other running applications, it
+/// would exceed the tenant's quota.
+pub(crate) async fn check_quota(
+    state: &AppState,
+    tenant: &Tenant,
+    app: &str,
+    spec: &FlinkJobSpec,
+) -> Result<()> {
+    let others = store::applications::running_except(&state.db.pool, &tenant.name, app).await?;
+    let others = others
+        .iter()
+        .map(AppRow::typed_spec)
+        .collect::<Result<Vec<_>>>()?;
+    crate::spec::fits_beside(tenant, &others, spec)
+}
+
 /// The application as answered.
 pub(crate) fn application(a: &AppRow) -> Application {
     Application {
