@@ -405,6 +405,23 @@ mod tests {
         );
         let fixed = spec.replace("ss,", "s,").replace("a = = 1", "a = 1");
         parse(&fixed).unwrap();
+        // Once the structure is sound, the types: a column the input does not have and an
+        // operator on the wrong type are refused by path too, before any pod starts.
+        let unknown = parse(&fixed.replace("a = 1", "b = 1")).unwrap_err();
+        assert_eq!(unknown.0[0].path, "spec.job.transforms[0].where");
+        assert!(
+            unknown.0[0]
+                .reason
+                .contains("unknown column \"b\" (the input has a)"),
+            "{unknown}"
+        );
+        let mistyped = parse(&fixed.replace("a = 1", "UPPER(a) = 'X'")).unwrap_err();
+        assert!(
+            mistyped.0[0]
+                .reason
+                .contains("UPPER needs STRING but got BIGINT"),
+            "{mistyped}"
+        );
     }
 
     #[test]

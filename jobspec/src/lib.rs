@@ -15,6 +15,7 @@ mod source;
 pub mod sql;
 pub mod strict;
 mod transform;
+pub mod typing;
 mod violation;
 
 use schemars::JsonSchema;
@@ -58,15 +59,25 @@ impl JobSpec {
         let (spec, mut problems) = strict::read::<JobSpec>(value)?;
         check::check(&spec, &mut problems);
         Violations::check(problems)?;
+        spec.columns()?;
         Ok(spec)
     }
 
-    /// Checks a spec already read (inputs exist, one kind per step, durations and SQL
-    /// parse, …); every problem is listed with its path from the spec's root.
+    /// Checks a spec already read: its structure (inputs exist, one kind per step, durations
+    /// and SQL parse, …) and then its types (every column an expression names exists, every
+    /// operator gets the types it needs); every problem is listed with its path from the
+    /// spec's root.
     pub fn check(&self) -> Result<(), Violations> {
         let mut problems = Vec::new();
         check::check(self, &mut problems);
-        Violations::check(problems)
+        Violations::check(problems)?;
+        self.columns().map(|_| ())
+    }
+
+    /// Each step's output columns, when the spec's structure is sound (see
+    /// [`JobSpec::check`]); else every type problem by path.
+    pub fn columns(&self) -> Result<typing::Columns, Violations> {
+        typing::columns(self).map_err(Violations)
     }
 
     /// The JSON schema of the spec (embedded in the FlinkJob CRD as `spec.job`).

@@ -56,16 +56,8 @@ pub enum Column {
     Random(Distribution, u64),
 }
 
-/// A Nexmark table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    /// People who sell and bid.
-    Person,
-    /// Items for sale.
-    Auction,
-    /// Bids on auctions.
-    Bid,
-}
+/// A Nexmark table (the spec's type: its columns are declared there).
+pub use crate::spec::NexmarkTable as Table;
 
 /// What a generated source produces.
 #[derive(Debug, Clone)]
@@ -117,12 +109,13 @@ impl Generator {
                         Column::Expr(e) => e.ty(),
                         Column::Random(d, _) => d.ty(),
                     };
-                    Field::new(n, ty.arrow(), false)
+                    Field::new(n, crate::expr::arrow_type(ty), false)
                 })
                 .collect(),
-            Generator::Nexmark { table, .. } => nexmark_columns(*table)
+            Generator::Nexmark { table, .. } => table
+                .columns()
                 .iter()
-                .map(|(n, t)| Field::new(*n, t.arrow(), false))
+                .map(|(n, t)| Field::new(*n, crate::expr::arrow_type(*t), false))
                 .collect(),
         };
         Arc::new(Schema::new(fields))
@@ -139,7 +132,11 @@ impl Generator {
         let columns: Vec<ArrayRef> = match self {
             Generator::Columns(cols) => {
                 let base = RecordBatch::try_new(
-                    Arc::new(Schema::new(vec![Field::new("id", Ty::Int.arrow(), false)])),
+                    Arc::new(Schema::new(vec![Field::new(
+                        "id",
+                        crate::expr::arrow_type(Ty::Int),
+                        false,
+                    )])),
                     vec![Arc::new(ids.clone())],
                 )?;
                 let mut out = Vec::with_capacity(cols.len());
@@ -221,43 +218,6 @@ const CITIES: &[&str] = &[
 ];
 const STATES: &[&str] = &["AZ", "CA", "ID", "OR", "WA", "WY"];
 const CHANNELS: &[&str] = &["Google", "Facebook", "Baidu", "Apple"];
-
-/// The columns of a Nexmark table, as the Nexmark queries name them.
-pub fn nexmark_columns(table: Table) -> &'static [(&'static str, Ty)] {
-    match table {
-        Table::Person => &[
-            ("id", Ty::Int),
-            ("name", Ty::Str),
-            ("email_address", Ty::Str),
-            ("credit_card", Ty::Str),
-            ("city", Ty::Str),
-            ("state", Ty::Str),
-            ("date_time", Ty::Int),
-            ("extra", Ty::Str),
-        ],
-        Table::Auction => &[
-            ("id", Ty::Int),
-            ("item_name", Ty::Str),
-            ("description", Ty::Str),
-            ("initial_bid", Ty::Int),
-            ("reserve", Ty::Int),
-            ("date_time", Ty::Int),
-            ("expires", Ty::Int),
-            ("seller", Ty::Int),
-            ("category", Ty::Int),
-            ("extra", Ty::Str),
-        ],
-        Table::Bid => &[
-            ("auction", Ty::Int),
-            ("bidder", Ty::Int),
-            ("price", Ty::Int),
-            ("channel", Ty::Str),
-            ("url", Ty::Str),
-            ("date_time", Ty::Int),
-            ("extra", Ty::Str),
-        ],
-    }
-}
 
 /// The global event number of the `i`-th row of `table`.
 fn event_number(table: Table, i: i64) -> i64 {

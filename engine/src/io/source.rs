@@ -17,7 +17,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use super::generate::Generator;
 use crate::batch::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::expr::Ty;
-use crate::spec::{FieldType, FileFormat};
+use crate::spec::FileFormat;
 
 /// Rows per batch a source produces.
 pub const BATCH_ROWS: usize = 8192;
@@ -27,15 +27,7 @@ pub fn schema(fields: &[crate::spec::FieldSpec]) -> SchemaRef {
     Arc::new(Schema::new(
         fields
             .iter()
-            .map(|f| {
-                let ty = match f.type_ {
-                    FieldType::Bigint | FieldType::Int => Ty::Int,
-                    FieldType::Double => Ty::Float,
-                    FieldType::String => Ty::Str,
-                    FieldType::Boolean => Ty::Bool,
-                };
-                Field::new(&f.name, ty.arrow(), false)
-            })
+            .map(|f| Field::new(&f.name, crate::expr::arrow_type(f.type_.into()), false))
             .collect::<Vec<_>>(),
     ))
 }
@@ -262,7 +254,11 @@ impl Datagen {
 
     /// The schema the column expressions are compiled against: one BIGINT column `id`.
     pub fn id_schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![Field::new("id", Ty::Int.arrow(), false)]))
+        Arc::new(Schema::new(vec![Field::new(
+            "id",
+            crate::expr::arrow_type(Ty::Int),
+            false,
+        )]))
     }
 
     /// Where each stream is (for a snapshot), and the stride between a stream's blocks.

@@ -8,68 +8,9 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use super::value::Val;
-use crate::expr::{Expr, Ty, eval};
+use crate::expr::{Ty, eval};
 
-/// Which aggregate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AggKind {
-    /// COUNT(*)
-    CountStar,
-    /// COUNT(x)
-    Count,
-    /// SUM(x)
-    Sum,
-    /// MIN(x)
-    Min,
-    /// MAX(x)
-    Max,
-    /// AVG(x): integer average truncates (as Flink's BIGINT AVG).
-    Avg,
-    /// FIRST_VALUE(x): the first row's value in arrival order.
-    First,
-    /// LAST_VALUE(x)
-    Last,
-    /// COUNT(DISTINCT x)
-    CountDistinct,
-}
-
-impl AggKind {
-    /// The aggregate a SQL function name names.
-    pub fn from_name(name: &str, distinct: bool, star: bool) -> Option<AggKind> {
-        Some(match (name.to_uppercase().as_str(), distinct, star) {
-            ("COUNT", _, true) => AggKind::CountStar,
-            ("COUNT", true, false) => AggKind::CountDistinct,
-            ("COUNT", false, false) => AggKind::Count,
-            ("SUM", false, _) => AggKind::Sum,
-            ("MIN", false, _) => AggKind::Min,
-            ("MAX", false, _) => AggKind::Max,
-            ("AVG", false, _) => AggKind::Avg,
-            ("FIRST_VALUE" | "FIRST", false, _) => AggKind::First,
-            ("LAST_VALUE" | "LAST", false, _) => AggKind::Last,
-            _ => return None,
-        })
-    }
-}
-
-/// One aggregate call of a select list.
-#[derive(Debug, Clone)]
-pub struct AggCall {
-    /// The function.
-    pub kind: AggKind,
-    /// Its argument (none for COUNT(*)).
-    pub arg: Option<Expr>,
-}
-
-impl AggCall {
-    /// The result type.
-    pub fn ty(&self) -> Ty {
-        match (self.kind, self.arg.as_ref().map(Expr::ty)) {
-            (AggKind::CountStar | AggKind::Count | AggKind::CountDistinct, _) => Ty::Int,
-            (_, Some(t)) => t,
-            (_, None) => Ty::Int,
-        }
-    }
-}
+pub use strom_jobspec::typing::{AggCall, AggKind};
 
 /// An accumulator.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

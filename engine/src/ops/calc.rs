@@ -30,7 +30,7 @@ impl Calc {
             Some(items) => Arc::new(Schema::new(
                 items
                     .iter()
-                    .map(|(n, e)| Field::new(n, e.ty().arrow(), false))
+                    .map(|(n, e)| Field::new(n, crate::expr::arrow_type(e.ty()), false))
                     .collect::<Vec<_>>(),
             )),
             None => input,

@@ -49,7 +49,7 @@ impl Deduplicate {
         let types = schema
             .fields()
             .iter()
-            .map(|f| Ty::of(f.data_type()).unwrap_or(Ty::Str))
+            .map(|f| crate::expr::ty_of(f.data_type()).unwrap_or(Ty::Str))
             .collect();
         Deduplicate {
             keys,

@@ -50,11 +50,11 @@ impl TopN {
         let input_types: Vec<Ty> = input
             .fields()
             .iter()
-            .map(|f| Ty::of(f.data_type()).unwrap_or(Ty::Str))
+            .map(|f| crate::expr::ty_of(f.data_type()).unwrap_or(Ty::Str))
             .collect();
         let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
         if let Some(name) = &number_as {
-            fields.push(Field::new(name, Ty::Int.arrow(), false));
+            fields.push(Field::new(name, crate::expr::arrow_type(Ty::Int), false));
         }
         TopN {
             n,

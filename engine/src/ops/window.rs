@@ -62,18 +62,7 @@ pub enum WindowKind {
     },
 }
 
-/// What a column of the output holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutItem {
-    /// The i-th key column.
-    Key(usize),
-    /// Window start (epoch ms).
-    Start,
-    /// Window end (epoch ms).
-    End,
-    /// The j-th aggregate.
-    Agg(usize),
-}
+pub use strom_jobspec::typing::OutItem;
 
 /// How a windowed aggregation treats late records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -158,7 +147,7 @@ impl WindowAggregate {
                     OutItem::Start | OutItem::End => Ty::Int,
                     OutItem::Agg(j) => aggs.0[*j].ty(),
                 };
-                Field::new(name, ty.arrow(), false)
+                Field::new(name, crate::expr::arrow_type(ty), false)
             })
             .collect();
         WindowAggregate {

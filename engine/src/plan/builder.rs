@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use super::{Edge, OpFactory, Partition, Vertex, VertexKind, problem};
 use crate::batch::SchemaRef;
-use crate::expr::{self, Expr, Scope, Ty};
+use strom_jobspec::typing;
+
+use crate::expr::{self, Expr, Scope};
 use crate::ops::{self, Operator};
 use crate::spec::{TransformKind, TransformSpec};
 
@@ -115,6 +117,19 @@ impl Builder {
         self.outputs
             .insert(name.to_owned(), (self.vertices.len() - 1, schema));
     }
+    /// A scope over `schema`, or None with the engine defect recorded at `path`.
+    pub(super) fn scope(&mut self, path: &str, schema: &SchemaRef) -> Option<Scope> {
+        match expr::scope(schema) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.problems.push(problem(path.to_owned(), e));
+                None
+            }
+        }
+    }
+
+    /// A `where`/`select` step (at `path`) over `input_schema`: its operator and output
+    /// schema, typed by the spec's rules ([`typing::calc`]).
     pub(super) fn calc(
         &mut self,
         path: &str,
@@ -122,41 +137,12 @@ impl Builder {
         where_: Option<&String>,
         select: &[String],
     ) -> Option<(OpFactory, SchemaRef)> {
-        let scope = Scope::new(input_schema);
-        let predicate = match where_.map(|w| expr::parse_sql(w).and_then(|e| scope.compile(&e))) {
-            Some(Ok(p)) if p.ty() == Ty::Bool => Some(p),
-            Some(Ok(_)) => {
-                self.problems.push(problem(
-                    format!("{path}.where"),
-                    "must be a condition (true or false)",
-                ));
-                return None;
-            }
-            Some(Err(e)) => {
-                self.problems.push(problem(format!("{path}.where"), e));
-                return None;
-            }
-            None => None,
-        };
-        let projection = if select.is_empty() {
-            None
-        } else {
-            let mut items = Vec::new();
-            for (j, s) in select.iter().enumerate() {
-                match expr::parse_select_item(s).and_then(|(e, alias)| {
-                    Ok((
-                        alias.unwrap_or_else(|| expr::default_name(&e)),
-                        scope.compile(&e)?,
-                    ))
-                }) {
-                    Ok(item) => items.push(item),
-                    Err(e) => self
-                        .problems
-                        .push(problem(format!("{path}.select[{j}]"), e)),
-                }
-            }
-            Some(items)
-        };
+        let scope = self.scope(path, input_schema)?;
+        let typing::Calc {
+            predicate,
+            projection,
+            ..
+        } = typing::calc(&scope, path, where_, select, &mut self.problems)?;
         let proto = ops::Calc::new(predicate.clone(), projection.clone(), input_schema.clone());
         let schema = proto.schema();
         let input = input_schema.clone();
@@ -171,25 +157,15 @@ impl Builder {
             schema,
         ))
     }
+    /// Key columns by name (at `path[j]`) over `schema`.
     pub(super) fn keys(
         &mut self,
         path: &str,
         schema: &SchemaRef,
         names: &[String],
     ) -> Option<(Vec<Expr>, Vec<usize>)> {
-        let scope = Scope::new(schema);
-        let mut exprs = Vec::new();
-        let mut idx = Vec::new();
-        for (j, k) in names.iter().enumerate() {
-            match scope.column(k) {
-                Ok((i, t)) => {
-                    exprs.push(Expr::Column(i, t));
-                    idx.push(i);
-                }
-                Err(e) => self.problems.push(problem(format!("{path}[{j}]"), e)),
-            }
-        }
-        (exprs.len() == names.len()).then_some((exprs, idx))
+        let scope = self.scope(path, schema)?;
+        typing::keys(&scope, path, names, &mut self.problems)
     }
     /// A `select` (and `where`) after a stateful step, fused into its vertex.
     pub(super) fn post_select(&mut self, path: &str, t: &TransformSpec, schema: &SchemaRef) {

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use super::builder::{Builder, Step};
-use super::{OpFactory, Partition, problem};
-use crate::expr::{Expr, Scope};
+use super::{OpFactory, Partition};
+use strom_jobspec::typing;
+
 use crate::ops::{self, Operator};
 use crate::spec::IntervalJoinSpec;
 
@@ -24,66 +25,26 @@ impl Builder {
         };
         let right_schema = self.outputs[&j.right].1.clone();
         let left_name = input.clone().unwrap_or_default();
-        let (mut lk, mut rk, mut li, mut ri) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (k, cond) in j.keys.iter().enumerate() {
-            let parts: Vec<&str> = cond.split('=').map(str::trim).collect();
-            let resolved = match parts.as_slice() {
-                [l, r] => Scope::new(&left_schema)
-                    .column(l.rsplit('.').next().unwrap_or(l))
-                    .and_then(|a| {
-                        Ok((
-                            a,
-                            Scope::new(&right_schema).column(r.rsplit('.').next().unwrap_or(r))?,
-                        ))
-                    }),
-                _ => Err("write the condition as left_column = right_column".into()),
-            };
-            match resolved {
-                Ok(((a, at), (b, bt))) if at == bt => {
-                    lk.push(Expr::Column(a, at));
-                    rk.push(Expr::Column(b, bt));
-                    li.push(a);
-                    ri.push(b);
-                }
-                Ok(_) => self.problems.push(problem(
-                    format!("{path}.interval_join.keys[{k}]"),
-                    "the two columns have different types",
-                )),
-                Err(e) => self
-                    .problems
-                    .push(problem(format!("{path}.interval_join.keys[{k}]"), e)),
-            }
-        }
-        let bound = |s: &str| -> Result<i64, String> {
-            match s.strip_prefix('-') {
-                Some(rest) => crate::spec::Duration(rest.into())
-                    .millis()
-                    .map(|v| -v)
-                    .map_err(|e| e.to_string()),
-                None => crate::spec::Duration(s.into())
-                    .millis()
-                    .map_err(|e| e.to_string()),
-            }
+        let (Some(left), Some(right)) = (
+            self.scope(&path, &left_schema),
+            self.scope(&path, &right_schema),
+        ) else {
+            return;
         };
-        let (lower, upper) = match (bound(&j.lower), bound(&j.upper)) {
-            (Ok(l), Ok(u)) if l <= u => (l, u),
-            (Ok(_), Ok(_)) => {
-                self.problems.push(problem(
-                    format!("{path}.interval_join"),
-                    "lower must not exceed upper",
-                ));
-                return;
-            }
-            (Err(e), _) => {
-                self.problems
-                    .push(problem(format!("{path}.interval_join.lower"), e));
-                return;
-            }
-            (_, Err(e)) => {
-                self.problems
-                    .push(problem(format!("{path}.interval_join.upper"), e));
-                return;
-            }
+        let (lk, rk, li, ri) = typing::join_keys(
+            &left,
+            &right,
+            &format!("{path}.interval_join.keys"),
+            &j.keys,
+            &mut self.problems,
+        );
+        let Some((lower, upper)) = typing::interval_bounds(
+            &format!("{path}.interval_join"),
+            &j.lower,
+            &j.upper,
+            &mut self.problems,
+        ) else {
+            return;
         };
         let (right_name, ls, rs) = (j.right.clone(), left_schema.clone(), right_schema.clone());
         let ln = left_name.clone();

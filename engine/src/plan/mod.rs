@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use sources::{due_after, due_by};
-pub use window::compile_aggregate;
 
 use crate::batch::SchemaRef;
 use crate::io::generate;
@@ -174,6 +173,9 @@ pub struct Vertex {
 pub struct Plan {
     /// Vertices in topological order.
     pub vertices: Vec<Vertex>,
+    /// Each step's output schema, by step name (a window's late output and the filter
+    /// before a window's exchange, `<step>.where`, included).
+    pub outputs: BTreeMap<String, SchemaRef>,
 }
 
 fn problem(path: String, reason: impl Into<String>) -> crate::spec::Violation {
@@ -316,6 +318,11 @@ impl Plan {
         if b.problems.is_empty() {
             Ok(Plan {
                 vertices: b.vertices,
+                outputs: b
+                    .outputs
+                    .into_iter()
+                    .map(|(name, (_, schema))| (name, schema))
+                    .collect(),
             })
         } else {
             Err(Violations(b.problems))

@@ -52,7 +52,7 @@ impl Builder {
         };
         let watermark = match &s.watermark {
             Some(w) => match schema.fields().iter().position(|f| f.name() == &w.field) {
-                Some(col) if schema.field(col).data_type() == &Ty::Int.arrow() => {
+                Some(col) if schema.field(col).data_type() == &expr::arrow_type(Ty::Int) => {
                     Some((col, w.max_out_of_orderness.millis().unwrap_or(0)))
                 }
                 Some(_) => {
@@ -96,20 +96,14 @@ impl Builder {
 
     /// What a generated source produces; problems are recorded by path.
     fn generator(&mut self, path: &str, g: &crate::spec::DatagenSource) -> generate::Generator {
-        use crate::spec::NexmarkTable;
         use generate::{Column, Distribution};
         if let Some(n) = &g.nexmark {
             return generate::Generator::Nexmark {
-                table: match n.table {
-                    NexmarkTable::Person => generate::Table::Person,
-                    NexmarkTable::Auction => generate::Table::Auction,
-                    NexmarkTable::Bid => generate::Table::Bid,
-                },
+                table: n.table,
                 events_per_second: n.events_per_second.unwrap_or(10_000),
             };
         }
-        let id_schema = source::Datagen::id_schema();
-        let scope = Scope::new(&id_schema);
+        let scope = Scope::new(strom_jobspec::typing::generator_input());
         let mut columns = Vec::new();
         for (j, c) in g.columns.iter().enumerate() {
             let at = format!("{path}.columns[{j}]");

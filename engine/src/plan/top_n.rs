@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use super::builder::{Builder, Step};
-use super::{OpFactory, Partition, problem};
-use crate::expr::{self, Scope};
+use super::{OpFactory, Partition};
+use strom_jobspec::typing;
+
 use crate::ops::{self, Operator};
 use crate::spec::TopNSpec;
 
@@ -20,26 +21,13 @@ impl Builder {
             ..
         } = step.clone();
         let Some(schema) = input_schema else { return };
-        let scope = Scope::new(&schema);
-        let (start, end) = match (scope.column("window_start"), scope.column("window_end")) {
-            (Ok((s, _)), Ok((e, _))) => (s, e),
-            _ => {
-                self.problems.push(problem(format!("{path}.input"), "top_n needs an input with window_start and window_end columns (a windowed aggregation)"));
-                return;
-            }
+        let Some(scope) = self.scope(&path, &schema) else {
+            return;
         };
-        let order = match expr::parse_order_by(&n.order_by).and_then(|items| {
-            items
-                .into_iter()
-                .map(|(e, asc)| Ok((scope.compile(&e)?, asc)))
-                .collect::<Result<Vec<_>, String>>()
-        }) {
-            Ok(o) => o,
-            Err(e) => {
-                self.problems
-                    .push(problem(format!("{path}.top_n.order_by"), e));
-                return;
-            }
+        let Some((start, end, order)) =
+            typing::top_n_order(&scope, &path, &n.order_by, &mut self.problems)
+        else {
+            return;
         };
         let (count, ties, number) = (n.limit as usize, n.with_ties, n.number_as.clone());
         let s2 = schema.clone();

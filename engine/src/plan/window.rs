@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use super::builder::{Builder, Step};
-use super::{OpFactory, Partition, problem};
-use crate::expr::{self, Scope, Ty};
-use crate::ops::window::OutItem;
-use crate::ops::{self, AggKind, Aggregates, Operator};
+use super::{OpFactory, Partition};
+use strom_jobspec::typing;
+
+use crate::expr::{Expr, Ty};
+use crate::ops::{self, Aggregates, Operator};
 use crate::spec::{WindowKind, WindowSpec};
 
 impl Builder {
@@ -55,44 +56,18 @@ impl Builder {
             },
             None => return,
         };
-        let scope = Scope::new(&schema);
-        let mut calls = Vec::new();
-        let mut items = Vec::new();
-        for (j, s) in t.select.iter().enumerate() {
-            let item_path = format!("{path}.select[{j}]");
-            let parsed = match expr::parse_select_item(s) {
-                Ok(x) => x,
-                Err(e) => {
-                    self.problems.push(problem(item_path, e));
-                    continue;
-                }
-            };
-            let name = parsed
-                .1
-                .clone()
-                .unwrap_or_else(|| expr::default_name(&parsed.0));
-            match compile_aggregate(&scope, &parsed.0) {
-                Ok(Some(call)) => {
-                    calls.push(call);
-                    items.push((name, OutItem::Agg(calls.len() - 1)));
-                }
-                Ok(None) => {
-                    let col = expr::default_name(&parsed.0).to_lowercase();
-                    if col == "window_start" {
-                        items.push((name, OutItem::Start));
-                    } else if col == "window_end" {
-                        items.push((name, OutItem::End));
-                    } else if let Some(k) =
-                        t.key_by.iter().position(|k| k.eq_ignore_ascii_case(&col))
-                    {
-                        items.push((name, OutItem::Key(k)));
-                    } else {
-                        self.problems.push(problem(item_path, format!("{s:?} must be a key_by column, window_start, window_end or an aggregate such as COUNT(*)")));
-                    }
-                }
-                Err(e) => self.problems.push(problem(item_path, e)),
-            }
-        }
+        let Some(scope) = self.scope(&path, &schema) else {
+            return;
+        };
+        let key_types: Vec<Ty> = key_exprs.iter().map(Expr::ty).collect();
+        let (calls, items, _) = typing::window_items(
+            &scope,
+            &path,
+            &t.key_by,
+            &key_types,
+            &t.select,
+            &mut self.problems,
+        );
         let aggs = Aggregates(calls);
         let lateness = ops::window::Lateness {
             allowed: w
@@ -130,42 +105,4 @@ impl Builder {
             self.ports.insert(late.clone(), 1);
         }
     }
-}
-
-/// An aggregate call, if `e` is one (`COUNT(*)`, `SUM(v)`, …).
-pub fn compile_aggregate(
-    scope: &Scope,
-    e: &sqlparser::ast::Expr,
-) -> Result<Option<ops::aggregate::AggCall>, String> {
-    use sqlparser::ast::{Expr as E, FunctionArg, FunctionArgExpr, FunctionArguments};
-    let E::Function(f) = e else { return Ok(None) };
-    let name = f.name.to_string();
-    let FunctionArguments::List(list) = &f.args else {
-        return Ok(None);
-    };
-    let distinct = matches!(
-        list.duplicate_treatment,
-        Some(sqlparser::ast::DuplicateTreatment::Distinct)
-    );
-    let star = matches!(
-        list.args.as_slice(),
-        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
-    );
-    let Some(kind) = AggKind::from_name(&name, distinct, star) else {
-        return Ok(None);
-    };
-    let arg = if star {
-        None
-    } else {
-        match list.args.as_slice() {
-            [FunctionArg::Unnamed(FunctionArgExpr::Expr(a))] => Some(scope.compile(a)?),
-            _ => return Err(format!("{name} takes one argument")),
-        }
-    };
-    if let (AggKind::Sum | AggKind::Avg, Some(a)) = (kind, &arg)
-        && !matches!(a.ty(), Ty::Int | Ty::Float)
-    {
-        return Err(format!("{name} needs a number"));
-    }
-    Ok(Some(ops::aggregate::AggCall { kind, arg }))
 }
