@@ -168,7 +168,7 @@ impl JobView {
         std::thread::spawn(move || {
             let result = answer
                 .recv()
-                .unwrap_or_else(|_| Err("the job stopped before the savepoint".into()));
+                .unwrap_or_else(|_| Err(crate::Error::NotRunning("stopped before the savepoint")));
             let mut all = view.savepoints.lock().expect("savepoints");
             if let Some((_, s)) = all.iter_mut().find(|(_, s)| s.id == id) {
                 match result {
@@ -178,7 +178,7 @@ impl JobView {
                     }
                     Err(e) => {
                         s.status = SavepointState::Failed;
-                        s.error = Some(e);
+                        s.error = Some(e.to_string());
                     }
                 }
             }

@@ -1,27 +1,17 @@
 //! Running a job from its spec.
 
+use crate::Error;
 use crate::plan::Plan;
-use crate::runtime::{RunError, Running, Summary};
-use crate::spec::{JobSpec, Violations};
-
-/// Why a job could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// The spec is wrong; every problem is listed with its path.
-    #[error("the job spec is invalid:\n{0}")]
-    Invalid(#[from] Violations),
-    /// A task failed while running.
-    #[error(transparent)]
-    Failed(#[from] RunError),
-}
+use crate::runtime::{Running, Summary};
+use crate::spec::JobSpec;
 
 /// Checks `spec`, plans it at `parallelism` and starts it.
-pub fn start(spec: &JobSpec, parallelism: usize) -> Result<Running, JobError> {
+pub fn start(spec: &JobSpec, parallelism: usize) -> Result<Running, Error> {
     let plan = Plan::build(spec, parallelism)?;
     Ok(Running::start(plan))
 }
 
 /// Runs a bounded job to its end.
-pub fn run(spec: &JobSpec, parallelism: usize) -> Result<Summary, JobError> {
-    Ok(start(spec, parallelism)?.wait()?)
+pub fn run(spec: &JobSpec, parallelism: usize) -> Result<Summary, Error> {
+    start(spec, parallelism)?.wait()
 }

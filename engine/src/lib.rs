@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod cli;
 pub mod control;
+mod error;
 pub mod expr;
 pub mod hash;
 pub mod io;
@@ -15,3 +16,5 @@ pub mod plan;
 pub mod runtime;
 pub mod snapshot;
 pub mod spec;
+
+pub use error::{Error, Result};

@@ -9,8 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use strom_engine::Error;
 use strom_engine::plan::Plan;
-use strom_engine::runtime::{RunOptions, Running, StartError};
+use strom_engine::runtime::{RunOptions, Running};
 use strom_engine::snapshot::coordinator::CheckpointConfig;
 use strom_engine::snapshot::storage::Storage;
 use strom_engine::spec::JobSpec;
@@ -87,7 +88,7 @@ fn state_without_a_home_is_refused_by_operator_name_unless_allowed() {
             },
         )
     };
-    let Err(StartError::Incompatible(why)) = start(false) else {
+    let Err(Error::Incompatible(why)) = start(false) else {
         panic!("a snapshot of another graph was accepted");
     };
     let why = why.join("\n");

@@ -32,13 +32,14 @@ pub enum Error {
     Kube(#[from] kube::Error),
     /// The job's storage could not be read or written.
     #[error("storage: {0}")]
-    Storage(String),
-    /// The engine's control endpoint could not be reached.
+    Storage(#[from] strom_storage::StorageError),
+    /// The call to the engine's control endpoint could not be made (its worker thread
+    /// failed); the engine's own answers, errors included, are handled by the reconciler.
     #[error("engine: {0}")]
-    Engine(String),
+    Engine(#[from] tokio::task::JoinError),
     /// The engine's objects could not be built from the spec.
     #[error("resources: {0}")]
-    Resources(String),
+    Resources(#[from] resources::BuildError),
 }
 
 /// How long to wait before retrying a reconcile that failed with `error`: a write that lost

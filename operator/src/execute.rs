@@ -90,7 +90,7 @@ async fn deploy(
     let params = PatchParams::apply(MANAGER).force();
     let names = resources::names(t.job);
     let client = t.ctx.client.clone();
-    let cm = resources::config_map(t.job, spec).map_err(|e| Error::Resources(e.to_string()))?;
+    let cm = resources::config_map(t.job, spec)?;
     Api::<ConfigMap>::namespaced(client.clone(), t.ns)
         .patch(&names.config, &params, &Patch::Apply(&cm))
         .await?;
@@ -177,9 +177,7 @@ async fn request_savepoint(
         std::time::Duration::from_secs(10),
     );
     let request = strom_protocol::SavepointRequest { target, stop };
-    let answer = tokio::task::spawn_blocking(move || engine.request_savepoint(&request))
-        .await
-        .map_err(|e| Error::Engine(e.to_string()))?;
+    let answer = tokio::task::spawn_blocking(move || engine.request_savepoint(&request)).await?;
     match answer {
         Ok(s) => {
             let before = status.clone();
@@ -226,8 +224,7 @@ async fn dispose_savepoints(
         return Ok(());
     };
     let dir = crate::reconcile::job_dirs(job, storage).savepoints();
-    let parent = Location::open(&dir, &crate::controller::storage_options(job))
-        .map_err(|e| Error::Storage(e.to_string()))?;
+    let parent = Location::open(&dir, &crate::controller::storage_options(job))?;
     let mut protected = Vec::new();
     let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
     if let Some(set) = sets.get_opt(&resources::names(job).engine).await?
@@ -245,9 +242,7 @@ async fn dispose_savepoints(
             .map(|d| d.as_millis() as i64),
     };
     let now = jiff::Timestamp::now().as_millisecond();
-    let gone = strom_storage::layout::retain_savepoints(&parent, &policy, &protected, now)
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
+    let gone = strom_storage::layout::retain_savepoints(&parent, &policy, &protected, now).await?;
     for g in gone {
         for s in status.savepoints.iter_mut() {
             if s.location.as_deref() == Some(g.url.as_str()) {

@@ -196,7 +196,7 @@ fn main() -> ExitCode {
         storage_options,
     } = match setup::setup(&snapshots) {
         Ok(s) => s,
-        Err(e @ setup::SetupError::Stopped { .. }) => {
+        Err(e @ strom_engine::Error::Stopped { .. }) => {
             // Stay idle until the pod is removed rather than exit and be restarted again.
             eprintln!("{e}; idle until removed");
             loop {

@@ -2,6 +2,7 @@
 //! the `--restore` snapshot, or, for a restarted container of a deployment, that
 //! deployment's own latest checkpoint.
 
+use crate::Error;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -30,24 +31,6 @@ pub struct Snapshots {
     pub deployment: Option<String>,
 }
 
-/// Why a job cannot be set up to run.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// A container of a deployment that was stopped with a savepoint started again
-    /// (Kubernetes restarts exited containers of a StatefulSet): what follows belongs to
-    /// whatever restores that savepoint, so this one must not run.
-    #[error("deployment {deployment} was stopped with a savepoint at {at}; it does not run again")]
-    Stopped {
-        /// The deployment.
-        deployment: String,
-        /// Its final checkpoint.
-        at: String,
-    },
-    /// A flag is wrong or a snapshot cannot be read; the message names the flag.
-    #[error("{0}")]
-    Invalid(String),
-}
-
 /// The run options and the parsed storage options (the control endpoint opens savepoint
 /// targets with them).
 #[derive(Default)]
@@ -59,15 +42,15 @@ pub struct Setup {
 }
 
 /// `--storage-option K=V` pairs.
-pub fn storage_options(pairs: &[String]) -> Result<StorageOptions, String> {
+pub fn storage_options(pairs: &[String]) -> Result<StorageOptions, Error> {
     pairs
         .iter()
         .try_fold(StorageOptions::new(), |o, p| o.parse_pair(p))
-        .map_err(|e| format!("--storage-option: {e}"))
+        .map_err(|e| Error::Flag(format!("--storage-option: {e}")))
 }
 
 /// `--vertex-parallelism ID=N` pairs.
-pub fn vertex_parallelism(pairs: &[String]) -> Result<BTreeMap<String, u32>, String> {
+pub fn vertex_parallelism(pairs: &[String]) -> Result<BTreeMap<String, u32>, Error> {
     let mut overrides = BTreeMap::new();
     for pair in pairs {
         match pair.rsplit_once('=').map(|(id, n)| (id, n.parse::<u32>())) {
@@ -75,9 +58,9 @@ pub fn vertex_parallelism(pairs: &[String]) -> Result<BTreeMap<String, u32>, Str
                 overrides.insert(id.to_owned(), n);
             }
             _ => {
-                return Err(format!(
+                return Err(Error::Flag(format!(
                     "--vertex-parallelism {pair}: expected ID=N with N a number"
-                ));
+                )));
             }
         }
     }
@@ -85,9 +68,9 @@ pub fn vertex_parallelism(pairs: &[String]) -> Result<BTreeMap<String, u32>, Str
 }
 
 /// Checkpointing and restore as the flags say.
-pub fn setup(s: &Snapshots) -> Result<Setup, SetupError> {
-    let invalid = SetupError::Invalid;
-    let storage_options = storage_options(&s.storage_options).map_err(invalid)?;
+pub fn setup(s: &Snapshots) -> Result<Setup, Error> {
+    let invalid = Error::Flag;
+    let storage_options = storage_options(&s.storage_options)?;
     let mut options = RunOptions {
         allow_non_restored_state: s.allow_non_restored_state,
         ..Default::default()
@@ -120,7 +103,7 @@ pub fn setup(s: &Snapshots) -> Result<Setup, SetupError> {
             .and_then(|st| st.latest())
             .map_err(|e| invalid(format!("--checkpoint-dir: {e}")))?;
         if latest.metadata.stopped {
-            return Err(SetupError::Stopped {
+            return Err(Error::Stopped {
                 deployment: deployment.clone(),
                 at: own,
             });
@@ -158,7 +141,7 @@ mod tests {
         assert_eq!(ok["source:s"], 2);
         assert_eq!(ok["w"], 3);
         for bad in ["w", "=3", "w=x", "w=-1"] {
-            let e = vertex_parallelism(&[bad.into()]).unwrap_err();
+            let e = vertex_parallelism(&[bad.into()]).unwrap_err().to_string();
             assert!(e.contains(bad), "{e}");
         }
     }

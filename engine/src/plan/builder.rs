@@ -122,7 +122,7 @@ impl Builder {
         match expr::scope(schema) {
             Ok(s) => Some(s),
             Err(e) => {
-                self.problems.push(problem(path.to_owned(), e));
+                self.problems.push(problem(path.to_owned(), e.to_string()));
                 None
             }
         }

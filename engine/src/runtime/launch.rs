@@ -3,6 +3,7 @@
 //! thread per subtask and the checkpoint coordinator; waiting for them and telling the
 //! cause of a failure from the tasks that stopped because of it.
 
+use crate::Error;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
@@ -22,28 +23,10 @@ use crate::snapshot::coordinator::{
 use crate::snapshot::storage::Storage;
 use crate::snapshot::{Metadata, Restored, StateIn, state_in};
 
-/// Why a job failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// A task failed.
-    #[error("{vertex}[{subtask}]: {error}")]
-    Task {
-        /// Vertex name.
-        vertex: String,
-        /// Subtask.
-        subtask: usize,
-        /// What went wrong.
-        error: TaskError,
-    },
-    /// The checkpoint coordinator failed.
-    #[error("checkpoint-coordinator: {0}")]
-    Coordinator(String),
-}
-
 /// A running job.
 pub struct Running {
-    handles: Vec<JoinHandle<Result<(), RunError>>>,
-    coordinator: Option<JoinHandle<Result<Option<u64>, String>>>,
+    handles: Vec<JoinHandle<Result<(), Error>>>,
+    coordinator: Option<JoinHandle<Result<Option<u64>, Error>>>,
     /// Checkpoint progress and history.
     pub checkpoints: Arc<Shared>,
     savepoints: Sender<SavepointRequest>,
@@ -86,23 +69,6 @@ pub struct RunOptions {
     pub allow_non_restored_state: bool,
 }
 
-/// Why a job could not start from a snapshot.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// State in the snapshot has no operator to go to.
-    #[error(
-        "the snapshot holds state that no operator of this job takes:\n{}\nrestore it into the job it was taken from, or allow non-restored state (--allow-non-restored-state) to drop it",
-        .0.join("\n")
-    )]
-    Incompatible(Vec<String>),
-    /// The state could not be read into the operators.
-    #[error("{0}")]
-    Restore(String),
-    /// The checkpoint directory could not be claimed for this run.
-    #[error("checkpoint directory: {0}")]
-    Storage(String),
-}
-
 /// One task's restored state: per chain operator, and for a source its own.
 #[derive(Default)]
 pub(crate) struct TaskRestore {
@@ -126,7 +92,7 @@ impl Running {
 
     /// Starts every task of `plan`, restoring state and checkpointing as `options` say. The
     /// operators that had state in the snapshot but are not in this job are in `dropped`.
-    pub fn start_with(plan: Plan, options: RunOptions) -> Result<Running, StartError> {
+    pub fn start_with(plan: Plan, options: RunOptions) -> Result<Running, Error> {
         let started = Instant::now();
         let cancelled = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared::default());
@@ -171,7 +137,7 @@ impl Running {
                         }
                         slot.ops[i] = Some(
                             state_in(files, *old_p, s, v.parallelism)
-                                .map_err(|e| StartError::Restore(format!("{uid}: {e}")))?,
+                                .map_err(|e| Error::Restore(format!("{uid}: {e}")))?,
                         );
                     }
                 } else {
@@ -182,7 +148,7 @@ impl Running {
                         .map(|(old, file)| (*old, file.scalar.clone()))
                         .collect();
                     let assigned = source_position::assign(kind, &saved, v.parallelism)
-                        .map_err(|e| StartError::Restore(format!("{uid}: {e}")))?;
+                        .map_err(|e| Error::Restore(format!("{uid}: {e}")))?;
                     for (slot, positions) in restores[vi].iter_mut().zip(assigned) {
                         slot.source.extend(positions);
                     }
@@ -190,14 +156,14 @@ impl Running {
             }
             if !homeless.is_empty() {
                 if !options.allow_non_restored_state {
-                    return Err(StartError::Incompatible(homeless));
+                    return Err(Error::Incompatible(homeless));
                 }
                 dropped = homeless;
             }
             // The snapshot's sink parts become visible; parts staged after it are redone.
             // A part that cannot be committed stops the restore before the staged parts
             // are cleaned up below, so it is not lost.
-            commit_all(meta.commits.iter()).map_err(|e| StartError::Restore(e.to_string()))?;
+            commit_all(meta.commits.iter()).map_err(|e| Error::Restore(e.to_string()))?;
         }
         if let Some(c) = &options.checkpoints {
             // This run's fencing token: checkpoints numbered from above everything in the
@@ -209,14 +175,14 @@ impl Running {
                     options.restored_from.clone(),
                     options.deployment.as_deref(),
                 )
-                .map_err(|e| StartError::Storage(e.to_string()))?;
+                .map_err(|e| Error::Claim(Box::new(e)))?;
             shared.attempt.store(claim.attempt, Ordering::SeqCst);
             first_id = claim.first_checkpoint - 1;
         }
         for v in &plan.vertices {
             if let VertexKind::Sink(SinkKind::File(dir, _)) = &v.kind {
                 discard_staged(std::path::Path::new(dir)).map_err(|e| {
-                    StartError::Restore(format!("cannot clean the sink directory {dir}: {e}"))
+                    Error::Restore(format!("cannot clean the sink directory {dir}: {e}"))
                 })?;
             }
         }
@@ -295,7 +261,7 @@ impl Running {
                             let result = task::run(ctx, rx, restore);
                             result.map_err(|error| {
                                 cancel.store(true, Ordering::Relaxed);
-                                RunError::Task {
+                                Error::Task {
                                     vertex: name,
                                     subtask,
                                     error,
@@ -323,7 +289,6 @@ impl Running {
                         savepoint_rx,
                         cancelled,
                     )
-                    .map_err(|e| e.to_string())
                 })
                 .expect("the coordinator thread starts")
         };
@@ -360,7 +325,7 @@ impl Running {
 
     /// Requests a savepoint into `target`; the answer (its URL, or why it failed) arrives on
     /// the returned channel. With `stop`, the job stops once it is written.
-    pub fn savepoint(&self, target: Storage, stop: bool) -> Receiver<Result<String, String>> {
+    pub fn savepoint(&self, target: Storage, stop: bool) -> Receiver<crate::Result<String>> {
         let (reply, answer) = std::sync::mpsc::channel();
         let request = SavepointRequest {
             target,
@@ -368,23 +333,21 @@ impl Running {
             reply,
         };
         if let Err(e) = self.savepoints.send(request) {
-            let _ = e.0.reply.send(Err("the job is not running".into()));
+            let _ = e.0.reply.send(Err(Error::NotRunning("is not running")));
         }
         answer
     }
 
     /// Waits for the job; the first task failure, if any, is the error.
-    pub fn wait(mut self) -> Result<Summary, RunError> {
+    pub fn wait(mut self) -> Result<Summary, Error> {
         let mut first_error = None;
         for h in std::mem::take(&mut self.handles) {
             match h.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     // Prefer the cause over the tasks that stopped because of it.
-                    let knock_on = |e: &RunError| match e {
-                        RunError::Task { error, .. } => error.is_knock_on(),
-                        RunError::Coordinator(_) => false,
-                    };
+                    let knock_on =
+                        |e: &Error| matches!(e, Error::Task { error, .. } if error.is_knock_on());
                     if first_error
                         .as_ref()
                         .is_none_or(|f| knock_on(f) && !knock_on(&e))
@@ -393,7 +356,7 @@ impl Running {
                     }
                 }
                 Err(_) => {
-                    first_error.get_or_insert(RunError::Task {
+                    first_error.get_or_insert(Error::Task {
                         vertex: "?".into(),
                         subtask: 0,
                         error: TaskError::Panicked,
@@ -408,10 +371,10 @@ impl Running {
             match c.join() {
                 Ok(Ok(_)) => {}
                 Ok(Err(message)) => {
-                    first_error.get_or_insert(RunError::Coordinator(message));
+                    first_error.get_or_insert(Error::Coordinator(Box::new(message)));
                 }
                 Err(_) => {
-                    first_error.get_or_insert(RunError::Coordinator("panicked".into()));
+                    first_error.get_or_insert(Error::CoordinatorPanicked);
                 }
             }
         }

@@ -20,7 +20,7 @@ pub mod source_position;
 mod source_task;
 mod task;
 
-pub use launch::{RunError, RunOptions, Running, StartError, Summary, summary};
+pub use launch::{RunOptions, Running, Summary, summary};
 pub use message::Message;
 pub use outputs::CHANNEL_CAPACITY;
 pub use task::TaskError;

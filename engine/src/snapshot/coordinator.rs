@@ -15,8 +15,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::storage::{SnapshotError, Storage};
+use super::storage::Storage;
 use super::{FORMAT_VERSION, FileMeta, METADATA, Metadata, OperatorMeta, SnapshotKind, StateOut};
+use crate::Error;
 
 /// How a job checkpoints.
 #[derive(Debug, Clone)]
@@ -85,7 +86,7 @@ pub struct SavepointRequest {
     /// Stop the job once it is written.
     pub stop: bool,
     /// Told where it went, or why it failed.
-    pub reply: Sender<Result<String, String>>,
+    pub reply: Sender<crate::Result<String>>,
 }
 
 /// State shared between the coordinator and the tasks.
@@ -126,7 +127,7 @@ pub fn run(
     acks: Receiver<Ack>,
     savepoints: Receiver<SavepointRequest>,
     cancelled: Arc<AtomicBool>,
-) -> Result<Option<u64>, SnapshotError> {
+) -> Result<Option<u64>, Error> {
     let mut id = first_id;
     let mut finals: BTreeMap<usize, Ack> = BTreeMap::new();
     let mut pending: Option<Pending> = None;
@@ -153,7 +154,7 @@ pub fn run(
                     savepoint: request,
                 });
             } else if let Some(r) = request {
-                let _ = r.reply.send(Err("the job has finished".into()));
+                let _ = r.reply.send(Err(Error::NotRunning("has finished")));
             }
         }
         let wait = match (&pending, &config) {
@@ -186,11 +187,10 @@ pub fn run(
                 CHECKPOINT_TIMEOUT.as_secs()
             ));
             if let Some(r) = p.savepoint {
-                let _ = r.reply.send(Err(format!(
-                    "checkpoint {} did not complete within {} s",
-                    p.id,
-                    CHECKPOINT_TIMEOUT.as_secs()
-                )));
+                let _ = r.reply.send(Err(Error::CheckpointTimedOut {
+                    id: p.id,
+                    seconds: CHECKPOINT_TIMEOUT.as_secs(),
+                }));
             }
             last = Instant::now();
             continue;
@@ -229,7 +229,7 @@ pub fn run(
                     tracing::warn!(checkpoint = p.id, error = %e, "checkpoint failed; the job goes on and the next checkpoint tries again");
                     *shared.last_failure.lock().expect("last failure") = Some(e.to_string());
                     if let Some(r) = p.savepoint {
-                        let _ = r.reply.send(Err(e.to_string()));
+                        let _ = r.reply.send(Err(e));
                     }
                 }
             }
@@ -263,7 +263,7 @@ pub fn run(
 /// Makes staged part files visible (idempotent: a file already committed is left alone).
 /// Every part is tried; a part that cannot be renamed stays staged, and the error names each
 /// such part, so that the caller fails its checkpoint (or restore) and tries it again.
-pub fn commit_all<'a>(files: impl Iterator<Item = &'a String>) -> Result<(), SnapshotError> {
+pub fn commit_all<'a>(files: impl Iterator<Item = &'a String>) -> Result<(), Error> {
     let mut failed = Vec::new();
     for staged in files {
         let staged = std::path::Path::new(staged);
@@ -277,7 +277,7 @@ pub fn commit_all<'a>(files: impl Iterator<Item = &'a String>) -> Result<(), Sna
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(SnapshotError::Io(format!(
+        Err(Error::Io(format!(
             "cannot make sink part files visible (they stay staged and are committed again): {}",
             failed.join("; ")
         )))
@@ -318,7 +318,7 @@ fn write(
     carried: &[String],
     finished: bool,
     shared: &Shared,
-) -> Result<String, SnapshotError> {
+) -> Result<String, Error> {
     let kind = if p.savepoint.is_some() {
         SnapshotKind::Savepoint
     } else {
@@ -333,9 +333,10 @@ fn write(
     for ack in parts {
         commits.extend(ack.commits.iter().cloned());
         for st in &ack.states {
-            let file = st.state.to_file().map_err(|e| {
-                SnapshotError::Io(format!("cannot encode the state of {}: {e}", st.uid))
-            })?;
+            let file = st
+                .state
+                .to_file()
+                .map_err(|e| Error::Io(format!("cannot encode the state of {}: {e}", st.uid)))?;
             let bytes = postcard::to_stdvec(&file).expect("state files serialize");
             let name = format!("{data}/{}/{}.state", file_safe(&st.uid), st.subtask);
             size += bytes.len() as u64;
@@ -387,7 +388,7 @@ fn write(
     }
     if let Some(r) = &p.savepoint {
         if strom_storage::block_on(r.target.location().exists(METADATA))? {
-            return Err(SnapshotError::Io(format!(
+            return Err(Error::Io(format!(
                 "{} already holds a savepoint; it is not overwritten (choose another target)",
                 r.target.url()
             )));

@@ -2,50 +2,16 @@
 //! `file://` or a plain path), reached through `strom-storage`, which also owns the commit,
 //! fencing and deletion protocol (see its `layout` module and `docs/storage.md`).
 
+use crate::Error;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use strom_storage::layout::{Attempt, CheckpointDir, CheckpointState};
-use strom_storage::{Location, StorageError, StorageOptions, block_on};
+use strom_storage::{Location, StorageOptions, block_on};
 
 use super::{FORMAT_VERSION, METADATA, Metadata, Restored, StateFile};
 
 /// Files of one snapshot written or read at once.
 const CONCURRENCY: usize = 8;
-
-/// Why a snapshot cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    /// The URL is not one we can open.
-    #[error("{url}: {reason}")]
-    Url {
-        /// The URL.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// A file of the snapshot is missing or damaged.
-    #[error("{file}: {reason}")]
-    BadFile {
-        /// The file's URL.
-        file: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// No complete snapshot was found.
-    #[error("{url}: no complete snapshot to restore from{tried}")]
-    NoneComplete {
-        /// The URL.
-        url: String,
-        /// What was tried and why each was refused.
-        tried: String,
-    },
-    /// The store refused or failed (after its retries), or fenced this writer out.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// Reading or writing failed.
-    #[error("{0}")]
-    Io(String),
-}
 
 /// The snapshot chosen for a restore.
 pub struct Latest {
@@ -73,13 +39,13 @@ impl std::fmt::Debug for Storage {
 
 impl Storage {
     /// Opens the directory at `url` with credentials and settings from the environment.
-    pub fn open(url: &str) -> Result<Storage, SnapshotError> {
+    pub fn open(url: &str) -> Result<Storage, Error> {
         Storage::open_with(url, &StorageOptions::new())
     }
 
     /// Opens the directory at `url` with `options` (endpoint, region, …) over the
     /// environment's.
-    pub fn open_with(url: &str, options: &StorageOptions) -> Result<Storage, SnapshotError> {
+    pub fn open_with(url: &str, options: &StorageOptions) -> Result<Storage, Error> {
         Ok(Storage {
             location: Location::open(url, options)?,
         })
@@ -101,7 +67,7 @@ impl Storage {
     }
 
     /// Writes every `(name, bytes)`, several at a time.
-    pub fn put_all(&self, files: &[(String, Bytes)]) -> Result<(), SnapshotError> {
+    pub fn put_all(&self, files: &[(String, Bytes)]) -> Result<(), Error> {
         block_on(
             futures::stream::iter(files)
                 .map(|(name, bytes)| self.location.put(name, bytes.clone()))
@@ -112,12 +78,12 @@ impl Storage {
     }
 
     /// Creates `name` holding `bytes` only if it does not exist.
-    pub fn put_new(&self, name: &str, bytes: Vec<u8>) -> Result<(), SnapshotError> {
+    pub fn put_new(&self, name: &str, bytes: Vec<u8>) -> Result<(), Error> {
         Ok(block_on(self.location.put_new(name, Bytes::from(bytes)))?)
     }
 
     /// Reads `name`; None if it does not exist.
-    pub fn get(&self, name: &str) -> Result<Option<Vec<u8>>, SnapshotError> {
+    pub fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
         Ok(block_on(self.location.get(name))?.map(|b| b.to_vec()))
     }
 
@@ -133,7 +99,7 @@ impl Storage {
         at_least: u64,
         restored_from: Option<String>,
         deployment: Option<&str>,
-    ) -> Result<Attempt, SnapshotError> {
+    ) -> Result<Attempt, Error> {
         let holder = std::env::var("HOSTNAME")
             .or_else(|_| std::env::var("POD_NAME"))
             .unwrap_or_else(|_| format!("pid {}", std::process::id()));
@@ -147,12 +113,7 @@ impl Storage {
 
     /// Commits checkpoint `id` of `attempt` (data already written): fence check, then the
     /// manifest created only if absent.
-    pub fn commit_checkpoint(
-        &self,
-        id: u64,
-        attempt: u64,
-        manifest: Vec<u8>,
-    ) -> Result<(), SnapshotError> {
+    pub fn commit_checkpoint(&self, id: u64, attempt: u64, manifest: Vec<u8>) -> Result<(), Error> {
         Ok(block_on(self.checkpoint_dir().commit(
             id,
             attempt,
@@ -161,7 +122,7 @@ impl Storage {
     }
 
     /// The newest complete checkpoint of `deployment` here, as a URL.
-    pub fn latest_of_deployment(&self, deployment: &str) -> Result<Option<String>, SnapshotError> {
+    pub fn latest_of_deployment(&self, deployment: &str) -> Result<Option<String>, Error> {
         Ok(
             block_on(self.checkpoint_dir().latest_of_deployment(deployment))?
                 .map(|id| self.url_of(&format!("chk-{id}"))),
@@ -170,18 +131,18 @@ impl Storage {
 
     /// Keeps the newest `keep` complete checkpoints (and the one the job restored from);
     /// discards the rest and the leftovers of failed ones. Returns the numbers discarded.
-    pub fn retain(&self, keep: usize) -> Result<Vec<u64>, SnapshotError> {
+    pub fn retain(&self, keep: usize) -> Result<Vec<u64>, Error> {
         Ok(block_on(self.checkpoint_dir().retain(keep, &[]))?)
     }
 
     /// Checkpoint numbers of the `chk-N` directories inside, highest first.
-    pub fn checkpoints(&self) -> Result<Vec<u64>, SnapshotError> {
+    pub fn checkpoints(&self) -> Result<Vec<u64>, Error> {
         Ok(block_on(self.checkpoint_dir().checkpoint_numbers())?)
     }
 
     /// Reads and checks the complete snapshot in directory `dir` ("" for this directory
     /// itself): its manifest and every state file it lists.
-    pub fn read_snapshot(&self, dir: &str) -> Result<(Metadata, Restored), SnapshotError> {
+    pub fn read_snapshot(&self, dir: &str) -> Result<(Metadata, Restored), Error> {
         let name = |file: &str| {
             if dir.is_empty() {
                 file.to_owned()
@@ -189,7 +150,7 @@ impl Storage {
                 format!("{dir}/{file}")
             }
         };
-        let bad = |file: &str, reason: String| SnapshotError::BadFile {
+        let bad = |file: &str, reason: String| Error::BadFile {
             file: self.url_of(&name(file)),
             reason,
         };
@@ -260,7 +221,7 @@ impl Storage {
     /// The snapshot to restore from: this directory itself if it holds a `_metadata`, else
     /// its newest complete, undamaged checkpoint. Damaged or unfinished checkpoints are
     /// skipped and named in the error if none is usable.
-    pub fn latest(&self) -> Result<Latest, SnapshotError> {
+    pub fn latest(&self) -> Result<Latest, Error> {
         if self.get(METADATA)?.is_some() {
             let (metadata, state) = self.read_snapshot("")?;
             return Ok(Latest {
@@ -306,7 +267,7 @@ impl Storage {
             tried.push_str(&format!("\n  skipped {refused}"));
             skipped.push(refused);
         }
-        Err(SnapshotError::NoneComplete {
+        Err(Error::NoneComplete {
             url: self.url().to_owned(),
             tried,
         })
