@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use strom_crds::Violation;
 use utoipa::ToSchema;
 
 /// The body of every error response.
@@ -19,6 +20,8 @@ pub struct ErrorBody {
     pub errors: Vec<FieldError>,
 }
 
+// The wire form of a `Violation` (the API calls the path `field`): handlers speak in
+// `Violation`s, and this type exists only in the response body.
 /// One wrong field.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FieldError {
@@ -28,8 +31,8 @@ pub struct FieldError {
     pub reason: String,
 }
 
-impl From<strom_crds::Violation> for FieldError {
-    fn from(v: strom_crds::Violation) -> Self {
+impl From<Violation> for FieldError {
+    fn from(v: Violation) -> Self {
         FieldError {
             field: v.path,
             reason: v.reason,
@@ -68,20 +71,17 @@ impl ApiError {
 
     /// 422 for one wrong field.
     pub fn field(field: &str, reason: impl Into<String>) -> Self {
-        let reason = reason.into();
-        ApiError::fields(vec![FieldError {
-            field: field.into(),
-            reason,
-        }])
+        ApiError::fields(vec![Violation::new(field, reason)])
     }
 
     /// 422 for several wrong fields.
-    pub fn fields(errors: Vec<FieldError>) -> Self {
-        let message = errors
+    pub fn fields(violations: Vec<Violation>) -> Self {
+        let message = violations
             .iter()
-            .map(|e| format!("{}: {}", e.field, e.reason))
+            .map(Violation::to_string)
             .collect::<Vec<_>>()
             .join("; ");
+        let errors = violations.into_iter().map(FieldError::from).collect();
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             body: ErrorBody {

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
-use strom_crds::{FlinkJob, FlinkJobSpec};
+use strom_crds::{FlinkJob, FlinkJobSpec, ObjectNames};
 
 use crate::model::JobEvent;
 
@@ -107,10 +107,10 @@ pub async fn restored_from(
     let sets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
         Api::namespaced(client.clone(), &namespace_of(tenant));
     Ok(sets
-        .get_opt(&format!("{name}-engine"))
+        .get_opt(&ObjectNames::of(name).engine)
         .await?
         .and_then(|s| s.metadata.annotations)
-        .and_then(|a| a.get("strom.dev/restored-from").cloned()))
+        .and_then(|a| a.get(strom_crds::objects::RESTORED_FROM).cloned()))
 }
 
 /// The engine's `GET /v1/job`, through its pod's address; `None` while it has no pod or
@@ -122,7 +122,7 @@ pub async fn engine_status(
 ) -> Option<strom_protocol::JobStatus> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace_of(tenant));
     let ip = pods
-        .get_opt(&format!("{name}-engine-0"))
+        .get_opt(&ObjectNames::of(name).pod)
         .await
         .ok()
         .flatten()?

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use strom_crds::FlinkJobSpec;
 use strom_crds::spec::AutoscalerMode;
 
-use crate::error::{ApiError, FieldError, Result};
+use crate::error::{ApiError, Result};
 use crate::model::Tenant;
 
 /// The spec as the service runs it: validated with the CRD's rules, storage defaulted to
@@ -57,8 +57,7 @@ pub fn managed(
         "metadata": {"name": name},
         "spec": spec,
     });
-    let job = strom_crds::validate::from_value(manifest)
-        .map_err(|v| ApiError::fields(v.0.into_iter().map(FieldError::from).collect()))?;
+    let job = strom_crds::validate::from_value(manifest).map_err(|v| ApiError::fields(v.0))?;
     if job
         .spec
         .savepoints

@@ -11,6 +11,7 @@ pub mod change;
 mod duration;
 mod effective;
 pub mod job_schema;
+pub mod objects;
 pub mod spec;
 pub mod status;
 mod storage_url;
@@ -20,6 +21,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
+pub use objects::ObjectNames;
 pub use spec::{FlinkJob, FlinkJobSpec};
 pub use status::FlinkJobStatus;
 pub use storage_url::{STORAGE_URL_PATTERN, StorageUrl};

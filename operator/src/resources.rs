@@ -18,41 +18,21 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use strom_crds::{FlinkJob, FlinkJobSpec};
 
+use strom_crds::ObjectNames;
+pub use strom_crds::objects::RESTORED_FROM;
+
 use crate::launch::EngineLaunch;
 
 /// The engine's control port.
 pub const CONTROL_PORT: i32 = strom_protocol::routes::CONTROL_PORT as i32;
 /// The annotation carrying the hash of the deployed spec.
 pub const SPEC_HASH: &str = "strom.dev/spec-hash";
-/// The annotation carrying the snapshot the engine was started from.
-pub const RESTORED_FROM: &str = "strom.dev/restored-from";
 /// Where the pipeline is mounted in the engine container.
 const JOB_DIR: &str = "/etc/strom";
 
-/// Names of a job's objects.
-pub struct Names {
-    /// ConfigMap with the pipeline.
-    pub config: String,
-    /// Service of the control endpoint.
-    pub service: String,
-    /// StatefulSet of the engine.
-    pub engine: String,
-    /// Its (only) pod.
-    pub pod: String,
-    /// ConfigMap with the autoscaler's metrics history and state.
-    pub autoscaler: String,
-}
-
-/// The names of `job`'s objects (the CRD keeps job names short enough for all of them).
-pub fn names(job: &FlinkJob) -> Names {
-    let name = job.metadata.name.as_deref().unwrap_or("job");
-    Names {
-        config: format!("{name}-job"),
-        service: format!("{name}-rest"),
-        engine: format!("{name}-engine"),
-        pod: format!("{name}-engine-0"),
-        autoscaler: format!("{name}-autoscaler"),
-    }
+/// The names of `job`'s objects.
+pub fn names(job: &FlinkJob) -> ObjectNames {
+    job.object_names()
 }
 
 /// The labels on everything the operator creates for `job`; `strom.dev/job` selects its

@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use super::request::dns_label;
 use crate::auth::{Principal, Role};
 use crate::db::{now_ms, rfc3339};
-use crate::error::{ApiError, FieldError, Result};
+use strom_crds::Violation;
+
+use crate::error::{ApiError, Result};
 use crate::model::{Page, PageQuery, Tenant, TenantRequest};
 use crate::{AppState, Body, k8s, store};
 
@@ -24,16 +26,13 @@ pub async fn create_tenant(
     dns_label("name", &req.name, 40)?;
     let mut errors = Vec::new();
     if !(1..=100_000).contains(&req.max_parallelism) {
-        errors.push(FieldError {
-            field: "maxParallelism".into(),
-            reason: "must be between 1 and 100000".into(),
-        });
+        errors.push(Violation::new(
+            "maxParallelism",
+            "must be between 1 and 100000",
+        ));
     }
     if !(1..=10_000).contains(&req.max_jobs) {
-        errors.push(FieldError {
-            field: "maxJobs".into(),
-            reason: "must be between 1 and 10000".into(),
-        });
+        errors.push(Violation::new("maxJobs", "must be between 1 and 10000"));
     }
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
