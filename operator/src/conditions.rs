@@ -105,6 +105,32 @@ pub fn set(
     });
 }
 
+/// Marks the upgrade to `generation` failed (Degraded, `UpgradeFailed`): the job keeps or
+/// returns to its earlier version, and the operator does not try this generation again.
+pub fn set_upgrade_failed(
+    status: &mut FlinkJobStatus,
+    message: String,
+    generation: i64,
+    now: &Time,
+) {
+    set(
+        status,
+        Kind::Degraded,
+        true,
+        Reason::UpgradeFailed,
+        message,
+        Some(generation),
+        now,
+    );
+}
+
+/// The generation whose upgrade failed, while the job is degraded for it.
+pub fn upgrade_failed_at(status: &FlinkJobStatus) -> Option<i64> {
+    get(status, Kind::Degraded)
+        .filter(|_| holds(status, Kind::Degraded, Reason::UpgradeFailed))
+        .and_then(|c| c.observed_generation)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

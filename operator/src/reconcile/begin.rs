@@ -109,11 +109,7 @@ pub(super) fn begin(
     }
 
     // A spec change.
-    let degraded_at = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == "UpgradeFailed")
-        .and_then(|c| c.observed_generation);
+    let degraded_at = conditions::upgrade_failed_at(status);
     let change = classify(&current, &desired);
     if change == SpecChange::Redeploy && degraded_at != Some(target.generation) {
         // Back to a given snapshot: no savepoint of the state being left behind.

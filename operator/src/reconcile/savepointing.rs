@@ -8,7 +8,7 @@ use strom_crds::status::{
 };
 
 use super::*;
-use crate::conditions::{self, Kind, Reason as CReason};
+use crate::conditions;
 use crate::events::{Event, Reason};
 
 /// Savepointing: wait for the savepoint (asking for it once), then stop the engine.
@@ -179,15 +179,7 @@ pub(super) fn savepoint_failed(
         message: Some(message.clone()),
     });
     if op.kind != OperationKind::Savepoint {
-        conditions::set(
-            status,
-            Kind::Degraded,
-            true,
-            CReason::UpgradeFailed,
-            message,
-            Some(op.target.generation),
-            now,
-        );
+        conditions::set_upgrade_failed(status, message, op.target.generation, now);
     }
     status.lifecycle_state = Some(LifecycleState::Running);
     status.operation = None;

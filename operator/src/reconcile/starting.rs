@@ -42,15 +42,7 @@ pub(super) fn step(
             Reason::RollbackStarted,
             message.clone(),
         )));
-        conditions::set(
-            status,
-            Kind::Degraded,
-            true,
-            CReason::UpgradeFailed,
-            message,
-            Some(op.target.generation),
-            now,
-        );
+        conditions::set_upgrade_failed(status, message, op.target.generation, now);
         status.lifecycle_state = Some(LifecycleState::RollingBack);
         status.operation = Some(rollback.clone());
         advance(ctx, rollback, status, actions);
