@@ -21,26 +21,78 @@ pub fn namespace_of(tenant: &str) -> String {
     format!("strom-{tenant}")
 }
 
-/// Creates the tenant's namespace if it does not exist.
-pub async fn ensure_namespace(client: &Client, ns: &str) -> Result<(), kube::Error> {
+/// The label naming the tenant a namespace belongs to.
+pub const TENANT_LABEL: &str = "strom.dev/tenant";
+
+/// The labels of a tenant's namespace: whose it is, and the Pod Security Standards'
+/// `restricted` profile enforced on every pod in it (the engine pods meet it; anything
+/// else a tenant might get created there is held to it too).
+pub fn namespace_labels(tenant: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            MANAGER.to_owned(),
+        ),
+        (TENANT_LABEL.to_owned(), tenant.to_owned()),
+        (
+            "pod-security.kubernetes.io/enforce".to_owned(),
+            "restricted".to_owned(),
+        ),
+        (
+            "pod-security.kubernetes.io/enforce-version".to_owned(),
+            "latest".to_owned(),
+        ),
+        (
+            "pod-security.kubernetes.io/warn".to_owned(),
+            "restricted".to_owned(),
+        ),
+        (
+            "pod-security.kubernetes.io/audit".to_owned(),
+            "restricted".to_owned(),
+        ),
+    ])
+}
+
+/// Creates `tenant`'s namespace, or brings an existing one of its own up to date (labels
+/// included); refuses a namespace that exists and is not the tenant's, so a tenant named
+/// `system` cannot land in the platform's `strom-system`.
+pub async fn ensure_namespace(client: &Client, tenant: &str) -> crate::error::Result<()> {
+    let ns = namespace_of(tenant);
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    if namespaces.get_opt(ns).await?.is_some() {
-        return Ok(());
+    if let Some(existing) = namespaces.get_opt(&ns).await? {
+        let labels = existing.metadata.labels.unwrap_or_default();
+        let ours = match labels.get(TENANT_LABEL) {
+            Some(t) => t == tenant,
+            // Made by an earlier control plane, before namespaces carried their tenant.
+            None => {
+                labels
+                    .get("app.kubernetes.io/managed-by")
+                    .map(String::as_str)
+                    == Some(MANAGER)
+            }
+        };
+        if !ours {
+            return Err(crate::error::ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "namespace_taken",
+                format!(
+                    "namespace {ns:?} already exists and does not belong to tenant {tenant:?}; \
+                     choose another tenant name"
+                ),
+            ));
+        }
     }
     let object = Namespace {
         metadata: ObjectMeta {
-            name: Some(ns.to_owned()),
-            labels: Some(BTreeMap::from([(
-                "app.kubernetes.io/managed-by".to_owned(),
-                MANAGER.to_owned(),
-            )])),
+            name: Some(ns.clone()),
+            labels: Some(namespace_labels(tenant)),
             ..ObjectMeta::default()
         },
         ..Namespace::default()
     };
     namespaces
         .patch(
-            ns,
+            &ns,
             &PatchParams::apply(MANAGER).force(),
             &Patch::Apply(&object),
         )

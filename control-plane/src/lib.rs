@@ -11,6 +11,7 @@ pub mod error;
 pub mod k8s;
 mod middleware;
 pub mod model;
+pub mod policy;
 pub mod routes;
 pub mod spec;
 pub mod store;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub kube: kube::Client,
     /// Default checkpoint and savepoint storage for applications that name none.
     pub storage: Option<String>,
+    /// What tenants' engine pods may be.
+    pub policy: policy::Policy,
     /// Secrets verified in this process.
     pub verified: VerifiedCache,
 }

@@ -7,12 +7,14 @@ use strom_crds::spec::AutoscalerMode;
 
 use crate::error::{ApiError, Result};
 use crate::model::Tenant;
+use crate::policy::Policy;
 
 /// The spec as the service runs it: validated with the CRD's rules, storage defaulted to
 /// `storage`, upgrades through savepoints. Errors name the field in the request body
 /// (`spec.…`).
 pub fn managed(
     storage: Option<&str>,
+    policy: &Policy,
     name: &str,
     spec: &serde_json::Value,
 ) -> Result<FlinkJobSpec> {
@@ -58,6 +60,10 @@ pub fn managed(
         "spec": spec,
     });
     let job = strom_crds::validate::from_value(manifest).map_err(|v| ApiError::fields(v.0))?;
+    let refused = policy.check(&job.spec);
+    if !refused.is_empty() {
+        return Err(ApiError::fields(refused));
+    }
     if job
         .spec
         .savepoints
@@ -150,7 +156,7 @@ mod tests {
     use super::*;
 
     fn spec(json: serde_json::Value) -> FlinkJobSpec {
-        managed(Some("s3://bucket/app"), "app", &json).expect("a valid spec")
+        managed(Some("s3://bucket/app"), &Policy::default(), "app", &json).expect("a valid spec")
     }
 
     fn base() -> serde_json::Value {
@@ -194,18 +200,18 @@ mod tests {
     fn state_another_upgrade_mode_and_missing_storage_are_refused_by_field() {
         let mut with_state = base();
         with_state["state"] = "running".into();
-        let e = managed(Some("s3://b/a"), "app", &with_state).unwrap_err();
+        let e = managed(Some("s3://b/a"), &Policy::default(), "app", &with_state).unwrap_err();
         assert_eq!(field_of(&e), ["spec.state"]);
 
         let mut stateless = base();
         stateless["upgradeMode"] = "stateless".into();
-        let e = managed(Some("s3://b/a"), "app", &stateless).unwrap_err();
+        let e = managed(Some("s3://b/a"), &Policy::default(), "app", &stateless).unwrap_err();
         assert_eq!(field_of(&e), ["spec.upgradeMode"]);
 
-        let e = managed(None, "app", &base()).unwrap_err();
+        let e = managed(None, &Policy::default(), "app", &base()).unwrap_err();
         assert_eq!(field_of(&e), ["spec.savepoints.storage"]);
 
-        let e = managed(None, "app", &serde_json::json!([1])).unwrap_err();
+        let e = managed(None, &Policy::default(), "app", &serde_json::json!([1])).unwrap_err();
         assert_eq!(field_of(&e), ["spec"]);
     }
 
@@ -213,7 +219,7 @@ mod tests {
     fn the_crd_rules_name_the_field() {
         let mut bad = base();
         bad["parallelism"] = 0.into();
-        let e = managed(Some("s3://b/a"), "app", &bad).unwrap_err();
+        let e = managed(Some("s3://b/a"), &Policy::default(), "app", &bad).unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(field_of(&e).contains(&"spec.parallelism"), "{e:?}");
     }
@@ -224,7 +230,7 @@ mod tests {
         let text = stored(&s).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert!(v.get("state").is_none());
-        let back = managed(Some("s3://b/a"), "app", &v).unwrap();
+        let back = managed(Some("s3://b/a"), &Policy::default(), "app", &v).unwrap();
         assert_eq!(stored(&back).unwrap(), text);
     }
 

@@ -18,5 +18,6 @@ pub mod events;
 mod execute;
 pub mod launch;
 pub mod leader;
+pub mod pod_security;
 pub mod reconcile;
 pub mod resources;

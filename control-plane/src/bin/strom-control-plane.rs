@@ -32,6 +32,15 @@ enum Command {
         /// `s3://strom-state` (each job's data goes under `<ns>/<name>/`).
         #[arg(long)]
         storage: Option<String>,
+        /// An image repository engines may come from (repeat for several), e.g.
+        /// `registry.example.com/strom/engine`; images are compared without tag or digest.
+        #[arg(long = "allowed-image-repository", default_values_t = [strom_control_plane::policy::DEFAULT_IMAGE_REPOSITORY.to_owned()])]
+        allowed_image_repositories: Vec<String>,
+        /// A `podTemplate` field tenants may set (repeat for several); the others are
+        /// refused. Default: labels, annotations, env, envFrom, volumes (of configMaps,
+        /// secrets, emptyDirs, claims, downward API), volumeMounts, imagePullSecrets.
+        #[arg(long = "allowed-pod-template-field", default_values_t = strom_control_plane::policy::DEFAULT_POD_TEMPLATE_FIELDS.iter().map(|f| (*f).to_owned()))]
+        allowed_pod_template_fields: Vec<String>,
     },
     /// Create a platform admin token (it manages tenants) and print it once.
     CreateAdminToken {
@@ -111,7 +120,19 @@ async fn main() -> ExitCode {
             listen,
             store,
             storage,
+            allowed_image_repositories,
+            allowed_pod_template_fields,
         } => {
+            let policy = match strom_control_plane::policy::Policy::new(
+                allowed_image_repositories,
+                allowed_pod_template_fields,
+            ) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: --allowed-pod-template-field: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let db = match store.open().await {
                 Ok(d) => d,
                 Err(e) => {
@@ -130,6 +151,7 @@ async fn main() -> ExitCode {
                 db,
                 kube,
                 storage,
+                policy,
                 verified: Default::default(),
             };
             let listener = match tokio::net::TcpListener::bind(listen).await {

@@ -36,7 +36,12 @@ pub async fn create_application(
     who.check(&tenant, Role::Editor)?;
     let t = load_tenant(&state, &tenant).await?;
     dns_label("name", &req.name, 45)?;
-    let spec = spec::managed(state.storage.as_deref(), &req.name, &req.spec)?;
+    let spec = spec::managed(
+        state.storage.as_deref(),
+        &state.policy,
+        &req.name,
+        &req.spec,
+    )?;
     spec::fits(&t, &spec)?;
     let text = spec::stored(&spec)?;
     let now = now_ms();
@@ -178,7 +183,7 @@ pub async fn update_application(
     who.check(&tenant, Role::Editor)?;
     let expected = if_match(&headers)?;
     load_app(&state, &tenant, &app).await?;
-    let spec = spec::managed(state.storage.as_deref(), &app, &req.spec)?;
+    let spec = spec::managed(state.storage.as_deref(), &state.policy, &app, &req.spec)?;
     let a = new_version(&state, &who, &tenant, &app, expected, &spec, &req.note).await?;
     let outcome = Outcome::of(&a);
     let message = match outcome {
@@ -219,7 +224,7 @@ pub async fn scale_application(
     let current = load_app(&state, &tenant, &app).await?;
     let mut spec = current.spec.clone();
     spec["parallelism"] = req.parallelism.into();
-    let spec = spec::managed(state.storage.as_deref(), &app, &spec)
+    let spec = spec::managed(state.storage.as_deref(), &state.policy, &app, &spec)
         .map_err(|e| renamed(e, "spec.parallelism", "parallelism"))?;
     let note = format!("scale to {}", req.parallelism);
     let a = new_version(&state, &who, &tenant, &app, expected, &spec, &note).await?;

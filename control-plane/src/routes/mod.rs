@@ -169,7 +169,7 @@ pub(crate) async fn apply(
     } else {
         UpgradeMode::Savepoint
     };
-    k8s::ensure_namespace(&state.kube, &k8s::namespace_of(tenant)).await?;
+    k8s::ensure_namespace(&state.kube, tenant).await?;
     Ok(k8s::apply_job(&state.kube, tenant, app, job.version, spec).await?)
 }
 

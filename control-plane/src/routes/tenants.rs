@@ -37,6 +37,8 @@ pub async fn create_tenant(
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
+    // The namespace first: a name whose namespace is not free is refused before it exists.
+    k8s::ensure_namespace(&state.kube, &req.name).await?;
     let now = now_ms();
     let tenant = Tenant {
         namespace: k8s::namespace_of(&req.name),

@@ -158,6 +158,7 @@ pub async fn serve(
         db: db::Db::connect(database_url).await.unwrap(),
         kube,
         storage: Some(storage.to_owned()),
+        policy: Default::default(),
         verified: Default::default(),
     };
     let (_, admin) = auth::create(&state.db, None, auth::Role::Admin, "tests", None)

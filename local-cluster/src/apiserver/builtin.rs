@@ -295,6 +295,16 @@ fn check_pod_spec(
     Ok(())
 }
 
+/// The value of `label` on `namespace`, if it has one.
+fn namespace_label(server: &ApiServer, namespace: &str, label: &str) -> Option<String> {
+    let ns_type = server.registry.find("", "v1", "namespaces")?;
+    let ns = server.store.get(&ns_type.storage_key(), "", namespace)?;
+    ns.pointer("/metadata/labels")?
+        .get(label)?
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// Defaults and checks of the built-in kinds, on create (`old` None) and update.
 pub fn default_and_validate(
     server: &ApiServer,
@@ -306,6 +316,19 @@ pub fn default_and_validate(
         ("", "Pod") => {
             let mut spec = object.get("spec").cloned().unwrap_or(json!({}));
             check_pod_spec(rt, object, &spec, "spec")?;
+            if old.is_none()
+                && let Some(level) = namespace_label(
+                    server,
+                    meta::meta_str(object, "namespace").unwrap_or_default(),
+                    super::pod_security::ENFORCE,
+                )
+            {
+                super::pod_security::admit(
+                    &level,
+                    meta::meta_str(object, "name").unwrap_or_default(),
+                    &spec,
+                )?;
+            }
             default_pod_spec(&mut spec);
             if spec.get("serviceAccountName").is_none() {
                 spec["serviceAccountName"] = json!("default");

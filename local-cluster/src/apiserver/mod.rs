@@ -15,6 +15,7 @@ pub mod meta;
 pub mod openapi;
 pub mod ops;
 pub mod patch;
+pub mod pod_security;
 pub mod protobuf;
 pub mod registry;
 pub mod selector;

@@ -201,7 +201,16 @@ impl ContainerRunner {
                 return Ended::Stopped;
             }
         };
-        let mounts = env::mounts(&self.spec, &self.volumes);
+        let mut mounts = env::mounts(&self.spec, &self.volumes);
+        // A process here shares the machine's /tmp (and paths under it, such as a test's
+        // file:// storage, mean the same to every pod), so a volume mounted at /tmp is not
+        // rewritten into paths: the container finds it as its temporary directory (TMPDIR),
+        // which is what programs use /tmp through.
+        let mut environment = environment;
+        if let Some(i) = mounts.iter().position(|(m, _)| m == "/tmp") {
+            let (_, dir) = mounts.remove(i);
+            environment.push(("TMPDIR".into(), dir.display().to_string()));
+        }
         let rewrite = |s: &str| env::rewrite_paths(s, &mounts);
         let log = match std::fs::OpenOptions::new()
             .create(true)

@@ -1,0 +1,239 @@
+//! The security suite (docs/security.md): what a tenant's editor token, tried as an attacker
+//! would, cannot do — over real HTTP, on SQLite and on a real PostgreSQL, with a local
+//! cluster (and its Pod Security admission) behind the control plane. Each scenario failed
+//! before its fix.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
+
+mod support;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use serde_json::{Value, json};
+use support::{Answer, call};
+
+struct Api<'a> {
+    base: &'a str,
+}
+
+impl Api<'_> {
+    fn send(&self, method: &str, path: &str, token: &str, body: Value) -> Answer {
+        call(
+            method,
+            &format!("{}{path}", self.base),
+            Some(token),
+            &[],
+            Some(body),
+        )
+    }
+    fn get(&self, path: &str, token: &str) -> Answer {
+        call(
+            "GET",
+            &format!("{}{path}", self.base),
+            Some(token),
+            &[],
+            None,
+        )
+    }
+}
+
+fn spec(extra: Value) -> Value {
+    let mut spec = json!({
+        "image": "strom/engine:0.1.0",
+        "parallelism": 1,
+        "job": {
+            "sources": [{"name": "clicks", "datagen": {"rate": 10, "columns": [{"name": "v", "expr": "id"}]}}],
+            "sinks": [{"name": "out", "input": "clicks", "blackhole": {}}]
+        }
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    spec
+}
+
+/// The fields a 422 names.
+fn fields(a: &Answer) -> Vec<String> {
+    a.body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn scenarios(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kube::Client) {
+    let api = Api { base };
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
+
+    // 6. A tenant cannot land in a namespace that is not its own: `system` would be the
+    // platform's `strom-system`. Refused before the tenant exists.
+    rt.block_on(namespaces.create(
+        &Default::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "strom-system"}})).unwrap(),
+    ))
+    .unwrap();
+    let t = api.send(
+        "POST",
+        "/v1/tenants",
+        admin,
+        json!({"name": "system", "maxParallelism": 4, "maxJobs": 2}),
+    );
+    assert_eq!(t.status, 409, "{:?}", t.body);
+    assert_eq!(t.body["code"], "namespace_taken");
+    assert_eq!(api.get("/v1/tenants/system", admin).status, 404);
+
+    let t = api.send(
+        "POST",
+        "/v1/tenants",
+        admin,
+        json!({"name": "acme", "maxParallelism": 4, "maxJobs": 4}),
+    );
+    assert_eq!(t.status, 201, "{:?}", t.body);
+    // The tenant's namespace is its own and enforces the restricted Pod Security level.
+    let ns = rt.block_on(namespaces.get("strom-acme")).unwrap();
+    let labels = ns.metadata.labels.unwrap();
+    assert_eq!(labels["strom.dev/tenant"], "acme");
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
+    let acme_admin = api.send(
+        "POST",
+        "/v1/tenants/acme/tokens",
+        admin,
+        json!({"role": "admin"}),
+    );
+    assert_eq!(acme_admin.status, 201, "{:?}", acme_admin.body);
+    let acme_admin = acme_admin.body["token"].as_str().unwrap().to_owned();
+    let editor = api.send(
+        "POST",
+        "/v1/tenants/acme/tokens",
+        &acme_admin,
+        json!({"role": "editor"}),
+    );
+    let editor = editor.body["token"].as_str().unwrap().to_owned();
+
+    // 1. Engine pods are not whatever the tenant says: each way out of the pod is refused
+    // with its path, and nothing is created.
+    let apps = "/v1/tenants/acme/applications";
+    let attempts = [
+        (
+            json!({"podTemplate": {"volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+                                    "volumeMounts": [{"name": "root", "mountPath": "/host"}]}}),
+            "spec.podTemplate.volumes[0].hostPath",
+        ),
+        (json!({"image": "evil.example/miner:1"}), "spec.image"),
+        (
+            json!({"image": "strom/engine-but-not@sha256:00"}),
+            "spec.image",
+        ),
+        (
+            json!({"podTemplate": {"tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}]}}),
+            "spec.podTemplate.tolerations",
+        ),
+        (
+            json!({"podTemplate": {"serviceAccountName": "strom-operator"}}),
+            "spec.podTemplate.serviceAccountName",
+        ),
+        (
+            json!({"podTemplate": {"nodeSelector": {"kubernetes.io/hostname": "control-plane-1"}}}),
+            "spec.podTemplate.nodeSelector",
+        ),
+        (
+            json!({"podTemplate": {"priorityClassName": "system-node-critical"}}),
+            "spec.podTemplate.priorityClassName",
+        ),
+        (
+            json!({"podTemplate": {"volumes": [{"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]}}),
+            "spec.podTemplate.volumes[0].projected.sources[0].serviceAccountToken",
+        ),
+    ];
+    for (i, (extra, field)) in attempts.iter().enumerate() {
+        let name = format!("escape{i}");
+        let a = api.send(
+            "POST",
+            apps,
+            &editor,
+            json!({"name": name, "spec": spec(extra.clone())}),
+        );
+        assert_eq!(a.status, 422, "{extra}: {:?}", a.body);
+        assert!(
+            fields(&a).iter().any(|f| f == field),
+            "{extra}: expected {field}, got {:?}",
+            a.body
+        );
+        assert_eq!(api.get(&format!("{apps}/{name}"), &editor).status, 404);
+    }
+    // What a job needs is still allowed: settings, secrets, scratch and config volumes.
+    let ok = api.send(
+        "POST",
+        apps,
+        &editor,
+        json!({"name": "fine", "spec": spec(json!({"podTemplate": {
+            "labels": {"team": "a"},
+            "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
+            "volumes": [{"name": "scratch", "emptyDir": {}}, {"name": "conf", "configMap": {"name": "c"}}],
+            "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]
+        }}))}),
+    );
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+
+    // The namespace refuses any pod that could reach the node, whoever creates it.
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "strom-acme");
+    let loose: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "loose"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}],
+                 "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}
+    }))
+    .unwrap();
+    let e = rt
+        .block_on(pods.create(&Default::default(), &loose))
+        .unwrap_err();
+    let kube::Error::Api(e) = e else {
+        panic!("{e}")
+    };
+    assert_eq!(e.code, 403, "{e:?}");
+    assert!(
+        e.message
+            .contains("violates PodSecurity \"restricted:latest\"")
+            && e.message.contains("hostPath volumes"),
+        "{}",
+        e.message
+    );
+}
+
+fn run(postgres: bool) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tag = if postgres { "pg" } else { "sqlite" };
+    let dir = std::env::temp_dir().join(format!("strom-cp-sec-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pg = postgres.then(|| support::Postgres::start(&format!("sec{tag}")));
+    let url = match &pg {
+        Some(p) => p.url.clone(),
+        None => format!("sqlite://{}/strom.db", dir.display()),
+    };
+    let (cluster, client) = rt.block_on(support::cluster(&dir, Vec::new()));
+    let (base, admin, _state) = rt.block_on(support::serve(
+        &url,
+        client.clone(),
+        "file:///tmp/strom-cp-sec-state",
+    ));
+    scenarios(&rt, &base, &admin, &client);
+    drop(cluster);
+    rt.shutdown_background();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tenants_cannot_reach_the_node_or_the_platform_on_sqlite() {
+    run(false);
+}
+
+#[test]
+fn tenants_cannot_reach_the_node_or_the_platform_on_postgresql() {
+    run(true);
+}
