@@ -64,7 +64,13 @@ fn fields(a: &Answer) -> Vec<String> {
         .collect()
 }
 
-fn scenarios(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kube::Client) {
+fn scenarios(
+    rt: &tokio::runtime::Runtime,
+    base: &str,
+    admin: &str,
+    client: &kube::Client,
+    state: &std::path::Path,
+) {
     let api = Api { base };
     let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
 
@@ -178,6 +184,54 @@ fn scenarios(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kub
     );
     assert_eq!(ok.status, 201, "{:?}", ok.body);
 
+    // 2. Storage URLs stay under their own prefix. Another tenant's savepoints, where the
+    // operator's retention (keep one) would have deleted them through a URL whose `?` cut off
+    // the job's own path.
+    let theirs = state.join("strom-globex/app/savepoints");
+    for n in 1..=3 {
+        std::fs::create_dir_all(theirs.join(format!("sp-{n}"))).unwrap();
+        std::fs::write(theirs.join(format!("sp-{n}/_metadata")), "{}").unwrap();
+    }
+    let escape = format!("file://{}?", theirs.display());
+    for storage in [
+        escape.clone(),
+        format!("file://{}#", theirs.display()),
+        format!(
+            "file://{}/../../strom-globex/app/savepoints",
+            state.join("strom-acme").display()
+        ),
+    ] {
+        let a = api.send(
+            "POST",
+            apps,
+            &editor,
+            json!({"name": "thief", "spec": spec(json!({"savepoints": {"storage": storage, "history": {"maxCount": 1}}}))}),
+        );
+        assert_eq!(a.status, 422, "{storage}: {:?}", a.body);
+        assert!(
+            fields(&a).iter().any(|f| f == "spec.savepoints.storage"),
+            "{storage}: {:?}",
+            a.body
+        );
+    }
+    // Nor through kubectl: the API server's schema refuses it too.
+    let jobs: kube::Api<strom_crds::FlinkJob> = kube::Api::namespaced(client.clone(), "strom-acme");
+    let mut thief = strom_crds::FlinkJob::new(
+        "thief",
+        serde_json::from_value(spec(json!({"savepoints": {"storage": escape}}))).unwrap(),
+    );
+    thief.metadata.namespace = Some("strom-acme".into());
+    let e = rt
+        .block_on(jobs.create(&Default::default(), &thief))
+        .unwrap_err();
+    assert!(
+        matches!(&e, kube::Error::Api(ae) if ae.code == 422 && ae.message.contains("spec.savepoints.storage")),
+        "{e:?}"
+    );
+    for n in 1..=3 {
+        assert!(theirs.join(format!("sp-{n}/_metadata")).exists());
+    }
+
     // The namespace refuses any pod that could reach the node, whoever creates it.
     let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "strom-acme");
     let loose: Pod = serde_json::from_value(json!({
@@ -217,12 +271,13 @@ fn run(postgres: bool) {
         None => format!("sqlite://{}/strom.db", dir.display()),
     };
     let (cluster, client) = rt.block_on(support::cluster(&dir, Vec::new()));
+    let state = dir.join("state");
     let (base, admin, _state) = rt.block_on(support::serve(
         &url,
         client.clone(),
-        "file:///tmp/strom-cp-sec-state",
+        &format!("file://{}", state.display()),
     ));
-    scenarios(&rt, &base, &admin, &client);
+    scenarios(&rt, &base, &admin, &client, &state);
     drop(cluster);
     rt.shutdown_background();
     let _ = std::fs::remove_dir_all(&dir);

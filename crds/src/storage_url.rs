@@ -7,9 +7,15 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 /// The pattern every storage-URL field carries in the CRD schema; [`StorageUrl::check`] uses
-/// the same expression, so the API server and the Rust validation agree.
-pub const STORAGE_URL_PATTERN: &str =
-    r"^((s3|gs|az|abfs|abfss)://[a-z0-9][-a-z0-9._@]*(/\S*)?|file:///\S*)$";
+/// the same expression, so the API server and the Rust validation agree. A path is segments
+/// of letters, digits, `.`, `_` and `-`, none of them `.` or `..` and none empty (no
+/// lookahead: the API server's regular expressions are RE2's); no query, fragment or
+/// percent-escape, so what is appended to a URL stays under it.
+pub const STORAGE_URL_PATTERN: &str = concat!(
+    r"^((s3|gs|az|abfs|abfss)://[a-z0-9][-a-z0-9._@]*",
+    r"(/([A-Za-z0-9_-][A-Za-z0-9._-]*|\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\.\.[A-Za-z0-9._-]+))*/?",
+    r"|file://(/([A-Za-z0-9_-][A-Za-z0-9._-]*|\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\.\.[A-Za-z0-9._-]+))+/?)$"
+);
 
 /// The URL schemes Strom can keep checkpoints and savepoints in.
 pub const STORAGE_SCHEMES: &[&str] = &["s3", "gs", "az", "abfs", "abfss", "file"];
@@ -39,16 +45,33 @@ impl StorageUrl {
                 STORAGE_SCHEMES.join(", ")
             ));
         }
+        if rest.contains(['?', '#', '%']) {
+            return Err(format!(
+                "{text:?} may not carry a query (?), a fragment (#) or a percent-escape (%): a storage URL is a bucket and a path"
+            ));
+        }
+        let path = if scheme == "file" {
+            rest
+        } else {
+            rest.split_once('/').map_or("", |(_, p)| p)
+        };
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        if segments.iter().any(|p| *p == "." || *p == "..") {
+            return Err(format!("{text:?} may not contain . or .. path segments"));
+        }
+        if segments[..segments.len() - 1].iter().any(|p| p.is_empty()) {
+            return Err(format!("{text:?} may not contain empty path segments (//)"));
+        }
         if scheme == "file" {
             return Err(format!(
-                "{text:?} must be an absolute path with no spaces (e.g. \"file:///var/strom\")"
+                "{text:?} must be an absolute path of letters, digits, '.', '_' and '-' (e.g. \"file:///var/strom\")"
             ));
         }
         if rest.is_empty() || rest.starts_with('/') {
             return Err(format!("{text:?} names no bucket or container"));
         }
         Err(format!(
-            "{text:?} is not a valid {scheme}:// URL: bucket/container names are lower-case letters, digits, '.', '-' and '_', and the path has no spaces"
+            "{text:?} is not a valid {scheme}:// URL: bucket/container names are lower-case letters, digits, '.', '-' and '_', and path segments are letters, digits, '.', '_' and '-'"
         ))
     }
 
@@ -118,5 +141,26 @@ mod tests {
         assert!(reason("file://relative/path").contains("absolute path"));
         assert!(reason("s3:///nobucket").contains("names no bucket"));
         assert!(reason("s3://My_Bucket/x").contains("lower-case"));
+        // Nothing that would make an appended path land somewhere else.
+        for escape in [
+            "s3://bucket/other-tenant/app/savepoints?",
+            "s3://bucket/other-tenant/app#x",
+            "s3://bucket/a%2F..",
+        ] {
+            assert!(reason(escape).contains("query (?)"), "{escape}");
+        }
+        for dots in ["s3://bucket/a/../b", "s3://bucket/./b", "file:///var/.."] {
+            assert!(reason(dots).contains(". or .."), "{dots}");
+        }
+        assert!(reason("s3://bucket/a//b").contains("empty path segments"));
+        assert!(reason("s3://bucket/a b").contains("path segments are letters"));
+        // Dots inside names are fine, and so is a trailing slash.
+        for ok in [
+            "s3://b/.hidden/..x/a.b",
+            "s3://b/prefix/",
+            "file:///var/strom/",
+        ] {
+            assert_eq!(StorageUrl::from(ok).check(), Ok(()), "{ok}");
+        }
     }
 }

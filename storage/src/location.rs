@@ -88,6 +88,33 @@ impl Location {
             return open_local(url, url, options);
         };
         let scheme = scheme.to_ascii_lowercase();
+        // A storage URL is a bucket and a path, nothing else: a query or fragment would be
+        // dropped below (and whatever is appended after it with it), a percent-escape or a
+        // `.`/`..` segment would name another place than it seems to, and an empty segment
+        // is no object-store path. Each is refused rather than read some other way.
+        if rest.contains(['?', '#', '%']) {
+            return Err(bad(
+                "may not carry a query (?), a fragment (#) or a percent-escape (%): a storage \
+                 URL is a bucket and a path"
+                    .into(),
+            ));
+        }
+        let path_part = if scheme == "file" {
+            rest
+        } else {
+            rest.split_once('/').map_or("", |(_, p)| p)
+        };
+        let segments: Vec<&str> = path_part.trim_start_matches('/').split('/').collect();
+        if segments.iter().any(|p| *p == "." || *p == "..") {
+            return Err(bad("a path may not contain . or .. segments".into()));
+        }
+        if segments
+            .iter()
+            .take(segments.len().saturating_sub(1))
+            .any(|p| p.is_empty())
+        {
+            return Err(bad("a path may not contain empty segments (//)".into()));
+        }
         if scheme == "file" {
             return open_local(url, rest, options);
         }
@@ -97,10 +124,6 @@ impl Location {
             return Err(bad("names no bucket or container".into()));
         }
         let prefix = parsed.path().trim_matches('/');
-        // The URL parser folds `..` away; look at what the user wrote.
-        if rest.split(['/', '?', '#']).any(|p| p == "." || p == "..") {
-            return Err(bad("a path may not contain . or .. segments".into()));
-        }
         let prefix = Path::parse(prefix).map_err(|e| bad(e.to_string()))?;
         let root = match &parsed.port() {
             Some(port) => format!("{scheme}://{}:{port}", url_authority(&parsed)),
@@ -124,6 +147,12 @@ impl Location {
         } else {
             format!("{root}/{prefix}")
         };
+        // What is opened is what was written, or nothing is.
+        if shown != format!("{scheme}://{}", rest.trim_end_matches('/')) {
+            return Err(bad(format!(
+                "would open {shown}, which is not the URL as written; write it as {shown}"
+            )));
+        }
         Ok(Location {
             url: shown,
             store,
@@ -395,6 +424,9 @@ fn open_local(url: &str, path: &str, options: &StorageOptions) -> Result<Locatio
     }
     if path.is_empty() {
         return Err(bad("names no directory".into()));
+    }
+    if path.split('/').any(|p| p == "..") {
+        return Err(bad("a path may not contain .. segments".into()));
     }
     let path = std::path::absolute(path).map_err(|e| bad(e.to_string()))?;
     std::fs::create_dir_all(&path).map_err(|e| bad(format!("cannot create it: {e}")))?;

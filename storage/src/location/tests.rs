@@ -49,3 +49,34 @@ fn s3_url_keeps_prefix() {
     assert_eq!(l.object_store().1.as_ref(), "a/b");
     assert_eq!(l.backend(), Backend::S3);
 }
+
+#[test]
+fn a_url_opens_exactly_the_place_it_names_or_nothing() {
+    let o = StorageOptions::new()
+        .with("endpoint", "http://127.0.0.1:1")
+        .with("allow_http", "true")
+        .with("region", "us-east-1")
+        .with("aws_access_key_id", "k")
+        .with("aws_secret_access_key", "s");
+    // The attack: everything after `?` or `#` used to be dropped, with whatever the
+    // operator appended after it, so a job's prefix became another tenant's directory.
+    for url in [
+        "s3://bucket/other-tenant/app/savepoints?",
+        "s3://bucket/other-tenant/app/savepoints?/ns/job/savepoints",
+        "s3://bucket/other-tenant/app#/ns/job",
+        "s3://bucket/a%2F..%2Fb",
+        "s3://bucket/a/./b",
+        "s3://bucket/a//b",
+        "file:///tmp/a/../b",
+        "file:///tmp/a?x",
+    ] {
+        let e = Location::open(url, &o).unwrap_err().to_string();
+        assert!(e.contains("query") || e.contains("segments"), "{url}: {e}");
+    }
+    assert_eq!(
+        Location::open("s3://bucket/t-1/app_2/x.y", &o)
+            .unwrap()
+            .url(),
+        "s3://bucket/t-1/app_2/x.y"
+    );
+}
