@@ -61,7 +61,20 @@ pub struct Policy {
     pub image_repositories: Vec<String>,
     /// Pod-template fields tenants may set.
     pub pod_template_fields: BTreeSet<String>,
+    /// Whether tenants may name `file://` storage. Only where every "pod" is a process of
+    /// one machine (the local cluster): in a real cluster a `file://` path is the disk of
+    /// whoever opens it — the control plane's own, with its database, when it deletes a
+    /// snapshot.
+    pub allow_local_storage: bool,
 }
+
+/// The storage fields a tenant writes, by their path in a FlinkJob spec.
+const STORAGE_FIELDS: &[&str] = &[
+    "/checkpoints/storage",
+    "/savepoints/storage",
+    "/restore/initialSavepoint",
+    "/jobUri",
+];
 
 impl Default for Policy {
     fn default() -> Self {
@@ -71,6 +84,7 @@ impl Default for Policy {
                 .iter()
                 .map(|f| (*f).to_owned())
                 .collect(),
+            allow_local_storage: false,
         }
     }
 }
@@ -90,7 +104,32 @@ impl Policy {
         Ok(Policy {
             image_repositories,
             pod_template_fields: fields.into_iter().collect(),
+            allow_local_storage: false,
         })
+    }
+
+    /// Every storage field of the spec as the tenant wrote it (before the platform's defaults)
+    /// that names local storage the policy does not allow, by path under `spec.`.
+    pub fn check_storage(&self, written: &serde_json::Value) -> Vec<Violation> {
+        if self.allow_local_storage {
+            return Vec::new();
+        }
+        STORAGE_FIELDS
+            .iter()
+            .filter_map(|pointer| {
+                let url = written.pointer(pointer)?.as_str()?;
+                let local = url
+                    .split_once("://")
+                    .is_none_or(|(s, _)| s.eq_ignore_ascii_case("file"));
+                local.then(|| {
+                    Violation::new(
+                        format!("spec{}", pointer.replace('/', ".")),
+                        "local storage (file://) is not available on this service: name object \
+                         storage (s3://, gs://, az://, abfss://)",
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Every way `spec` breaks the policy, by path under `spec.`.
@@ -192,6 +231,29 @@ mod tests {
             image_repository("registry:5000/strom/engine"),
             "registry:5000/strom/engine"
         );
+    }
+
+    #[test]
+    fn tenants_name_object_storage_unless_the_cluster_is_local() {
+        let written = serde_json::json!({
+            "checkpoints": {"storage": "file:///data"},
+            "savepoints": {"storage": "s3://b/sp"},
+            "restore": {"initialSavepoint": "/var/lib/strom-control-plane"},
+        });
+        let paths: Vec<String> = Policy::default()
+            .check_storage(&written)
+            .into_iter()
+            .map(|v| v.path)
+            .collect();
+        assert_eq!(
+            paths,
+            ["spec.checkpoints.storage", "spec.restore.initialSavepoint"]
+        );
+        let local = Policy {
+            allow_local_storage: true,
+            ..Policy::default()
+        };
+        assert!(local.check_storage(&written).is_empty());
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub fn managed(
         ));
     }
     map.insert("upgradeMode".into(), "savepoint".into());
+    let local = policy.check_storage(&spec);
+    if !local.is_empty() {
+        return Err(ApiError::fields(local));
+    }
+    let map = spec.as_object_mut().expect("checked above");
     if let Some(base) = storage {
         if !map.contains_key("checkpoints") {
             map.insert("checkpoints".into(), serde_json::json!({"storage": base}));

@@ -232,6 +232,49 @@ fn scenarios(
         assert!(theirs.join(format!("sp-{n}/_metadata")).exists());
     }
 
+    // 3. Snapshot deletion deletes only the application's own savepoint directories. An
+    // engine runs the tenant's image and could answer any location; the operator records
+    // only its target now, and the control plane recomputes the directory whatever the
+    // status says. A status naming another place (as a forged answer once did):
+    let victim = state.join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("strom.db"), "the control plane's database").unwrap();
+    let own = format!("file://{}/strom-acme/fine/savepoints/sp-2", state.display());
+    let started = call(
+        "POST",
+        &format!("{base}{apps}/fine/start"),
+        Some(&editor),
+        &[("If-Match", "1")],
+        Some(json!({})),
+    );
+    assert_eq!(started.status, 200, "{:?}", started.body);
+    let at = |s: i64| jiff::Timestamp::from_second(s).unwrap().to_string();
+    let status = json!({"status": {"savepoints": [
+        {"id": "sp-1", "location": format!("file://{}", victim.display()), "trigger": "manual",
+         "time": at(1), "state": "Completed"},
+        {"id": "sp-2", "location": own, "trigger": "manual", "time": at(2), "state": "Completed"},
+    ]}});
+    rt.block_on(jobs.patch_status(
+        "fine",
+        &Default::default(),
+        &kube::api::Patch::Merge(&status),
+    ))
+    .unwrap();
+    let version = api.get(&format!("{apps}/fine"), &editor).body["version"].to_string();
+    let a = call(
+        "DELETE",
+        &format!("{base}{apps}/fine/snapshots/sp-1"),
+        Some(&editor),
+        &[("If-Match", &version)],
+        None,
+    );
+    assert_eq!(a.status, 409, "{:?}", a.body);
+    assert_eq!(a.body["code"], "foreign_location");
+    assert!(
+        victim.join("strom.db").exists(),
+        "the forged location was deleted"
+    );
+
     // The namespace refuses any pod that could reach the node, whoever creates it.
     let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "strom-acme");
     let loose: Pod = serde_json::from_value(json!({

@@ -400,7 +400,7 @@ async fn observe(
         if let (Some(e), Some(id)) = (&endpoint, &op.savepoint_request) {
             let id = id.clone();
             if let Some(s) = engine_call(e.clone(), move |e| e.savepoint(&id)).await {
-                savepoint = SavepointProgress::of(s);
+                savepoint = SavepointProgress::of(s, op.savepoint_target.as_deref());
             }
         }
         // Whatever the engine says (or if it is gone), a savepoint in storage is complete.

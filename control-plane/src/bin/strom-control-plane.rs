@@ -41,6 +41,11 @@ enum Command {
         /// secrets, emptyDirs, claims, downward API), volumeMounts, imagePullSecrets.
         #[arg(long = "allowed-pod-template-field", default_values_t = strom_control_plane::policy::DEFAULT_POD_TEMPLATE_FIELDS.iter().map(|f| (*f).to_owned()))]
         allowed_pod_template_fields: Vec<String>,
+        /// Let tenants name `file://` storage: only where every pod is a process of one
+        /// machine (a local cluster). In a real cluster such a path is the disk of whoever
+        /// opens it, the control plane's own included.
+        #[arg(long)]
+        allow_local_storage: bool,
     },
     /// Create a platform admin token (it manages tenants) and print it once.
     CreateAdminToken {
@@ -122,12 +127,16 @@ async fn main() -> ExitCode {
             storage,
             allowed_image_repositories,
             allowed_pod_template_fields,
+            allow_local_storage,
         } => {
             let policy = match strom_control_plane::policy::Policy::new(
                 allowed_image_repositories,
                 allowed_pod_template_fields,
             ) {
-                Ok(p) => p,
+                Ok(p) => strom_control_plane::policy::Policy {
+                    allow_local_storage,
+                    ..p
+                },
                 Err(e) => {
                     eprintln!("error: --allowed-pod-template-field: {e}");
                     return ExitCode::from(2);

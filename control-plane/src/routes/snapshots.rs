@@ -149,11 +149,9 @@ pub async fn delete_snapshot(
             "{id} is the savepoint the running job started from"
         ));
     }
-    let Some((parent, dir)) = location.trim_end_matches('/').rsplit_once('/') else {
-        return Err(ApiError::internal(format!(
-            "a savepoint location without a parent: {location}"
-        )));
-    };
+    // Only what this application's own savepoint directory can hold is deleted: the status
+    // is written by the operator, but a location in it is never trusted to name a place.
+    let (parent, dir) = own_savepoint(&state, &tenant, &app, &location).await?;
     let options = job
         .spec
         .storage_options()
@@ -161,8 +159,8 @@ pub async fn delete_snapshot(
         .fold(strom_storage::StorageOptions::new(), |o, (k, v)| {
             o.with(k, &v)
         });
-    let parent = strom_storage::Location::open(parent, &options).map_err(ApiError::internal)?;
-    strom_storage::layout::discard(&parent, dir)
+    let parent = strom_storage::Location::open(&parent, &options).map_err(ApiError::internal)?;
+    strom_storage::layout::discard(&parent, &dir)
         .await
         .map_err(|e| {
             ApiError::new(
@@ -183,4 +181,51 @@ pub async fn delete_snapshot(
     )
     .await?;
     Ok(noted(Json(op), format!("deleted snapshot {id}")))
+}
+
+/// The savepoint directory (its parent and its name `sp-N`) that `location` names, if it
+/// is one of the application's own: directly under `<savepoints.storage>/<namespace>/<app>/
+/// savepoints` for the savepoint storage of one of its versions (recomputed here, not read
+/// from the status). Anything else is refused, and nothing is deleted.
+async fn own_savepoint(
+    state: &AppState,
+    tenant: &str,
+    app: &str,
+    location: &str,
+) -> Result<(String, String)> {
+    let refuse = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "foreign_location",
+            format!(
+                "the recorded location {location} is not in this application's savepoint \
+                 directory; it is not deleted"
+            ),
+        )
+    };
+    let (parent, dir) = location
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .ok_or_else(refuse)?;
+    let numbered = dir
+        .strip_prefix("sp-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !numbered {
+        return Err(refuse());
+    }
+    let ns = k8s::namespace_of(tenant);
+    let versions = store::versions::list(&state.db.pool, tenant, app).await?;
+    let own = versions.iter().any(|v| {
+        v.spec
+            .pointer("/savepoints/storage")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|storage| {
+                strom_storage::layout::JobDirs::new(storage, &ns, app).savepoints() == parent
+            })
+    });
+    if own {
+        Ok((parent.to_owned(), dir.to_owned()))
+    } else {
+        Err(refuse())
+    }
 }

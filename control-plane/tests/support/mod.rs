@@ -158,7 +158,12 @@ pub async fn serve(
         db: db::Db::connect(database_url).await.unwrap(),
         kube,
         storage: Some(storage.to_owned()),
-        policy: Default::default(),
+        // The local cluster runs every pod as a process of this machine, as strom-local
+        // does, so tenants may name file:// storage here.
+        policy: strom_control_plane::policy::Policy {
+            allow_local_storage: true,
+            ..Default::default()
+        },
         verified: Default::default(),
     };
     let (_, admin) = auth::create(&state.db, None, auth::Role::Admin, "tests", None)

@@ -84,20 +84,36 @@ pub enum SavepointProgress {
 }
 
 impl SavepointProgress {
-    /// What the engine's answer about a savepoint request says. A savepoint reported
-    /// complete without its location is a failure: it cannot be restored.
-    pub fn of(s: strom_protocol::SavepointStatus) -> SavepointProgress {
+    /// What the engine's answer about a savepoint request into `target` says. A savepoint
+    /// reported complete without its location, or anywhere but the target it was given, is
+    /// a failure: the operator records only the place it asked for (`target`), never a
+    /// location an engine (running the tenant's image) names, because the control plane
+    /// later deletes what is recorded.
+    pub fn of(s: strom_protocol::SavepointStatus, target: Option<&str>) -> SavepointProgress {
         use strom_protocol::SavepointState;
-        match (s.status, s.location) {
-            (SavepointState::Completed, Some(location)) => SavepointProgress::Completed(location),
-            (SavepointState::Completed, None) => SavepointProgress::Failed(
+        match (s.status, s.location, target) {
+            (SavepointState::Completed, Some(location), Some(target))
+                if location.trim_end_matches('/') == target.trim_end_matches('/') =>
+            {
+                SavepointProgress::Completed(target.to_owned())
+            }
+            (SavepointState::Completed, Some(location), Some(target)) => {
+                SavepointProgress::Failed(format!(
+                    "the engine reported the savepoint at {location}, not at {target}, where it \
+                     was asked to write it; it is not recorded"
+                ))
+            }
+            (SavepointState::Completed, Some(_), None) => SavepointProgress::Failed(
+                "the engine reported a savepoint the operator has no target for".into(),
+            ),
+            (SavepointState::Completed, None, _) => SavepointProgress::Failed(
                 "the engine reported the savepoint complete but not where it is".into(),
             ),
-            (SavepointState::Failed, _) => SavepointProgress::Failed(
+            (SavepointState::Failed, _, _) => SavepointProgress::Failed(
                 s.error
                     .unwrap_or_else(|| "the engine gave no reason".into()),
             ),
-            (SavepointState::InProgress, _) => SavepointProgress::InProgress,
+            (SavepointState::InProgress, _, _) => SavepointProgress::InProgress,
         }
     }
 }

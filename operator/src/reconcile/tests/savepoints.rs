@@ -67,24 +67,50 @@ fn the_engines_answer_becomes_progress_and_a_completed_savepoint_needs_a_locatio
         location: location.map(str::to_owned),
         error: error.map(str::to_owned),
     };
+    let target = Some("s3://b/ns/job/savepoints/sp-1");
     assert_eq!(
-        SavepointProgress::of(answer(SavepointState::Completed, Some("s3://b/sp-1"), None)),
-        SavepointProgress::Completed("s3://b/sp-1".into())
+        SavepointProgress::of(
+            answer(
+                SavepointState::Completed,
+                Some("s3://b/ns/job/savepoints/sp-1/"),
+                None
+            ),
+            target
+        ),
+        SavepointProgress::Completed("s3://b/ns/job/savepoints/sp-1".into())
     );
+    // An engine naming another place (a forged answer: the tenant's image runs it) is not
+    // recorded; the control plane would delete what is recorded.
+    for forged in ["file:////data", "s3://b/other-tenant/app/savepoints/sp-1"] {
+        assert!(matches!(
+            SavepointProgress::of(answer(SavepointState::Completed, Some(forged), None), target),
+            SavepointProgress::Failed(why) if why.contains("not at s3://b/ns/job/savepoints/sp-1")
+        ));
+    }
     assert!(matches!(
-        SavepointProgress::of(answer(SavepointState::Completed, None, None)),
+        SavepointProgress::of(
+            answer(SavepointState::Completed, Some("s3://b/x"), None),
+            None
+        ),
+        SavepointProgress::Failed(_)
+    ));
+    assert!(matches!(
+        SavepointProgress::of(answer(SavepointState::Completed, None, None), target),
         SavepointProgress::Failed(why) if why.contains("not where it is")
     ));
     assert_eq!(
-        SavepointProgress::of(answer(SavepointState::Failed, None, Some("disk full"))),
+        SavepointProgress::of(
+            answer(SavepointState::Failed, None, Some("disk full")),
+            target
+        ),
         SavepointProgress::Failed("disk full".into())
     );
     assert!(matches!(
-        SavepointProgress::of(answer(SavepointState::Failed, None, None)),
+        SavepointProgress::of(answer(SavepointState::Failed, None, None), target),
         SavepointProgress::Failed(why) if !why.is_empty()
     ));
     assert_eq!(
-        SavepointProgress::of(answer(SavepointState::InProgress, None, None)),
+        SavepointProgress::of(answer(SavepointState::InProgress, None, None), target),
         SavepointProgress::InProgress
     );
 }
