@@ -79,3 +79,95 @@ fn job_status_and_prometheus_metrics_show_backpressure() {
     running.cancel();
     let _ = running.wait();
 }
+
+/// A job started as the operator starts it: a control token and a savepoint directory.
+#[test]
+fn only_the_jobs_token_takes_a_savepoint_and_only_into_its_own_directory() {
+    use strom_protocol::{ClientError, EngineClient, SavepointRequest, SavepointState};
+    let dir = std::env::temp_dir().join(format!("strom-control-guard-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("job.yaml"),
+        "sources: [{name: g, datagen: {rate: 1000, columns: [{name: v, expr: id}]}}]\nsinks: [{name: o, input: g, blackhole: {}}]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("token"), "the-jobs-token\n").unwrap();
+    let port = strom_testkit::free_port().unwrap();
+    let savepoints = format!("file://{}/savepoints", dir.display());
+    let mut engine = std::process::Command::new(env!("CARGO_BIN_EXE_strom-engine"))
+        .arg("run")
+        .arg(dir.join("job.yaml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--checkpoint-dir")
+        .arg(format!("file://{}/checkpoints", dir.display()))
+        .args(["--checkpoint-interval", "1s"])
+        .arg("--control-token-file")
+        .arg(dir.join("token"))
+        .args(["--savepoint-dir", &savepoints])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let anonymous = EngineClient::new(&base, Duration::from_secs(5));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while anonymous.job().is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = |client: &EngineClient, target: &str, stop: bool| match client.request_savepoint(
+        &SavepointRequest {
+            target: target.to_owned(),
+            stop,
+        },
+    ) {
+        Err(ClientError::Refused { status, .. }) => status,
+        other => panic!("{target}: not refused: {other:?}"),
+    };
+    let own = format!("{savepoints}/sp-1");
+    // Anyone on the network, without the token, or with another: refused, even to stop.
+    assert_eq!(refused(&anonymous, &own, true), 401);
+    let forger = EngineClient::new(&base, Duration::from_secs(5)).with_token("guess");
+    assert_eq!(refused(&forger, &own, true), 401);
+    // With the token, a target outside the job's savepoint directory is refused, and
+    // nothing is written there.
+    let operator = EngineClient::new(&base, Duration::from_secs(5)).with_token("the-jobs-token");
+    let elsewhere = dir.join("attacker");
+    assert_eq!(
+        refused(&operator, &format!("file://{}", elsewhere.display()), true),
+        403
+    );
+    assert!(!elsewhere.exists());
+    assert_eq!(
+        anonymous.job().unwrap().state,
+        strom_protocol::JobState::Running,
+        "the job keeps running"
+    );
+    // Its own directory works.
+    let started = operator
+        .request_savepoint(&SavepointRequest {
+            target: own.clone(),
+            stop: false,
+        })
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let s = anonymous.savepoint(&started.id).unwrap();
+        if s.status != SavepointState::InProgress {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the savepoint did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(done.status, SavepointState::Completed, "{done:?}");
+    assert_eq!(done.location.as_deref(), Some(own.as_str()));
+    engine.kill().unwrap();
+    let _ = engine.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

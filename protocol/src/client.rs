@@ -48,6 +48,7 @@ impl ClientError {
 pub struct EngineClient {
     base: String,
     agent: ureq::Agent,
+    token: Option<String>,
 }
 
 impl EngineClient {
@@ -61,7 +62,15 @@ impl EngineClient {
         EngineClient {
             base: base.into().trim_end_matches('/').to_owned(),
             agent,
+            token: None,
         }
+    }
+
+    /// The same client, sending `token` as its bearer token on the calls that change the
+    /// job (the engine refuses them without the job's token).
+    pub fn with_token(mut self, token: impl Into<String>) -> EngineClient {
+        self.token = Some(token.into());
+        self
     }
 
     /// The endpoint's base URL.
@@ -85,11 +94,11 @@ impl EngineClient {
         request: &SavepointRequest,
     ) -> Result<SavepointStatus, ClientError> {
         let url = format!("{}{}", self.base, routes::SAVEPOINTS);
-        let response = self
-            .agent
-            .post(&url)
-            .send_json(request)
-            .map_err(|e| unreachable(&url, e))?;
+        let mut post = self.agent.post(&url);
+        if let Some(token) = &self.token {
+            post = post.header("authorization", &format!("Bearer {token}"));
+        }
+        let response = post.send_json(request).map_err(|e| unreachable(&url, e))?;
         read(&url, response)
     }
 

@@ -69,6 +69,14 @@ enum Command {
         /// `--restore`: a restarted engine continues where it failed.
         #[arg(long, requires = "checkpoint_dir")]
         deployment: Option<String>,
+        /// A file holding the job's control token: `POST /v1/savepoints` then needs
+        /// `Authorization: Bearer <token>` (the operator mounts one from a Secret).
+        #[arg(long)]
+        control_token_file: Option<PathBuf>,
+        /// Write savepoints only directly under this directory (the operator passes the
+        /// job's savepoint directory); requests for other targets are refused.
+        #[arg(long)]
+        savepoint_dir: Option<String>,
     },
     /// Take a savepoint of a running job through its control endpoint and print where it
     /// went (with --stop, the job stops once it is written).
@@ -82,6 +90,9 @@ enum Command {
         /// Stop the job after the savepoint.
         #[arg(long)]
         stop: bool,
+        /// A file holding the job's control token, when the job was started with one.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// Print the JSON schema of job specs (committed as crds/job-schema.json).
     Schema,
@@ -100,29 +111,14 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
-    let (job, parallelism, vertex_parallelism, dry_run, listen, snapshots) = match Cli::parse()
-        .command
-    {
-        Command::Run {
-            job,
-            parallelism,
-            vertex_parallelism,
-            dry_run,
-            listen,
-            checkpoint_dir,
-            checkpoint_interval,
-            retain_checkpoints,
-            restore,
-            allow_non_restored_state,
-            storage_options,
-            deployment,
-        } => (
-            job,
-            parallelism,
-            vertex_parallelism,
-            dry_run,
-            listen,
-            setup::Snapshots {
+    let (job, parallelism, vertex_parallelism, dry_run, listen, snapshots, control) =
+        match Cli::parse().command {
+            Command::Run {
+                job,
+                parallelism,
+                vertex_parallelism,
+                dry_run,
+                listen,
                 checkpoint_dir,
                 checkpoint_interval,
                 retain_checkpoints,
@@ -130,21 +126,43 @@ fn main() -> ExitCode {
                 allow_non_restored_state,
                 storage_options,
                 deployment,
-            },
-        ),
-        Command::Savepoint {
-            endpoint,
-            target,
-            stop,
-        } => return cli::savepoint::run(&endpoint, &target, stop),
-        Command::Schema => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&JobSpec::json_schema()).expect("a schema serializes")
-            );
-            return ExitCode::SUCCESS;
-        }
-    };
+                control_token_file,
+                savepoint_dir,
+            } => (
+                job,
+                parallelism,
+                vertex_parallelism,
+                dry_run,
+                listen,
+                setup::Snapshots {
+                    checkpoint_dir,
+                    checkpoint_interval,
+                    retain_checkpoints,
+                    restore,
+                    allow_non_restored_state,
+                    storage_options,
+                    deployment,
+                },
+                setup::Control {
+                    token_file: control_token_file,
+                    savepoint_dir,
+                },
+            ),
+            Command::Savepoint {
+                endpoint,
+                target,
+                stop,
+                token_file,
+            } => return cli::savepoint::run(&endpoint, &target, stop, token_file.as_deref()),
+            Command::Schema => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&JobSpec::json_schema())
+                        .expect("a schema serializes")
+                );
+                return ExitCode::SUCCESS;
+            }
+        };
     let text = match std::fs::read_to_string(&job) {
         Ok(t) => t,
         Err(e) => {
@@ -191,6 +209,13 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    let guard = match setup::guard(&control) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let setup::Setup {
         options,
         storage_options,
@@ -227,6 +252,7 @@ fn main() -> ExitCode {
             enabled: snapshots.checkpoint_dir.is_some(),
             requests: running.savepoint_requests(),
             storage_options,
+            guard,
         },
     );
     if let Some(addr) = listen {

@@ -1,14 +1,24 @@
 //! `strom-engine savepoint`: asks a running job for a savepoint through its control
 //! endpoint and waits for it; prints where it went.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use strom_protocol::{EngineClient, SavepointState};
 
 /// `strom-engine savepoint`: requests one and waits for it.
-pub fn run(endpoint: &str, target: &str, stop: bool) -> ExitCode {
-    let engine = EngineClient::new(endpoint, Duration::from_secs(10));
+pub fn run(endpoint: &str, target: &str, stop: bool, token_file: Option<&Path>) -> ExitCode {
+    let mut engine = EngineClient::new(endpoint, Duration::from_secs(10));
+    if let Some(path) = token_file {
+        match std::fs::read_to_string(path) {
+            Ok(token) => engine = engine.with_token(token.trim()),
+            Err(e) => {
+                eprintln!("error: --token-file {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
     // A relative local path means the same directory to the job as to us.
     let target = match std::path::absolute(target) {
         Ok(p) if !target.contains("://") => p.display().to_string(),

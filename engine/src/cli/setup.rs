@@ -31,6 +31,35 @@ pub struct Snapshots {
     pub deployment: Option<String>,
 }
 
+/// The control endpoint's flags: `--control-token-file`, `--savepoint-dir`.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// `--control-token-file`.
+    pub token_file: Option<std::path::PathBuf>,
+    /// `--savepoint-dir`.
+    pub savepoint_dir: Option<String>,
+}
+
+/// The control endpoint's guard as the flags say; the token file must hold a token.
+pub fn guard(c: &Control) -> Result<crate::control::Guard, Error> {
+    let token = match &c.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Flag(format!("--control-token-file {}: {e}", path.display()))
+            })?;
+            if text.trim().is_empty() {
+                return Err(Error::Flag(format!(
+                    "--control-token-file {}: the file is empty",
+                    path.display()
+                )));
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    Ok(crate::control::Guard::new(token, c.savepoint_dir.clone()))
+}
+
 /// The run options and the parsed storage options (the control endpoint opens savepoint
 /// targets with them).
 #[derive(Default)]

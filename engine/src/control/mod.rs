@@ -4,7 +4,12 @@
 //! `/healthz` and `/readyz`.
 //!
 //! A sampler turns the tasks' cumulative time counters into milliseconds per second over
-//! the last second, the signals the autoscaler reads.
+//! the last second, the signals the autoscaler reads. `guard.rs`: who may ask for a
+//! savepoint, and where it may go.
+
+mod guard;
+
+pub use guard::{Guard, MAX_PENDING_SAVEPOINTS};
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -36,6 +41,8 @@ pub struct Checkpoints {
     pub requests: std::sync::mpsc::Sender<SavepointRequest>,
     /// How savepoint targets are opened (the job's storage options).
     pub storage_options: strom_storage::StorageOptions,
+    /// Who may ask for savepoints, and where they may go.
+    pub guard: Guard,
 }
 
 /// What the endpoint reports on.
@@ -139,12 +146,23 @@ impl JobView {
         // A repeated request for a target already asked for (a client retrying, or an
         // operator acting on a stale view of its own status) gets the first request back
         // rather than a second savepoint racing it into the same directory.
+        c.guard.target(&request.target)?;
         let mut all = self.savepoints.lock().expect("savepoints");
         if let Some((_, s)) = all
             .iter()
             .find(|(t, s)| *t == request.target && s.status != SavepointState::Failed)
         {
             return Ok(s.clone());
+        }
+        let pending = all
+            .iter()
+            .filter(|(_, s)| s.status == SavepointState::InProgress)
+            .count();
+        if pending >= MAX_PENDING_SAVEPOINTS {
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("{pending} savepoints are in progress; ask again when one has finished"),
+            ));
         }
         let target = Storage::open_with(&request.target, &c.storage_options)
             .map_err(|e| (StatusCode::BAD_REQUEST, format!("target: {e}")))?;
@@ -461,7 +479,14 @@ fn router(view: Arc<JobView>) -> Router {
         .route(
             routes::SAVEPOINTS,
             post(
-                |State(v): State<Arc<JobView>>, body: axum::body::Bytes| async move {
+                |State(v): State<Arc<JobView>>,
+                 headers: axum::http::HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    if let Some(c) = &v.checkpoints
+                        && let Err((code, why)) = c.guard.authorize(&headers)
+                    {
+                        return (code, [("www-authenticate", "Bearer")], why).into_response();
+                    }
                     let request: strom_protocol::SavepointRequest =
                         match serde_json::from_slice(&body) {
                             Ok(r) => r,
@@ -532,4 +557,42 @@ pub fn serve(view: Arc<JobView>, addr: SocketAddr) -> std::io::Result<SocketAddr
             });
         })?;
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_few_savepoint_requests_wait_at_once() {
+        // A coordinator that never answers: every request stays in progress.
+        let (requests, _held) = std::sync::mpsc::channel();
+        let view = JobView::with_checkpoints(
+            Vec::new(),
+            1,
+            Instant::now(),
+            Checkpoints {
+                shared: Arc::new(Shared::default()),
+                enabled: true,
+                requests,
+                storage_options: strom_storage::StorageOptions::new(),
+                guard: Guard::default(),
+            },
+        );
+        let dir = std::env::temp_dir().join(format!("strom-pending-{}", std::process::id()));
+        let ask = |n: usize| {
+            view.request_savepoint(strom_protocol::SavepointRequest {
+                target: format!("file://{}/sp-{n}", dir.display()),
+                stop: false,
+            })
+        };
+        for n in 0..MAX_PENDING_SAVEPOINTS {
+            assert_eq!(ask(n).unwrap().status, SavepointState::InProgress);
+        }
+        // Asking for one already asked for is an answer, not a new request.
+        assert!(ask(0).is_ok());
+        let (code, why) = ask(MAX_PENDING_SAVEPOINTS).unwrap_err();
+        assert_eq!(code, StatusCode::TOO_MANY_REQUESTS, "{why}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
