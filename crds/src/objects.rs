@@ -5,6 +5,9 @@
 /// The engine StatefulSet's annotation naming the snapshot its pods restored from.
 pub const RESTORED_FROM: &str = "strom.dev/restored-from";
 
+/// The key of the control Secret holding the engine's bearer token.
+pub const CONTROL_TOKEN_KEY: &str = "token";
+
 /// Names of a job's objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectNames {
@@ -18,6 +21,8 @@ pub struct ObjectNames {
     pub pod: String,
     /// ConfigMap with the autoscaler's metrics history and state.
     pub autoscaler: String,
+    /// Secret with the token the engine's control endpoint requires for changes.
+    pub control: String,
 }
 
 impl ObjectNames {
@@ -29,6 +34,7 @@ impl ObjectNames {
             engine: format!("{name}-engine"),
             pod: format!("{name}-engine-0"),
             autoscaler: format!("{name}-autoscaler"),
+            control: format!("{name}-control"),
         }
     }
 }

@@ -2,8 +2,8 @@
 //! the status (the write-ahead log) is written.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use strom_crds::{FlinkJob, FlinkJobSpec, FlinkJobStatus};
@@ -94,6 +94,17 @@ async fn deploy(
     Api::<ConfigMap>::namespaced(client.clone(), t.ns)
         .patch(&names.config, &params, &Patch::Apply(&cm))
         .await?;
+    // The control token is made once and kept: engines of every deployment of the job
+    // mount the same Secret.
+    let secrets = Api::<Secret>::namespaced(client.clone(), t.ns);
+    if secrets.get_opt(&names.control).await?.is_none() {
+        let secret = resources::control_secret(t.job, &resources::new_control_token());
+        match secrets.create(&PostParams::default(), &secret).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let svc = resources::service(t.job);
     Api::<Service>::namespaced(client.clone(), t.ns)
         .patch(&names.service, &params, &Patch::Apply(&svc))
@@ -157,6 +168,16 @@ async fn stop_engine(t: &Target<'_>) -> Result<(), Error> {
     }
 }
 
+/// The job's control token, from its Secret (None while it has none).
+async fn control_token(t: &Target<'_>) -> Result<Option<String>, Error> {
+    let secrets = Api::<Secret>::namespaced(t.ctx.client.clone(), t.ns);
+    let secret = secrets.get_opt(&resources::names(t.job).control).await?;
+    Ok(secret
+        .and_then(|s| s.data)
+        .and_then(|d| d.get(strom_crds::objects::CONTROL_TOKEN_KEY).cloned())
+        .and_then(|b| String::from_utf8(b.0).ok()))
+}
+
 /// Asks the engine for a savepoint into `target` and records the request's id; an engine
 /// that does not answer is asked again at the next reconcile.
 async fn request_savepoint(
@@ -172,10 +193,15 @@ async fn request_savepoint(
         .and_then(|p| p.status)
         .and_then(|s| s.pod_ip);
     let Some(ip) = ip else { return Ok(()) };
+    let Some(token) = control_token(t).await? else {
+        tracing::warn!(job = %t.name, "the job's control Secret has no token; a savepoint cannot be asked for");
+        return Ok(());
+    };
     let engine = strom_protocol::EngineClient::new(
         format!("http://{ip}:{}", resources::CONTROL_PORT),
         std::time::Duration::from_secs(10),
-    );
+    )
+    .with_token(token);
     let request = strom_protocol::SavepointRequest { target, stop };
     let answer = tokio::task::spawn_blocking(move || engine.request_savepoint(&request)).await?;
     match answer {

@@ -46,6 +46,10 @@ pub struct EngineLaunch {
     pub storage_options: Vec<(&'static str, String)>,
     /// The snapshot to start from.
     pub restore: Option<Restore>,
+    /// The file in the container holding the job's control token.
+    pub control_token_file: String,
+    /// The job's savepoint directory: the only place the engine writes savepoints to.
+    pub savepoint_dir: Option<String>,
 }
 
 impl EngineLaunch {
@@ -82,6 +86,16 @@ impl EngineLaunch {
                     .as_ref()
                     .is_some_and(|r| r.allow_non_restored_state),
             }),
+            control_token_file: format!(
+                "{}/{}",
+                crate::resources::CONTROL_DIR,
+                strom_crds::objects::CONTROL_TOKEN_KEY
+            ),
+            savepoint_dir: spec
+                .savepoints
+                .as_ref()
+                .and_then(|sp| sp.storage.as_ref())
+                .map(|storage| crate::reconcile::job_dirs(job, storage).savepoints()),
         }
     }
 
@@ -118,6 +132,13 @@ impl EngineLaunch {
             if r.allow_non_restored_state {
                 args.push("--allow-non-restored-state".into());
             }
+        }
+        args.extend([
+            "--control-token-file".into(),
+            self.control_token_file.clone(),
+        ]);
+        if let Some(dir) = &self.savepoint_dir {
+            args.extend(["--savepoint-dir".into(), dir.clone()]);
         }
         args
     }

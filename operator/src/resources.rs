@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     HTTPGetAction, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Secret, SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -30,6 +30,8 @@ pub const CONTROL_PORT: i32 = strom_protocol::routes::CONTROL_PORT as i32;
 pub const SPEC_HASH: &str = "strom.dev/spec-hash";
 /// Where the pipeline is mounted in the engine container.
 const JOB_DIR: &str = "/etc/strom";
+/// Where the control Secret is mounted in the engine container.
+pub const CONTROL_DIR: &str = "/etc/strom-control";
 
 /// The names of `job`'s objects.
 pub fn names(job: &FlinkJob) -> ObjectNames {
@@ -89,6 +91,26 @@ pub enum BuildError {
     /// The pipeline is given by URL, which the engine cannot fetch yet.
     #[error("spec.jobUri: pipelines by URL are not supported yet; put the pipeline in spec.job")]
     JobUri,
+}
+
+/// The Secret holding the token the engine's control endpoint requires for changes
+/// (savepoints, stops): created once per job with a fresh random token, owned by the job.
+pub fn control_secret(job: &FlinkJob, token: &str) -> Secret {
+    Secret {
+        metadata: meta(job, names(job).control),
+        string_data: Some(BTreeMap::from([(
+            strom_crds::objects::CONTROL_TOKEN_KEY.to_owned(),
+            token.to_owned(),
+        )])),
+        ..Secret::default()
+    }
+}
+
+/// A fresh control token: 256 random bits from the operating system, as hex.
+pub fn new_control_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The ConfigMap holding the pipeline (`job.yaml`).
@@ -249,13 +271,22 @@ pub fn stateful_set(
         readiness_probe: Some(probe("/readyz", 2)),
         liveness_probe: Some(probe("/healthz", 10)),
         volume_mounts: Some(
-            std::iter::once(VolumeMount {
-                name: "job".into(),
-                mount_path: JOB_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            })
-            .chain(std::iter::once(tmp_mount))
+            [
+                VolumeMount {
+                    name: "job".into(),
+                    mount_path: JOB_DIR.into(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                },
+                VolumeMount {
+                    name: "control".into(),
+                    mount_path: CONTROL_DIR.into(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                },
+                tmp_mount,
+            ]
+            .into_iter()
             .chain(template.volume_mounts.iter().cloned())
             .collect(),
         ),
@@ -305,15 +336,27 @@ pub fn stateful_set(
                     priority_class_name: template.priority_class_name.clone(),
                     termination_grace_period_seconds: Some(30),
                     volumes: Some(
-                        std::iter::once(Volume {
-                            name: "job".into(),
-                            config_map: Some(ConfigMapVolumeSource {
-                                name: n.config,
-                                ..ConfigMapVolumeSource::default()
-                            }),
-                            ..Volume::default()
-                        })
-                        .chain(std::iter::once(tmp_volume))
+                        [
+                            Volume {
+                                name: "job".into(),
+                                config_map: Some(ConfigMapVolumeSource {
+                                    name: n.config,
+                                    ..ConfigMapVolumeSource::default()
+                                }),
+                                ..Volume::default()
+                            },
+                            Volume {
+                                name: "control".into(),
+                                secret: Some(SecretVolumeSource {
+                                    secret_name: Some(n.control),
+                                    default_mode: Some(0o440),
+                                    ..SecretVolumeSource::default()
+                                }),
+                                ..Volume::default()
+                            },
+                            tmp_volume,
+                        ]
+                        .into_iter()
                         .chain(template.volumes.iter().cloned())
                         .collect(),
                     ),
@@ -393,7 +436,7 @@ job: {{sources: [{{name: s, datagen: {{rate: 10, columns: [{{name: v, expr: id}}
             "run /etc/strom/job.yaml --parallelism 3 --listen $(POD_IP):8081 \
 --checkpoint-dir s3://state/c/payments/fraud/checkpoints --checkpoint-interval 10s --retain-checkpoints 3 --deployment g1-1 \
 --storage-option endpoint=http://minio:9000 --storage-option path_style=true --storage-option allow_http=true \
---restore s3://state/s/sp-1 --allow-non-restored-state"
+--restore s3://state/s/sp-1 --allow-non-restored-state --control-token-file /etc/strom-control/token"
         );
         let env = c.env.as_ref().unwrap();
         assert!(env.iter().any(|e| e.name == "AWS_REGION"));
@@ -441,12 +484,47 @@ job: {{sources: [{{name: s, datagen: {{rate: 10, columns: [{{name: v, expr: id}}
             .iter()
             .map(|m| m.mount_path.as_str())
             .collect();
-        assert_eq!(mounts, ["/etc/strom", "/tmp", "/data"]);
+        assert_eq!(
+            mounts,
+            ["/etc/strom", "/etc/strom-control", "/tmp", "/data"]
+        );
         assert!(
             pod.volumes
                 .unwrap()
                 .iter()
                 .any(|v| v.name == "tmp" && v.empty_dir.is_some())
+        );
+    }
+
+    #[test]
+    fn each_job_gets_its_own_random_control_token_mounted_read_only() {
+        let (a, b) = (new_control_token(), new_control_token());
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        let j = job("savepoints: {storage: 's3://state/s'}");
+        let secret = control_secret(&j, &a);
+        assert_eq!(secret.metadata.name.as_deref(), Some("fraud-control"));
+        assert_eq!(secret.string_data.unwrap()["token"], a);
+        let sts = stateful_set(&j, &j.spec, "abc", None, "g1-1", None);
+        let pod = sts.spec.unwrap().template.spec.unwrap();
+        let volume = pod
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "control")
+            .unwrap();
+        assert_eq!(
+            volume.secret.unwrap().secret_name.as_deref(),
+            Some("fraud-control")
+        );
+        let args = pod.containers[0].args.clone().unwrap().join(" ");
+        assert!(
+            args.ends_with(
+                "--control-token-file /etc/strom-control/token \
+                 --savepoint-dir s3://state/s/payments/fraud/savepoints"
+            ),
+            "{args}"
         );
     }
 
