@@ -72,6 +72,9 @@ pub struct Settings {
     pub autoscaler_interval: Duration,
     /// The service account engine pods run as when their FlinkJob names none.
     pub engine_service_account: Option<String>,
+    /// The namespaces whose pods may reach engines' control ports (the operator's, the
+    /// control plane's, Prometheus'); empty: no NetworkPolicy is made.
+    pub engine_ingress_namespaces: Vec<String>,
 }
 
 impl Default for Settings {
@@ -79,6 +82,7 @@ impl Default for Settings {
         Settings {
             autoscaler_interval: Duration::from_secs(10),
             engine_service_account: None,
+            engine_ingress_namespaces: Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
@@ -94,6 +95,12 @@ async fn deploy(
     Api::<ConfigMap>::namespaced(client.clone(), t.ns)
         .patch(&names.config, &params, &Patch::Apply(&cm))
         .await?;
+    if !t.ctx.settings.engine_ingress_namespaces.is_empty() {
+        let policy = resources::network_policy(t.job, &t.ctx.settings.engine_ingress_namespaces);
+        Api::<NetworkPolicy>::namespaced(client.clone(), t.ns)
+            .patch(&names.engine, &params, &Patch::Apply(&policy))
+            .await?;
+    }
     // The control token is made once and kept: engines of every deployment of the job
     // mount the same Secret.
     let secrets = Api::<Secret>::namespaced(client.clone(), t.ns);

@@ -13,8 +13,14 @@ use k8s_openapi::api::core::v1::{
     HTTPGetAction, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
     Secret, SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use strom_crds::{FlinkJob, FlinkJobSpec};
 
@@ -111,6 +117,45 @@ pub fn new_control_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The NetworkPolicy of the job's engine pods: nothing reaches them but pods of
+/// `namespaces` (the operator's, the control plane's, Prometheus'), and those only on the
+/// control port. Without it, any pod in the cluster could read the job's status and metrics
+/// and try its control endpoint.
+pub fn network_policy(job: &FlinkJob, namespaces: &[String]) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: meta(job, names(job).engine),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    "strom.dev/job".into(),
+                    job.metadata.name.clone().unwrap_or_default(),
+                )])),
+                ..LabelSelector::default()
+            }),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![NetworkPolicyPeer {
+                    namespace_selector: Some(LabelSelector {
+                        match_expressions: Some(vec![LabelSelectorRequirement {
+                            key: "kubernetes.io/metadata.name".into(),
+                            operator: "In".into(),
+                            values: Some(namespaces.to_vec()),
+                        }]),
+                        ..LabelSelector::default()
+                    }),
+                    ..NetworkPolicyPeer::default()
+                }]),
+                ports: Some(vec![NetworkPolicyPort {
+                    port: Some(IntOrString::Int(CONTROL_PORT)),
+                    protocol: Some("TCP".into()),
+                    ..NetworkPolicyPort::default()
+                }]),
+            }]),
+            ..NetworkPolicySpec::default()
+        }),
+    }
 }
 
 /// The ConfigMap holding the pipeline (`job.yaml`).
@@ -525,6 +570,33 @@ job: {{sources: [{{name: s, datagen: {{rate: 10, columns: [{{name: v, expr: id}}
                  --savepoint-dir s3://state/s/payments/fraud/savepoints"
             ),
             "{args}"
+        );
+    }
+
+    #[test]
+    fn only_the_platforms_namespaces_reach_the_engine_and_only_its_control_port() {
+        let j = job("");
+        let p = network_policy(&j, &["strom-system".into()]);
+        let spec = p.spec.unwrap();
+        assert_eq!(
+            spec.pod_selector.unwrap().match_labels.unwrap()["strom.dev/job"],
+            "fraud"
+        );
+        assert_eq!(spec.policy_types, Some(vec!["Ingress".to_owned()]));
+        let rules = spec.ingress.unwrap();
+        assert_eq!(rules.len(), 1);
+        let port = &rules[0].ports.as_ref().unwrap()[0];
+        assert_eq!(port.port, Some(IntOrString::Int(CONTROL_PORT)));
+        let from = &rules[0].from.as_ref().unwrap()[0];
+        let selector = from.namespace_selector.as_ref().unwrap();
+        let e = &selector.match_expressions.as_ref().unwrap()[0];
+        assert_eq!(
+            (e.key.as_str(), e.operator.as_str(), e.values.clone()),
+            (
+                "kubernetes.io/metadata.name",
+                "In",
+                Some(vec!["strom-system".to_owned()])
+            )
         );
     }
 

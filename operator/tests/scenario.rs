@@ -886,6 +886,7 @@ async fn the_autoscaler_follows_a_load_surge_up_and_down_exactly_once() {
         std::sync::Arc::new(strom_operator::controller::Metrics::default()),
         strom_operator::controller::Settings {
             autoscaler_interval: Duration::from_secs(5),
+            engine_ingress_namespaces: vec!["strom-system".into(), "monitoring".into()],
             ..Default::default()
         },
     ));
@@ -897,6 +898,30 @@ async fn the_autoscaler_follows_a_load_surge_up_and_down_exactly_once() {
     };
     let (state, out) = (dir.join("state"), dir.join("out"));
     apply(&cluster, &surge_job(&state, &out));
+    // Only the platform's namespaces reach the engine, on its control port; the savepoints
+    // the autoscaler takes go through the job's own token.
+    wait(&cluster, "the engine's network policy", 60, || {
+        kubectl_succeeds(&cluster, &["get", "networkpolicy", "surge-engine"])
+    })
+    .await;
+    assert_eq!(
+        kubectl(
+            &cluster,
+            &[
+                "get",
+                "networkpolicy",
+                "surge-engine",
+                "-o",
+                "jsonpath={.spec.ingress[0].ports[0].port} {.spec.ingress[0].from[0].namespaceSelector.matchExpressions[0].values}"
+            ]
+        )
+        .trim(),
+        "8081 [\"strom-system\",\"monitoring\"]"
+    );
+    assert!(kubectl_succeeds(
+        &cluster,
+        &["get", "secret", "surge-control"]
+    ));
     wait(&cluster, "the job to run", 60, || {
         field(".status.lifecycleState") == "Running"
     })

@@ -225,6 +225,16 @@ impl Registry {
                 "rolebindings",
                 true,
             ),
+            // Stored and served so that operators and charts can make them; not enforced:
+            // every pod here is a process on this machine's loopback.
+            ResourceType::builtin(
+                "networking.k8s.io",
+                "v1",
+                "NetworkPolicy",
+                "networkpolicies",
+                true,
+            )
+            .short(&["netpol"]),
             ResourceType::builtin(
                 "policy",
                 "v1",

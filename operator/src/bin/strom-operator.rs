@@ -39,6 +39,11 @@ struct Cli {
     /// (`spec.podTemplate.serviceAccountName`); it must exist in every namespace watched.
     #[arg(long)]
     engine_service_account: Option<String>,
+    /// A namespace whose pods may reach engines' control ports (repeat for several: the
+    /// operator's, the control plane's, Prometheus'). With any, each job gets a
+    /// NetworkPolicy admitting only those; without, none is made.
+    #[arg(long = "engine-ingress-namespace")]
+    engine_ingress_namespaces: Vec<String>,
 }
 
 #[tokio::main]
@@ -99,6 +104,7 @@ async fn main() -> std::process::ExitCode {
     let settings = strom_operator::controller::Settings {
         autoscaler_interval: Duration::from_secs(cli.autoscaler_interval.max(1)),
         engine_service_account: cli.engine_service_account,
+        engine_ingress_namespaces: cli.engine_ingress_namespaces,
     };
     let controller = {
         let (client, metrics) = (client.clone(), metrics.clone());
