@@ -13,39 +13,7 @@ mod support;
 
 use serde_json::{Value, json};
 use strom_crds::FlinkJob;
-use support::{Answer, call};
-
-struct Api<'a> {
-    base: &'a str,
-}
-
-impl Api<'_> {
-    fn get(&self, path: &str, token: &str) -> Answer {
-        call(
-            "GET",
-            &format!("{}{path}", self.base),
-            Some(token),
-            &[],
-            None,
-        )
-    }
-    fn send(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        headers: &[(&str, &str)],
-        body: Value,
-    ) -> Answer {
-        call(
-            method,
-            &format!("{}{path}", self.base),
-            Some(token),
-            headers,
-            Some(body),
-        )
-    }
-}
+use support::{Answer, Api, call};
 
 fn spec(parallelism: i32) -> Value {
     json!({

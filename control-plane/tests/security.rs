@@ -12,32 +12,7 @@ mod support;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use serde_json::{Value, json};
-use support::{Answer, call};
-
-struct Api<'a> {
-    base: &'a str,
-}
-
-impl Api<'_> {
-    fn send(&self, method: &str, path: &str, token: &str, body: Value) -> Answer {
-        call(
-            method,
-            &format!("{}{path}", self.base),
-            Some(token),
-            &[],
-            Some(body),
-        )
-    }
-    fn get(&self, path: &str, token: &str) -> Answer {
-        call(
-            "GET",
-            &format!("{}{path}", self.base),
-            Some(token),
-            &[],
-            None,
-        )
-    }
-}
+use support::{Answer, Api, call};
 
 fn spec(extra: Value) -> Value {
     let mut spec = json!({
@@ -85,6 +60,7 @@ fn scenarios(
         "POST",
         "/v1/tenants",
         admin,
+        &[],
         json!({"name": "system", "maxParallelism": 4, "maxJobs": 2}),
     );
     assert_eq!(t.status, 409, "{:?}", t.body);
@@ -95,6 +71,7 @@ fn scenarios(
         "POST",
         "/v1/tenants",
         admin,
+        &[],
         json!({"name": "acme", "maxParallelism": 4, "maxJobs": 4}),
     );
     assert_eq!(t.status, 201, "{:?}", t.body);
@@ -107,6 +84,7 @@ fn scenarios(
         "POST",
         "/v1/tenants/acme/tokens",
         admin,
+        &[],
         json!({"role": "admin"}),
     );
     assert_eq!(acme_admin.status, 201, "{:?}", acme_admin.body);
@@ -115,6 +93,7 @@ fn scenarios(
         "POST",
         "/v1/tenants/acme/tokens",
         &acme_admin,
+        &[],
         json!({"role": "editor"}),
     );
     let editor = editor.body["token"].as_str().unwrap().to_owned();
@@ -160,6 +139,7 @@ fn scenarios(
             "POST",
             apps,
             &editor,
+            &[],
             json!({"name": name, "spec": spec(extra.clone())}),
         );
         assert_eq!(a.status, 422, "{extra}: {:?}", a.body);
@@ -171,11 +151,7 @@ fn scenarios(
         assert_eq!(api.get(&format!("{apps}/{name}"), &editor).status, 404);
     }
     // What a job needs is still allowed: settings, secrets, scratch and config volumes.
-    let ok = api.send(
-        "POST",
-        apps,
-        &editor,
-        json!({"name": "fine", "spec": spec(json!({"podTemplate": {
+    let ok = api.send("POST", apps, &editor, &[], json!({"name": "fine", "spec": spec(json!({"podTemplate": {
             "labels": {"team": "a"},
             "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
             "volumes": [{"name": "scratch", "emptyDir": {}}, {"name": "conf", "configMap": {"name": "c"}}],
@@ -201,11 +177,7 @@ fn scenarios(
             state.join("strom-acme").display()
         ),
     ] {
-        let a = api.send(
-            "POST",
-            apps,
-            &editor,
-            json!({"name": "thief", "spec": spec(json!({"savepoints": {"storage": storage, "history": {"maxCount": 1}}}))}),
+        let a = api.send("POST", apps, &editor, &[], json!({"name": "thief", "spec": spec(json!({"savepoints": {"storage": storage, "history": {"maxCount": 1}}}))}),
         );
         assert_eq!(a.status, 422, "{storage}: {:?}", a.body);
         assert!(

@@ -18,6 +18,7 @@ pub mod events;
 mod execute;
 pub mod launch;
 pub mod leader;
+mod observe;
 pub mod pod_security;
 pub mod reconcile;
 pub mod resources;

@@ -88,10 +88,8 @@ impl Location {
             return open_local(url, url, options);
         };
         let scheme = scheme.to_ascii_lowercase();
-        // A storage URL is a bucket and a path, nothing else: a query or fragment would be
-        // dropped below (and whatever is appended after it with it), a percent-escape or a
-        // `.`/`..` segment would name another place than it seems to, and an empty segment
-        // is no object-store path. Each is refused rather than read some other way.
+        // A bucket and a path, nothing else: a query or fragment would be dropped below (with
+        // whatever was appended after it), an escape or `.`/`..` would name another place.
         if rest.contains(['?', '#', '%']) {
             return Err(bad(
                 "may not carry a query (?), a fragment (#) or a percent-escape (%): a storage \

@@ -253,3 +253,39 @@ pub fn call(
         }),
     }
 }
+
+/// The API at `base`, called as a client would.
+pub struct Api<'a> {
+    /// The base URL.
+    pub base: &'a str,
+}
+
+impl Api<'_> {
+    /// `GET path` with `token`.
+    pub fn get(&self, path: &str, token: &str) -> Answer {
+        call(
+            "GET",
+            &format!("{}{path}", self.base),
+            Some(token),
+            &[],
+            None,
+        )
+    }
+    /// `method path` with `token`, `headers` and a JSON `body`.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> Answer {
+        call(
+            method,
+            &format!("{}{path}", self.base),
+            Some(token),
+            headers,
+            Some(body),
+        )
+    }
+}

@@ -35,14 +35,19 @@ fn urls_and_options_are_checked() {
     assert!(e.to_string().contains(".."), "{e}");
 }
 
-#[test]
-fn s3_url_keeps_prefix() {
-    let o = StorageOptions::new()
+/// Options of an S3 location nothing is sent to.
+fn local_s3() -> StorageOptions {
+    StorageOptions::new()
         .with("endpoint", "http://127.0.0.1:1")
         .with("allow_http", "true")
         .with("region", "us-east-1")
         .with("aws_access_key_id", "k")
-        .with("aws_secret_access_key", "s");
+        .with("aws_secret_access_key", "s")
+}
+
+#[test]
+fn s3_url_keeps_prefix() {
+    let o = local_s3();
     let l = Location::open("s3://bucket/a/b/", &o).unwrap();
     assert_eq!(l.url(), "s3://bucket/a/b");
     assert_eq!(l.child("chk-1").url(), "s3://bucket/a/b/chk-1");
@@ -52,12 +57,7 @@ fn s3_url_keeps_prefix() {
 
 #[test]
 fn a_url_opens_exactly_the_place_it_names_or_nothing() {
-    let o = StorageOptions::new()
-        .with("endpoint", "http://127.0.0.1:1")
-        .with("allow_http", "true")
-        .with("region", "us-east-1")
-        .with("aws_access_key_id", "k")
-        .with("aws_secret_access_key", "s");
+    let o = local_s3();
     // The attack: everything after `?` or `#` used to be dropped, with whatever the
     // operator appended after it, so a job's prefix became another tenant's directory.
     for url in [
