@@ -48,6 +48,12 @@ impl Role {
     }
 }
 
+/// Where the audit log learns who the caller was: set by the [`Principal`] extractor once
+/// the token is verified, read by the audit middleware after the handler ran. Nothing
+/// unverified (a path, a header) names the tenant or token of an audit row.
+#[derive(Clone, Default)]
+pub struct VerifiedSlot(pub Arc<Mutex<Option<Principal>>>);
+
 /// The caller, once its token is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -210,10 +216,14 @@ impl FromRequestParts<AppState> for Principal {
                 .map_err(|_| unauthenticated("unknown or revoked token"))?;
             state.verified.insert(id, secret);
         }
-        Ok(Principal {
+        let principal = Principal {
             token_id: id.to_owned(),
             tenant,
             role,
-        })
+        };
+        if let Some(slot) = parts.extensions.get::<VerifiedSlot>() {
+            *slot.0.lock().expect("the verified slot") = Some(principal.clone());
+        }
+        Ok(principal)
     }
 }

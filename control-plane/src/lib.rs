@@ -9,6 +9,7 @@ mod body;
 pub mod db;
 pub mod error;
 pub mod k8s;
+pub mod metrics;
 mod middleware;
 pub mod model;
 pub mod policy;
@@ -19,6 +20,7 @@ pub mod store;
 pub use body::{Body, OptBody};
 
 use axum::Router;
+use axum::extract::State;
 use axum::routing::{get, post};
 use utoipa::OpenApi;
 
@@ -38,6 +40,8 @@ pub struct AppState {
     pub storage: Option<String>,
     /// What tenants' engine pods may be.
     pub policy: policy::Policy,
+    /// Prometheus metrics.
+    pub metrics: metrics::SharedMetrics,
     /// Secrets verified in this process.
     pub verified: VerifiedCache,
 }
@@ -89,6 +93,15 @@ pub fn router(state: AppState) -> Router {
     let app = "/v1/tenants/{tenant}/applications/{app}";
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(|State(s): State<AppState>| async move {
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    s.metrics.render(),
+                )
+            }),
+        )
         .route(
             "/openapi.json",
             get(|| async { ([("content-type", "application/json")], openapi_json()) }),

@@ -247,6 +247,78 @@ fn scenarios(
         "the forged location was deleted"
     );
 
+    // 8. The audit log records who a verified token says, never what a path or a header
+    // claims: a caller without a valid token writes no row anywhere (a metric counts it),
+    // and another tenant's token writes only into its own tenant's log.
+    let acme_admin_log = |limit: usize| {
+        let log = api.get(
+            &format!("/v1/tenants/acme/audit?limit={limit}"),
+            &acme_admin,
+        );
+        assert_eq!(log.status, 200, "{:?}", log.body);
+        log.body["items"].as_array().unwrap().len()
+    };
+    let before = acme_admin_log(200);
+    let acme_admin_id = acme_admin.split('_').nth(1).unwrap().to_owned();
+    for token in [
+        "nonsense".to_owned(),
+        format!("strom_{acme_admin_id}_not-the-secret"),
+    ] {
+        let a = api.send(
+            "POST",
+            apps,
+            &token,
+            &[],
+            json!({"name": "x", "spec": spec(json!({}))}),
+        );
+        assert_eq!(a.status, 401, "{:?}", a.body);
+    }
+    let g = api.send(
+        "POST",
+        "/v1/tenants",
+        admin,
+        &[],
+        json!({"name": "globex", "maxParallelism": 4, "maxJobs": 4}),
+    );
+    assert_eq!(g.status, 201, "{:?}", g.body);
+    let globex_admin = api.send(
+        "POST",
+        "/v1/tenants/globex/tokens",
+        admin,
+        &[],
+        json!({"role": "admin"}),
+    );
+    let globex_admin = globex_admin.body["token"].as_str().unwrap().to_owned();
+    let a = api.send(
+        "POST",
+        apps,
+        &globex_admin,
+        &[],
+        json!({"name": "x", "spec": spec(json!({}))}),
+    );
+    assert_eq!(a.status, 404, "{:?}", a.body);
+    assert_eq!(
+        acme_admin_log(200),
+        before,
+        "rows were written into acme's log"
+    );
+    let theirs = api.get("/v1/tenants/globex/audit?limit=200", &globex_admin);
+    assert!(
+        theirs.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["path"] == apps && e["status"] == 404),
+        "{:?}",
+        theirs.body
+    );
+    let metrics = call("GET", &format!("{base}/metrics"), None, &[], None);
+    let text = metrics.body.as_str().unwrap_or_default().to_owned();
+    assert!(
+        text.contains("strom_control_plane_unauthenticated_requests_total{status=\"401\"} 2"),
+        "{text}"
+    );
+
     // The namespace refuses any pod that could reach the node, whoever creates it.
     let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "strom-acme");
     let loose: Pod = serde_json::from_value(json!({

@@ -161,6 +161,7 @@ async fn main() -> ExitCode {
                 kube,
                 storage,
                 policy,
+                metrics: Default::default(),
                 verified: Default::default(),
             };
             let listener = match tokio::net::TcpListener::bind(listen).await {

@@ -164,6 +164,7 @@ pub async fn serve(
             allow_local_storage: true,
             ..Default::default()
         },
+        metrics: Default::default(),
         verified: Default::default(),
     };
     let (_, admin) = auth::create(&state.db, None, auth::Role::Admin, "tests", None)
