@@ -52,6 +52,11 @@ pub struct ApiError {
     pub body: ErrorBody,
 }
 
+/// Marks a response that carries a secret (a minted token): it is never kept for an
+/// `Idempotency-Key` replay.
+#[derive(Debug, Clone, Copy)]
+pub struct CarriesSecret;
+
 /// What the audit log records about a response (set by handlers and errors).
 #[derive(Debug, Clone)]
 pub struct AuditNote(pub String);

@@ -45,6 +45,7 @@ fn scenarios(
     admin: &str,
     client: &kube::Client,
     state: &std::path::Path,
+    db: &sqlx::AnyPool,
 ) {
     let api = Api { base };
     let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
@@ -319,6 +320,92 @@ fn scenarios(
         "{text}"
     );
 
+    // 9. Idempotency keys belong to the token that sent them; answers carrying a secret are
+    // never kept; a key whose request died with its server does not block retries forever.
+    let viewer = api.send(
+        "POST",
+        "/v1/tenants/acme/tokens",
+        &acme_admin,
+        &[],
+        json!({"role": "viewer"}),
+    );
+    let viewer = viewer.body["token"].as_str().unwrap().to_owned();
+    let create = json!({"name": "keyed", "spec": spec(json!({}))});
+    let first = api.send(
+        "POST",
+        apps,
+        &editor,
+        &[("Idempotency-Key", "k-1")],
+        create.clone(),
+    );
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let again = api.send(
+        "POST",
+        apps,
+        &editor,
+        &[("Idempotency-Key", "k-1")],
+        create.clone(),
+    );
+    assert!(again.replayed && again.status == 201, "{again:?}");
+    // The viewer sending the editor's key is not answered with the editor's result: its own
+    // request runs, and its role refuses it.
+    let stolen = api.send(
+        "POST",
+        apps,
+        &viewer,
+        &[("Idempotency-Key", "k-1")],
+        create.clone(),
+    );
+    assert!(!stolen.replayed, "{stolen:?}");
+    assert_eq!(stolen.status, 403, "{:?}", stolen.body);
+    let minted = api.send(
+        "POST",
+        "/v1/tenants/acme/tokens",
+        &acme_admin,
+        &[("Idempotency-Key", "t-1")],
+        json!({"role": "viewer"}),
+    );
+    assert_eq!(minted.status, 201);
+    let secret = minted.body["token"].as_str().unwrap().to_owned();
+    let replay = api.send(
+        "POST",
+        "/v1/tenants/acme/tokens",
+        &acme_admin,
+        &[("Idempotency-Key", "t-1")],
+        json!({"role": "viewer"}),
+    );
+    assert_eq!((replay.status, replay.replayed), (409, true), "{replay:?}");
+    assert_eq!(replay.body["code"], "answer_not_kept");
+    assert!(!replay.body.to_string().contains(&secret));
+    let stored: Vec<String> = rt
+        .block_on(sqlx::query_scalar::<_, String>("SELECT body FROM idempotency").fetch_all(db))
+        .unwrap();
+    assert!(
+        stored.iter().all(|b| !b.contains(&secret)),
+        "a secret was stored"
+    );
+    // A reservation left by a server that stopped mid-request (ten minutes old, no answer).
+    let editor_id = editor.split('_').nth(1).unwrap();
+    let ten_minutes_ago = jiff::Timestamp::now().as_millisecond() - 600_000;
+    assert!(
+        rt.block_on(strom_control_plane::store::idempotency::reserve(
+            db,
+            &format!("acme/{editor_id}"),
+            "k-stuck",
+            "whatever it was",
+            ten_minutes_ago,
+        ))
+        .unwrap()
+    );
+    let retried = api.send(
+        "POST",
+        apps,
+        &editor,
+        &[("Idempotency-Key", "k-stuck")],
+        json!({"name": "unstuck", "spec": spec(json!({}))}),
+    );
+    assert_eq!(retried.status, 201, "{:?}", retried.body);
+
     // The namespace refuses any pod that could reach the node, whoever creates it.
     let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "strom-acme");
     let loose: Pod = serde_json::from_value(json!({
@@ -359,12 +446,12 @@ fn run(postgres: bool) {
     };
     let (cluster, client) = rt.block_on(support::cluster(&dir, Vec::new()));
     let state = dir.join("state");
-    let (base, admin, _state) = rt.block_on(support::serve(
+    let (base, admin, app_state) = rt.block_on(support::serve(
         &url,
         client.clone(),
         &format!("file://{}", state.display()),
     ));
-    scenarios(&rt, &base, &admin, &client, &state);
+    scenarios(&rt, &base, &admin, &client, &state, &app_state.db.pool);
     drop(cluster);
     rt.shutdown_background();
     let _ = std::fs::remove_dir_all(&dir);

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::db::now_ms;
+use crate::error::CarriesSecret;
 use crate::error::{ApiError, AuditNote};
 use crate::store;
 
@@ -57,7 +58,9 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         )
         .into_response();
     };
-    let scope = who.tenant.clone().unwrap_or_else(|| "-".into());
+    // Keys belong to the token that sent them: another token (of the same tenant, with
+    // another role) never gets this one's answer.
+    let scope = format!("{}/{}", who.tenant.as_deref().unwrap_or("-"), who.token_id);
     let mut descriptor = format!("{} {} ", parts.method, parts.uri.path()).into_bytes();
     descriptor.extend_from_slice(&bytes);
     let request = fnv(&descriptor);
@@ -86,6 +89,16 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     let kept = if parts.status.is_server_error() {
         // Not an answer worth keeping: a retry should run again.
         store::idempotency::release(db, &scope, &key).await
+    } else if parts.extensions.get::<CarriesSecret>().is_some() {
+        // A secret is shown once and stored nowhere: a replay says so instead.
+        let note = ApiError::new(
+            StatusCode::CONFLICT,
+            "answer_not_kept",
+            "the answer to this request carried a secret (a new token) and was not kept; \
+             list the tokens to see the one it made",
+        );
+        let body = serde_json::to_string(&note.body).unwrap_or_default();
+        store::idempotency::keep(db, &scope, &key, note.status.as_u16(), &body).await
     } else {
         let text = String::from_utf8_lossy(&bytes);
         store::idempotency::keep(db, &scope, &key, parts.status.as_u16(), &text).await

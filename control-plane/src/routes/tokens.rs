@@ -1,13 +1,13 @@
 //! `/v1/tenants/{tenant}/tokens`: a tenant's API tokens (tenant admin or platform admin).
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 
 use super::request::positive_duration_ms;
 use crate::auth::{self, Principal, Role};
 use crate::db::{now_ms, rfc3339};
-use crate::error::{ApiError, Result};
+use crate::error::{ApiError, CarriesSecret, Result};
 use crate::model::{CreatedToken, TokenInfo, TokenRequest};
 use crate::{AppState, Body, store};
 
@@ -21,7 +21,7 @@ pub async fn create_token(
     who: Principal,
     Path(tenant): Path<String>,
     Body(req): Body<TokenRequest>,
-) -> Result<(StatusCode, Json<CreatedToken>)> {
+) -> Result<(StatusCode, Extension<CarriesSecret>, Json<CreatedToken>)> {
     who.check(&tenant, Role::Admin)?;
     super::load_tenant(&state, &tenant).await?;
     let expires_at = match &req.expires_in {
@@ -38,6 +38,7 @@ pub async fn create_token(
     .await?;
     Ok((
         StatusCode::CREATED,
+        Extension(CarriesSecret),
         Json(CreatedToken {
             id,
             token,

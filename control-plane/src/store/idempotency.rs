@@ -15,14 +15,30 @@ pub struct Kept {
     pub body: String,
 }
 
-/// Reserves `key` in `scope` for `request`; `Ok(false)` if the key is taken.
-pub async fn reserve<'e>(
-    db: impl Exec<'e>,
+/// How long a key is remembered (Stripe's and the IETF draft's day).
+pub const TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// How long a request may hold its key without an answer before the key is taken to be
+/// abandoned (its server stopped mid-request) and freed for a retry.
+pub const IN_PROGRESS_MS: i64 = 5 * 60 * 1000;
+
+/// Reserves `key` in `scope` for `request`; `Ok(false)` if the key is taken. Keys older than
+/// [`TTL_MS`], and reservations left without an answer for [`IN_PROGRESS_MS`], are freed
+/// first.
+pub async fn reserve(
+    db: &sqlx::AnyPool,
     scope: &str,
     key: &str,
     request: &str,
     at: i64,
 ) -> Result<bool> {
+    sqlx::query(
+        "DELETE FROM idempotency WHERE created_at < $1 OR (status = 0 AND created_at < $2)",
+    )
+    .bind(at - TTL_MS)
+    .bind(at - IN_PROGRESS_MS)
+    .execute(db)
+    .await?;
     let reserved = sqlx::query(
         "INSERT INTO idempotency (tenant, key, request, status, body, created_at) VALUES ($1, $2, $3, 0, '', $4)",
     )
