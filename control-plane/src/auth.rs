@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -133,20 +133,46 @@ impl VerifiedCache {
     }
 }
 
-/// A new token: (id, the full token to show once, the hash to store).
+/// A new token: (id, the full token to show once, the hash to store). The secret is 256
+/// random bits, so a fast hash is enough (nobody guesses it; a slow one per request would
+/// be a lever for whoever floods the API): SHA-256, stored as `sha256:<hex>`.
 pub fn mint() -> (String, String, String) {
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).expect("16 bytes encode");
-    let hash = argon2::Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)
-        .expect("argon2 hashes")
-        .to_string();
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hash = format!("sha256:{}", sha256_hex(&secret));
     (id.clone(), format!("strom_{id}_{secret}"), hash)
+}
+
+fn sha256_hex(secret: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `secret` is the one `hash` was made from: SHA-256 compared in constant time,
+/// or (tokens minted before) Argon2, remembered per process once verified.
+fn secret_matches(state: &AppState, id: &str, secret: &str, hash: &str) -> Result<bool, ApiError> {
+    if let Some(digest) = hash.strip_prefix("sha256:") {
+        use subtle::ConstantTimeEq;
+        return Ok(bool::from(
+            sha256_hex(secret).as_bytes().ct_eq(digest.as_bytes()),
+        ));
+    }
+    if state.verified.hit(id, secret) {
+        return Ok(true);
+    }
+    let parsed = PasswordHash::new(hash).map_err(ApiError::internal)?;
+    let ok = argon2::Argon2::default()
+        .verify_password(secret.as_bytes(), &parsed)
+        .is_ok();
+    if ok {
+        state.verified.insert(id, secret);
+    }
+    Ok(ok)
 }
 
 /// Stores a new token and returns (id, token).
@@ -203,18 +229,13 @@ impl FromRequestParts<AppState> for Principal {
             expires_at,
             revoked_at,
         } = stored;
-        if revoked_at.is_some() {
+        // The secret first: whoever does not hold it learns nothing about the token (not
+        // even that it expired).
+        if !secret_matches(state, id, secret, &hash)? || revoked_at.is_some() {
             return Err(unauthenticated("unknown or revoked token"));
         }
         if expires_at.is_some_and(|e| e <= now_ms()) {
             return Err(unauthenticated("this token has expired"));
-        }
-        if !state.verified.hit(id, secret) {
-            let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
-            argon2::Argon2::default()
-                .verify_password(secret.as_bytes(), &parsed)
-                .map_err(|_| unauthenticated("unknown or revoked token"))?;
-            state.verified.insert(id, secret);
         }
         let principal = Principal {
             token_id: id.to_owned(),

@@ -406,6 +406,46 @@ fn scenarios(
     );
     assert_eq!(retried.status, 201, "{:?}", retried.body);
 
+    // 10 (in part). Secrets are stored as SHA-256 digests (no Argon2 per request) and
+    // compared in constant time; whoever lacks the secret learns nothing about the token,
+    // not even that it expired.
+    let brief = api.send(
+        "POST",
+        "/v1/tenants/acme/tokens",
+        &acme_admin,
+        &[],
+        json!({"role": "viewer", "expiresIn": "1s"}),
+    );
+    let brief = brief.body["token"].as_str().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (prefix, _) = brief.rsplit_once('_').unwrap();
+    let guessed = api.get(
+        "/v1/tenants/acme/applications",
+        &format!("{prefix}_{}", "0".repeat(64)),
+    );
+    assert_eq!(guessed.status, 401);
+    assert!(
+        !guessed.body.to_string().contains("expired"),
+        "{:?}",
+        guessed.body
+    );
+    let expired = api.get("/v1/tenants/acme/applications", &brief);
+    assert_eq!(expired.status, 401);
+    assert!(
+        expired.body.to_string().contains("expired"),
+        "{:?}",
+        expired.body
+    );
+    let hashes: Vec<String> = rt
+        .block_on(sqlx::query_scalar::<_, String>("SELECT hash FROM tokens").fetch_all(db))
+        .unwrap();
+    assert!(
+        hashes
+            .iter()
+            .all(|h| h.starts_with("sha256:") && h.len() == 7 + 64),
+        "{hashes:?}"
+    );
+
     // The namespace refuses any pod that could reach the node, whoever creates it.
     let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "strom-acme");
     let loose: Pod = serde_json::from_value(json!({

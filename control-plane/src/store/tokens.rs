@@ -16,7 +16,7 @@ pub struct NewToken<'a> {
     pub tenant: Option<&'a str>,
     /// Its role.
     pub role: Role,
-    /// The Argon2id hash of its secret.
+    /// The hash of its secret (`sha256:<hex>`; Argon2id for tokens minted before).
     pub hash: &'a str,
     /// What it is for.
     pub description: &'a str,
