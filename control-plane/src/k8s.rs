@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
@@ -20,6 +20,11 @@ pub const MANAGER: &str = "strom-control-plane";
 pub fn namespace_of(tenant: &str) -> String {
     format!("strom-{tenant}")
 }
+
+/// The service account every engine of a tenant runs as, made in the tenant's namespace (a
+/// tenant's own identity: the platform binds it to a cloud identity for the tenant's storage
+/// prefix through its annotations).
+pub const ENGINE_SERVICE_ACCOUNT: &str = "strom-engine";
 
 /// The label naming the tenant a namespace belongs to.
 pub const TENANT_LABEL: &str = "strom.dev/tenant";
@@ -53,10 +58,15 @@ pub fn namespace_labels(tenant: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// Creates `tenant`'s namespace, or brings an existing one of its own up to date (labels
-/// included); refuses a namespace that exists and is not the tenant's, so a tenant named
-/// `system` cannot land in the platform's `strom-system`.
-pub async fn ensure_namespace(client: &Client, tenant: &str) -> crate::error::Result<()> {
+/// Creates `tenant`'s namespace and its engines' service account, or brings existing ones of
+/// its own up to date (labels and annotations included); refuses a namespace that exists and
+/// is not the tenant's, so a tenant named `system` cannot land in the platform's
+/// `strom-system`.
+pub async fn ensure_namespace(
+    client: &Client,
+    tenant: &str,
+    account_annotations: &BTreeMap<String, String>,
+) -> crate::error::Result<()> {
     let ns = namespace_of(tenant);
     let namespaces: Api<Namespace> = Api::all(client.clone());
     if let Some(existing) = namespaces.get_opt(&ns).await? {
@@ -95,6 +105,32 @@ pub async fn ensure_namespace(client: &Client, tenant: &str) -> crate::error::Re
             &ns,
             &PatchParams::apply(MANAGER).force(),
             &Patch::Apply(&object),
+        )
+        .await?;
+    let account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(ENGINE_SERVICE_ACCOUNT.to_owned()),
+            namespace: Some(ns.clone()),
+            labels: Some(BTreeMap::from([(
+                TENANT_LABEL.to_owned(),
+                tenant.to_owned(),
+            )])),
+            annotations: Some(
+                account_annotations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.replace("{tenant}", tenant)))
+                    .collect(),
+            ),
+            ..ObjectMeta::default()
+        },
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    };
+    Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+        .patch(
+            ENGINE_SERVICE_ACCOUNT,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&account),
         )
         .await?;
     Ok(())

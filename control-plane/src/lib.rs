@@ -16,6 +16,7 @@ pub mod policy;
 pub mod routes;
 pub mod spec;
 pub mod store;
+pub mod tenant_storage;
 
 pub use body::{Body, OptBody};
 
@@ -28,6 +29,7 @@ use crate::auth::VerifiedCache;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::routes::{applications, lifecycle, observe, snapshots, tenants, tokens, versions};
+use crate::tenant_storage::TenantStorage;
 
 /// What every request shares.
 #[derive(Clone)]
@@ -36,14 +38,22 @@ pub struct AppState {
     pub db: Db,
     /// The Kubernetes client.
     pub kube: kube::Client,
-    /// Default checkpoint and savepoint storage for applications that name none.
-    pub storage: Option<String>,
+    /// The platform's checkpoint and savepoint storage; each tenant's state stays in its
+    /// prefix (`tenant_storage`).
+    pub storage: String,
     /// What tenants' engine pods may be.
     pub policy: policy::Policy,
     /// Prometheus metrics.
     pub metrics: metrics::SharedMetrics,
     /// Secrets verified in this process.
     pub verified: VerifiedCache,
+}
+
+impl AppState {
+    /// Where tenant `tenant` may keep state.
+    pub fn tenant_storage(&self, tenant: &str) -> TenantStorage {
+        TenantStorage::new(&self.storage, &k8s::namespace_of(tenant))
+    }
 }
 
 /// The OpenAPI document of the API.

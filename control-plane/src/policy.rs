@@ -66,6 +66,15 @@ pub struct Policy {
     /// whoever opens it — the control plane's own, with its database, when it deletes a
     /// snapshot.
     pub allow_local_storage: bool,
+    /// Object-storage endpoints tenants may name (`spec.objectStorage.endpoint`); without
+    /// one, the clouds' own. The control plane deletes snapshots with its own credentials
+    /// at that endpoint, and the operator with its own, so an address of the tenant's choice
+    /// would receive them.
+    pub storage_endpoints: Vec<String>,
+    /// Annotations of each tenant's engine service account (`strom-engine` in its
+    /// namespace), `{tenant}` replaced by the tenant's name: how the platform binds a cloud
+    /// identity per tenant, e.g. `eks.amazonaws.com/role-arn=arn:aws:iam::1:role/strom-{tenant}`.
+    pub engine_account_annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// The storage fields a tenant writes, by their path in a FlinkJob spec.
@@ -85,6 +94,8 @@ impl Default for Policy {
                 .map(|f| (*f).to_owned())
                 .collect(),
             allow_local_storage: false,
+            storage_endpoints: Vec::new(),
+            engine_account_annotations: Default::default(),
         }
     }
 }
@@ -105,6 +116,8 @@ impl Policy {
             image_repositories,
             pod_template_fields: fields.into_iter().collect(),
             allow_local_storage: false,
+            storage_endpoints: Vec::new(),
+            engine_account_annotations: Default::default(),
         })
     }
 
@@ -145,6 +158,25 @@ impl Policy {
                         "none".to_owned()
                     } else {
                         self.image_repositories.join(", ")
+                    }
+                ),
+            ));
+        }
+        if let Some(endpoint) = spec
+            .object_storage
+            .as_ref()
+            .and_then(|o| o.endpoint.as_deref())
+            && !crate::tenant_storage::endpoint_allowed(&self.storage_endpoints, endpoint)
+        {
+            out.push(Violation::new(
+                "spec.objectStorage.endpoint",
+                format!(
+                    "{endpoint:?} is not a storage endpoint of this service (allowed: {}); the \
+                     service's credentials go to no other address",
+                    if self.storage_endpoints.is_empty() {
+                        "the clouds' own only: leave it out".to_owned()
+                    } else {
+                        self.storage_endpoints.join(", ")
                     }
                 ),
             ));

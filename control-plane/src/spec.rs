@@ -8,12 +8,13 @@ use strom_crds::spec::AutoscalerMode;
 use crate::error::{ApiError, Result};
 use crate::model::Tenant;
 use crate::policy::Policy;
+use crate::tenant_storage::TenantStorage;
 
-/// The spec as the service runs it: validated with the CRD's rules, storage defaulted to
-/// `storage`, upgrades through savepoints. Errors name the field in the request body
-/// (`spec.…`).
+/// The spec as the service runs it: validated with the CRD's rules, storage defaulted to the
+/// platform's and kept in the tenant's prefix, upgrades through savepoints. Errors name the
+/// field in the request body (`spec.…`).
 pub fn managed(
-    storage: Option<&str>,
+    storage: &TenantStorage,
     policy: &Policy,
     name: &str,
     spec: &serde_json::Value,
@@ -45,18 +46,17 @@ pub fn managed(
         return Err(ApiError::fields(local));
     }
     let map = spec.as_object_mut().expect("checked above");
-    if let Some(base) = storage {
-        if !map.contains_key("checkpoints") {
-            map.insert("checkpoints".into(), serde_json::json!({"storage": base}));
-        }
-        let sp = map
-            .entry("savepoints")
-            .or_insert_with(|| serde_json::json!({}));
-        if let Some(sp) = sp.as_object_mut()
-            && !sp.contains_key("storage")
-        {
-            sp.insert("storage".into(), base.into());
-        }
+    let base = storage.base();
+    if !map.contains_key("checkpoints") {
+        map.insert("checkpoints".into(), serde_json::json!({"storage": base}));
+    }
+    let sp = map
+        .entry("savepoints")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(sp) = sp.as_object_mut()
+        && !sp.contains_key("storage")
+    {
+        sp.insert("storage".into(), base.into());
     }
     let manifest = serde_json::json!({
         "apiVersion": "strom.dev/v1alpha1",
@@ -65,21 +65,10 @@ pub fn managed(
         "spec": spec,
     });
     let job = strom_crds::validate::from_value(manifest).map_err(|v| ApiError::fields(v.0))?;
-    let refused = policy.check(&job.spec);
+    let mut refused = policy.check(&job.spec);
+    refused.extend(storage.check(&job.spec));
     if !refused.is_empty() {
         return Err(ApiError::fields(refused));
-    }
-    if job
-        .spec
-        .savepoints
-        .as_ref()
-        .and_then(|s| s.storage.as_ref())
-        .is_none()
-    {
-        return Err(ApiError::field(
-            "spec.savepoints.storage",
-            "is required: updates, stops and rollbacks go through savepoints",
-        ));
     }
     Ok(job.spec)
 }
@@ -160,8 +149,12 @@ pub fn fits_beside(tenant: &Tenant, others: &[FlinkJobSpec], spec: &FlinkJobSpec
 mod tests {
     use super::*;
 
+    fn acme() -> TenantStorage {
+        TenantStorage::new("s3://bucket/app", "strom-acme")
+    }
+
     fn spec(json: serde_json::Value) -> FlinkJobSpec {
-        managed(Some("s3://bucket/app"), &Policy::default(), "app", &json).expect("a valid spec")
+        managed(&acme(), &Policy::default(), "app", &json).expect("a valid spec")
     }
 
     fn base() -> serde_json::Value {
@@ -205,18 +198,20 @@ mod tests {
     fn state_another_upgrade_mode_and_missing_storage_are_refused_by_field() {
         let mut with_state = base();
         with_state["state"] = "running".into();
-        let e = managed(Some("s3://b/a"), &Policy::default(), "app", &with_state).unwrap_err();
+        let e = managed(&acme(), &Policy::default(), "app", &with_state).unwrap_err();
         assert_eq!(field_of(&e), ["spec.state"]);
 
         let mut stateless = base();
         stateless["upgradeMode"] = "stateless".into();
-        let e = managed(Some("s3://b/a"), &Policy::default(), "app", &stateless).unwrap_err();
+        let e = managed(&acme(), &Policy::default(), "app", &stateless).unwrap_err();
         assert_eq!(field_of(&e), ["spec.upgradeMode"]);
 
-        let e = managed(None, &Policy::default(), "app", &base()).unwrap_err();
+        let mut elsewhere = base();
+        elsewhere["savepoints"] = serde_json::json!({"storage": "s3://other/place"});
+        let e = managed(&acme(), &Policy::default(), "app", &elsewhere).unwrap_err();
         assert_eq!(field_of(&e), ["spec.savepoints.storage"]);
 
-        let e = managed(None, &Policy::default(), "app", &serde_json::json!([1])).unwrap_err();
+        let e = managed(&acme(), &Policy::default(), "app", &serde_json::json!([1])).unwrap_err();
         assert_eq!(field_of(&e), ["spec"]);
     }
 
@@ -224,7 +219,7 @@ mod tests {
     fn the_crd_rules_name_the_field() {
         let mut bad = base();
         bad["parallelism"] = 0.into();
-        let e = managed(Some("s3://b/a"), &Policy::default(), "app", &bad).unwrap_err();
+        let e = managed(&acme(), &Policy::default(), "app", &bad).unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(field_of(&e).contains(&"spec.parallelism"), "{e:?}");
     }
@@ -235,7 +230,7 @@ mod tests {
         let text = stored(&s).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert!(v.get("state").is_none());
-        let back = managed(Some("s3://b/a"), &Policy::default(), "app", &v).unwrap();
+        let back = managed(&acme(), &Policy::default(), "app", &v).unwrap();
         assert_eq!(stored(&back).unwrap(), text);
     }
 

@@ -516,7 +516,7 @@ fn exercise(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kube
         &second,
         &editor,
         &[("if-match", "1")],
-        json!({"restoreFrom": "file:///tmp/strom-cp-state/acme/clicks/savepoints/sp-1"}),
+        json!({"restoreFrom": "file:///tmp/strom-cp-state/strom-acme/clicks/savepoints/sp-1"}),
     );
     assert_eq!(a.status, 200, "{:?}", a.body);
     let restore = job(rt, client, "strom-acme", "second")
@@ -526,7 +526,7 @@ fn exercise(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kube
         .unwrap();
     assert_eq!(
         restore.initial_savepoint.unwrap().0,
-        "file:///tmp/strom-cp-state/acme/clicks/savepoints/sp-1"
+        "file:///tmp/strom-cp-state/strom-acme/clicks/savepoints/sp-1"
     );
 
     // Operations: newest first, paginated.

@@ -248,6 +248,165 @@ fn scenarios(
         "the forged location was deleted"
     );
 
+    // 13. Snapshot deletion spares what a start is about to restore: the savepoint an
+    // upgrade under way has chosen. And a rollback whose savepoint was deleted says so
+    // instead of starting a job that cannot restore.
+    let own_dir = state.join("strom-acme/fine/savepoints/sp-2");
+    std::fs::create_dir_all(&own_dir).unwrap();
+    std::fs::write(own_dir.join("_metadata"), "{}").unwrap();
+    let generation = rt
+        .block_on(jobs.get("fine"))
+        .unwrap()
+        .metadata
+        .generation
+        .unwrap();
+    let upgrading = json!({"status": {
+        "savepoints": [
+            {"id": "sp-1", "location": format!("file://{}", victim.display()), "trigger": "manual",
+             "time": at(1), "state": "Completed"},
+            {"id": "sp-2", "location": own, "trigger": "upgrade", "time": at(2),
+             "state": "Completed", "generation": generation},
+        ],
+        "operation": {"kind": "Upgrade", "phase": "Starting", "restoreFrom": own,
+            "target": {"generation": generation + 1, "hash": "h", "spec": "{}"},
+            "started": at(3)},
+    }});
+    rt.block_on(jobs.patch_status(
+        "fine",
+        &Default::default(),
+        &kube::api::Patch::Merge(&upgrading),
+    ))
+    .unwrap();
+    let delete_sp2 = |version: &str| {
+        call(
+            "DELETE",
+            &format!("{base}{apps}/fine/snapshots/sp-2"),
+            Some(&editor),
+            &[("If-Match", version)],
+            None,
+        )
+    };
+    let a = delete_sp2(&version);
+    assert_eq!(
+        (a.status, a.body["code"].as_str()),
+        (409, Some("snapshot_in_use")),
+        "{:?}",
+        a.body
+    );
+    assert!(own_dir.join("_metadata").exists());
+    // The upgrade done, the savepoint may go.
+    rt.block_on(jobs.patch_status(
+        "fine",
+        &Default::default(),
+        &kube::api::Patch::Merge(&json!({"status": {"operation": null}})),
+    ))
+    .unwrap();
+    let a = delete_sp2(&version);
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert!(!own_dir.exists(), "sp-2 is still in storage");
+    let updated = api.send(
+        "PUT",
+        &format!("{apps}/fine"),
+        &editor,
+        &[("If-Match", &version)],
+        json!({"spec": spec(json!({"parallelism": 2})), "note": "wider"}),
+    );
+    assert_eq!(updated.status, 200, "{:?}", updated.body);
+    let v2 = updated.body["application"]["version"].to_string();
+    let a = api.send(
+        "POST",
+        &format!("{apps}/fine/rollback"),
+        &editor,
+        &[("If-Match", &v2)],
+        json!({"version": version.parse::<i64>().unwrap()}),
+    );
+    assert_eq!(
+        (a.status, a.body["code"].as_str()),
+        (409, Some("savepoint_deleted")),
+        "{:?}",
+        a.body
+    );
+
+    // 5. State stays in the tenant's prefix of the platform's storage: no other bucket, no
+    // other tenant's prefix, no restore of another tenant's savepoint.
+    let globex_sp = format!(
+        "file://{}/strom-globex/app/savepoints/sp-1",
+        state.display()
+    );
+    for (extra, field) in [
+        (
+            json!({"savepoints": {"storage": format!("file://{}/strom-globex", state.display())}}),
+            "spec.savepoints.storage",
+        ),
+        (
+            json!({"checkpoints": {"storage": "file:///var/lib/elsewhere"}}),
+            "spec.checkpoints.storage",
+        ),
+        (
+            json!({"restore": {"initialSavepoint": globex_sp}}),
+            "spec.restore.initialSavepoint",
+        ),
+        // 7. An endpoint of the tenant's choice would receive the platform's credentials.
+        (
+            json!({"objectStorage": {"endpoint": "https://collector.example"}}),
+            "spec.objectStorage.endpoint",
+        ),
+    ] {
+        let a = api.send(
+            "POST",
+            apps,
+            &editor,
+            &[],
+            json!({"name": "reach", "spec": spec(extra.clone())}),
+        );
+        assert_eq!(a.status, 422, "{extra}: {:?}", a.body);
+        assert_eq!(fields(&a), [field], "{extra}: {:?}", a.body);
+    }
+    let own_place = format!("file://{}/strom-acme/fast", state.display());
+    let a = api.send(
+        "POST",
+        apps,
+        &editor,
+        &[],
+        json!({"name": "inside", "spec": spec(json!({"savepoints": {"storage": own_place}}))}),
+    );
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let a = api.send(
+        "POST",
+        &format!("{apps}/inside/start"),
+        &editor,
+        &[("If-Match", "1")],
+        json!({"restoreFrom": globex_sp}),
+    );
+    assert_eq!(
+        (a.status, fields(&a)),
+        (422, vec!["restoreFrom".to_owned()]),
+        "{:?}",
+        a.body
+    );
+    // Engines run as the tenant's own account, which mounts no token.
+    let fine = rt.block_on(jobs.get("fine")).unwrap();
+    assert_eq!(
+        fine.spec
+            .pod_template
+            .and_then(|t| t.service_account_name)
+            .as_deref(),
+        Some("strom-engine")
+    );
+    let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(client.clone(), "strom-acme");
+    let account = rt.block_on(accounts.get("strom-engine")).unwrap();
+    assert_eq!(account.automount_service_account_token, Some(false));
+    assert_eq!(
+        account
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("eks.amazonaws.com/role-arn")
+            .map(String::as_str),
+        Some("arn:aws:iam::123456789012:role/strom-acme")
+    );
+
     // 8. The audit log records who a verified token says, never what a path or a header
     // claims: a caller without a valid token writes no row anywhere (a metric counts it),
     // and another tenant's token writes only into its own tenant's log.

@@ -64,4 +64,31 @@ impl FlinkJob {
         spec.vertex_parallelism.extend(self.autoscaled());
         spec
     }
+
+    /// Savepoints a start is about to restore from, so nothing may delete them: the one a
+    /// spec the operator has not taken up yet names (`restore.initialSavepoint`, e.g. a
+    /// rollback just made) and the one an upgrade under way has chosen
+    /// (`status.operation.restoreFrom`). The savepoint the running engine restored from is on
+    /// its StatefulSet (`strom.dev/restored-from`); once a spec is taken up, its
+    /// `initialSavepoint` is not restored again (a later start resumes from newer state).
+    pub fn savepoints_in_use(&self) -> Vec<String> {
+        let pending = self
+            .status
+            .as_ref()
+            .and_then(|s| s.last_reconciled_spec.as_ref())
+            .is_none_or(|r| Some(r.generation) != self.metadata.generation);
+        let named = self
+            .spec
+            .restore
+            .as_ref()
+            .and_then(|r| r.initial_savepoint.as_ref())
+            .filter(|_| pending)
+            .map(|u| u.0.clone());
+        let upgrading = self
+            .status
+            .as_ref()
+            .and_then(|s| s.operation.as_ref())
+            .and_then(|o| o.restore_from.clone());
+        named.into_iter().chain(upgrading).collect()
+    }
 }

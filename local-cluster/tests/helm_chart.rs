@@ -278,6 +278,14 @@ fn bad_values_fail_at_install_naming_the_value() {
             "controlPlane.enabled=true,controlPlane.replicas=2",
             "controlPlane.replicas: more than one replica needs a shared PostgreSQL",
         ),
+        (
+            "controlPlane.enabled=true",
+            "controlPlane.storage: the control plane needs the storage tenants' state lives in",
+        ),
+        (
+            "objectStorage.allowedEndpoints={https://minio/x?y}",
+            "/objectStorage/allowedEndpoints/0",
+        ),
     ] {
         let out = helm(&["template", "strom", "charts/strom", "--set", set]);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -300,7 +308,12 @@ fn the_charts_crd_is_the_generated_one() {
 
 #[test]
 fn the_control_plane_keeps_sqlite_on_a_volume_or_uses_postgres_from_a_secret() {
-    let objects = render(&["controlPlane.enabled=true"]);
+    let objects = render(&[
+        "controlPlane.enabled=true",
+        "controlPlane.storage=s3://strom-state",
+        "objectStorage.allowedEndpoints={https://minio.storage.svc:9000}",
+        "engine.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/strom-{tenant}",
+    ]);
     let d = named(&objects, "Deployment", "strom-control-plane");
     assert_eq!(d["spec"]["replicas"], 1);
     assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
@@ -308,12 +321,29 @@ fn the_control_plane_keeps_sqlite_on_a_volume_or_uses_postgres_from_a_secret() {
     let c = &pod["containers"][0];
     assert_eq!(c["image"], "strom/control-plane:0.1.0");
     assert_eq!(c["args"][0], "serve");
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for expected in [
+        "--data-dir=/data",
+        "--storage=s3://strom-state",
+        "--allowed-storage-endpoint=https://minio.storage.svc:9000",
+        "--engine-service-account-annotation=eks.amazonaws.com/role-arn=arn:aws:iam::1:role/strom-{tenant}",
+    ] {
+        assert!(args.contains(&expected), "{expected}: {args:?}");
+    }
+    // The operator sends its credentials to the same endpoints only.
+    let operator = named(&objects, "Deployment", "strom-operator");
     assert!(
-        c["args"]
+        operator["spec"]["template"]["spec"]["containers"][0]["args"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|a| a == "--data-dir=/data")
+            .any(|a| a == "--allowed-storage-endpoint=https://minio.storage.svc:9000"),
+        "{operator}"
     );
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(
@@ -333,7 +363,9 @@ fn the_control_plane_keeps_sqlite_on_a_volume_or_uses_postgres_from_a_secret() {
     let role = named(&objects, "ClusterRole", "strom-control-plane");
     let rules = role["rules"].to_string();
     assert!(
-        rules.contains("namespaces") && rules.contains("flinkjobs"),
+        rules.contains("namespaces")
+            && rules.contains("flinkjobs")
+            && rules.contains("serviceaccounts"),
         "{rules}"
     );
     assert!(
@@ -343,6 +375,7 @@ fn the_control_plane_keeps_sqlite_on_a_volume_or_uses_postgres_from_a_secret() {
 
     let objects = render(&[
         "controlPlane.enabled=true",
+        "controlPlane.storage=s3://strom-state",
         "controlPlane.replicas=3",
         "controlPlane.database.existingSecret=strom-db",
     ]);

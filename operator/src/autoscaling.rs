@@ -277,6 +277,7 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             checkpoint: None,
             savepoint: SavepointProgress::Unknown,
             latest_checkpoint: None,
+            storage_refused: None,
         }
     }
 

@@ -13,7 +13,7 @@ use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
-use strom_crds::FlinkJob;
+use strom_crds::{FlinkJob, FlinkJobSpec};
 use strom_storage::StorageOptions;
 
 use crate::execute;
@@ -32,6 +32,9 @@ pub enum Error {
     /// The job's storage could not be read or written.
     #[error("storage: {0}")]
     Storage(#[from] strom_storage::StorageError),
+    /// The job names a storage endpoint this operator sends no credentials to.
+    #[error("spec.objectStorage.endpoint: {0}")]
+    StorageEndpoint(String),
     /// The call to the engine's control endpoint could not be made (its worker thread
     /// failed); the engine's own answers, errors included, are handled by the reconciler.
     #[error("engine: {0}")]
@@ -52,7 +55,7 @@ pub fn retry_after(error: &Error) -> Duration {
         }
         Error::Kube(_) | Error::Engine(_) => Duration::from_secs(2),
         Error::Storage(_) => Duration::from_secs(10),
-        Error::Resources(_) => Duration::from_secs(60),
+        Error::Resources(_) | Error::StorageEndpoint(_) => Duration::from_secs(60),
     }
 }
 
@@ -74,6 +77,36 @@ pub struct Settings {
     /// The namespaces whose pods may reach engines' control ports (the operator's, the
     /// control plane's, Prometheus'); empty: no NetworkPolicy is made.
     pub engine_ingress_namespaces: Vec<String>,
+    /// Object-storage endpoints the operator sends its credentials to (besides the clouds'
+    /// own, which a FlinkJob names by leaving `spec.objectStorage.endpoint` out).
+    pub storage_endpoints: Vec<String>,
+}
+
+impl Settings {
+    /// Why the operator will not touch `spec`'s storage, if it will not: it names an
+    /// endpoint off the operator's list, which would receive the operator's credentials (on
+    /// Azure and GCS a bearer token).
+    pub fn storage_refusal(&self, spec: &FlinkJobSpec) -> Option<String> {
+        let endpoint = spec.object_storage.as_ref()?.endpoint.as_deref()?;
+        let trimmed = endpoint.trim_end_matches('/');
+        if self
+            .storage_endpoints
+            .iter()
+            .any(|a| a.trim_end_matches('/') == trimmed)
+        {
+            return None;
+        }
+        Some(format!(
+            "{endpoint:?} is not a storage endpoint this operator sends its credentials to \
+             (allowed: {}; the operator's --allowed-storage-endpoint, the chart's \
+             objectStorage.allowedEndpoints)",
+            if self.storage_endpoints.is_empty() {
+                "the clouds' own only".to_owned()
+            } else {
+                self.storage_endpoints.join(", ")
+            }
+        ))
+    }
 }
 
 impl Default for Settings {
@@ -82,6 +115,7 @@ impl Default for Settings {
             autoscaler_interval: Duration::from_secs(10),
             engine_service_account: None,
             engine_ingress_namespaces: Vec::new(),
+            storage_endpoints: Vec::new(),
         }
     }
 }
@@ -269,11 +303,18 @@ fn error_policy(_job: Arc<FlinkJob>, error: &Error, _ctx: Arc<Context>) -> Reque
     Requeue::requeue(after)
 }
 
-/// The options for the job's storage.
-pub(crate) fn storage_options(job: &FlinkJob) -> StorageOptions {
-    resources::storage_options(&job.spec)
+/// The options for the job's storage, with the operator's credentials: refused for an
+/// endpoint off the operator's list.
+pub(crate) fn storage_options(
+    job: &FlinkJob,
+    settings: &Settings,
+) -> Result<StorageOptions, Error> {
+    if let Some(why) = settings.storage_refusal(&job.spec) {
+        return Err(Error::StorageEndpoint(why));
+    }
+    Ok(resources::storage_options(&job.spec)
         .into_iter()
-        .fold(StorageOptions::new(), |o, (k, v)| o.with(k, &v))
+        .fold(StorageOptions::new(), |o, (k, v)| o.with(k, &v)))
 }
 
 async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Requeue, Error> {

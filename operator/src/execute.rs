@@ -242,8 +242,9 @@ pub(crate) async fn publish(
 }
 
 /// Applies `spec.savepoints.history` to the job's savepoints directory through the storage
-/// layer's crash-safe disposal, sparing the savepoint the running deployment restored from
-/// (and, by count, the newest); marks what went as `Disposed` in the status.
+/// layer's crash-safe disposal, sparing the savepoint the running deployment restored from,
+/// the ones a start is about to restore (`FlinkJob::savepoints_in_use`) and, by count, the
+/// newest; marks what went as `Disposed` in the status.
 async fn dispose_savepoints(
     job: &FlinkJob,
     ctx: &Context,
@@ -257,8 +258,11 @@ async fn dispose_savepoints(
         return Ok(());
     };
     let dir = crate::reconcile::job_dirs(job, storage).savepoints();
-    let parent = Location::open(&dir, &crate::controller::storage_options(job))?;
-    let mut protected = Vec::new();
+    let parent = Location::open(
+        &dir,
+        &crate::controller::storage_options(job, &ctx.settings)?,
+    )?;
+    let mut protected = job.savepoints_in_use();
     let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
     if let Some(set) = sets.get_opt(&resources::names(job).engine).await?
         && let Some(from) = set.annotations().get(resources::RESTORED_FROM)

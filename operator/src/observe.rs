@@ -136,7 +136,9 @@ pub(crate) async fn observe(
         engine = engine_call(e.clone(), |e| e.job()).await;
         job_state = engine.as_ref().map(|j| j.state);
     }
-    let options = storage_options(job);
+    // No storage read at an endpoint off the operator's list: the plan refuses the spec.
+    let storage_refused = ctx.settings.storage_refusal(&job.spec);
+    let options = storage_options(job, &ctx.settings).ok();
     let op = job.status.as_ref().and_then(|s| s.operation.as_ref());
     let mut savepoint = SavepointProgress::Unknown;
     if let Some(op) = op {
@@ -149,7 +151,8 @@ pub(crate) async fn observe(
         // Whatever the engine says (or if it is gone), a savepoint in storage is complete.
         if !matches!(savepoint, SavepointProgress::Completed(_))
             && let Some(target) = &op.savepoint_target
-            && let Ok(loc) = Location::open(target, &options)
+            && let Some(options) = &options
+            && let Ok(loc) = Location::open(target, options)
             && loc.exists(MANIFEST).await.unwrap_or(false)
         {
             savepoint = SavepointProgress::Completed(target.clone());
@@ -175,7 +178,8 @@ pub(crate) async fn observe(
         .unwrap_or_else(|| job.spec.clone());
     if !steady
         && let Some(dir) = plan::checkpoint_dir(job, &spec)
-        && let Ok(loc) = Location::open(&dir, &options)
+        && let Some(options) = &options
+        && let Ok(loc) = Location::open(&dir, options)
         && let Ok(Some(id)) = CheckpointDir::new(loc.clone()).latest_complete().await
     {
         latest_checkpoint = Some(loc.url_of(&format!("chk-{id}")));
@@ -187,6 +191,7 @@ pub(crate) async fn observe(
             checkpoint,
             savepoint,
             latest_checkpoint,
+            storage_refused,
         },
         engine,
     ))

@@ -28,10 +28,21 @@ enum Command {
         listen: std::net::SocketAddr,
         #[command(flatten)]
         store: Store,
-        /// Checkpoint and savepoint storage for applications that name none, e.g.
-        /// `s3://strom-state` (each job's data goes under `<ns>/<name>/`).
+        /// Where tenants' checkpoints and savepoints live, e.g. `s3://strom-state`: each
+        /// tenant's under `<storage>/strom-<tenant>/` (each job's under its `<app>/` there);
+        /// tenants cannot name storage outside their prefix.
         #[arg(long)]
-        storage: Option<String>,
+        storage: String,
+        /// An object-storage endpoint tenants may name in `spec.objectStorage.endpoint`
+        /// (repeat for several), e.g. `https://minio.storage.svc:9000`. Default: none, the
+        /// clouds' own only; the control plane's credentials go to no other address.
+        #[arg(long = "allowed-storage-endpoint")]
+        allowed_storage_endpoints: Vec<String>,
+        /// An annotation of each tenant's engine service account `strom-engine`, as
+        /// `KEY=VALUE` with `{tenant}` replaced by the tenant's name (repeat for several),
+        /// e.g. `eks.amazonaws.com/role-arn=arn:aws:iam::123456789012:role/strom-{tenant}`.
+        #[arg(long = "engine-service-account-annotation", value_parser = annotation)]
+        engine_service_account_annotations: Vec<(String, String)>,
         /// An image repository engines may come from (repeat for several), e.g.
         /// `registry.example.com/strom/engine`; images are compared without tag or digest.
         #[arg(long = "allowed-image-repository", default_values_t = [strom_control_plane::policy::DEFAULT_IMAGE_REPOSITORY.to_owned()])]
@@ -57,6 +68,23 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+/// `KEY=VALUE`, the key a Kubernetes annotation key.
+fn annotation(text: &str) -> Result<(String, String), String> {
+    let (k, v) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    let name = k.rsplit('/').next().unwrap_or(k);
+    let well_formed = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !well_formed {
+        return Err(format!("{k:?} is not an annotation key"));
+    }
+    Ok((k.to_owned(), v.to_owned()))
 }
 
 #[derive(clap::Args)]
@@ -128,6 +156,8 @@ async fn main() -> ExitCode {
             allowed_image_repositories,
             allowed_pod_template_fields,
             allow_local_storage,
+            allowed_storage_endpoints,
+            engine_service_account_annotations,
         } => {
             let policy = match strom_control_plane::policy::Policy::new(
                 allowed_image_repositories,
@@ -135,6 +165,10 @@ async fn main() -> ExitCode {
             ) {
                 Ok(p) => strom_control_plane::policy::Policy {
                     allow_local_storage,
+                    storage_endpoints: allowed_storage_endpoints,
+                    engine_account_annotations: engine_service_account_annotations
+                        .into_iter()
+                        .collect(),
                     ..p
                 },
                 Err(e) => {

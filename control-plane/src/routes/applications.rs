@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use strom_crds::FlinkJobSpec;
+use strom_crds::status::SavepointState;
 
 use super::request::{conflict, dns_label, if_match};
 use super::{
@@ -37,7 +38,7 @@ pub async fn create_application(
     let t = load_tenant(&state, &tenant).await?;
     dns_label("name", &req.name, 45)?;
     let spec = spec::managed(
-        state.storage.as_deref(),
+        &state.tenant_storage(&tenant),
         &state.policy,
         &req.name,
         &req.spec,
@@ -183,7 +184,12 @@ pub async fn update_application(
     who.check(&tenant, Role::Editor)?;
     let expected = if_match(&headers)?;
     load_app(&state, &tenant, &app).await?;
-    let spec = spec::managed(state.storage.as_deref(), &state.policy, &app, &req.spec)?;
+    let spec = spec::managed(
+        &state.tenant_storage(&tenant),
+        &state.policy,
+        &app,
+        &req.spec,
+    )?;
     let a = new_version(&state, &who, &tenant, &app, expected, &spec, &req.note).await?;
     let outcome = Outcome::of(&a);
     let message = match outcome {
@@ -224,7 +230,7 @@ pub async fn scale_application(
     let current = load_app(&state, &tenant, &app).await?;
     let mut spec = current.spec.clone();
     spec["parallelism"] = req.parallelism.into();
-    let spec = spec::managed(state.storage.as_deref(), &state.policy, &app, &spec)
+    let spec = spec::managed(&state.tenant_storage(&tenant), &state.policy, &app, &spec)
         .map_err(|e| renamed(e, "spec.parallelism", "parallelism"))?;
     let note = format!("scale to {}", req.parallelism);
     let a = new_version(&state, &who, &tenant, &app, expected, &spec, &note).await?;
@@ -270,14 +276,36 @@ pub async fn rollback_application(
     let ended = match (generation, k8s::get_job(&state.kube, &tenant, &app).await?) {
         (Some(g), Some(job)) => job.status.and_then(|s| {
             s.savepoints.into_iter().rev().find_map(|sp| {
-                let done = sp.generation == Some(g)
-                    && sp.state == strom_crds::status::SavepointState::Completed;
-                done.then_some(())?;
-                Some((sp.id, sp.location?))
+                let ends = sp.generation == Some(g)
+                    && matches!(
+                        sp.state,
+                        SavepointState::Completed | SavepointState::Disposed
+                    );
+                ends.then_some(())?;
+                Some((sp.id, sp.location?, sp.state))
             })
         }),
         _ => None,
     };
+    // A deleted savepoint cannot be restored: say so rather than start a job that fails.
+    if let Some((id, location, sp_state)) = &ended {
+        let deleted = *sp_state == SavepointState::Disposed
+            || store::snapshots::disposed(&state.db.pool, &tenant, &app)
+                .await?
+                .contains(location);
+        if deleted {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "savepoint_deleted",
+                format!(
+                    "{id}, the savepoint that ended version {target}, was deleted, so its state \
+                     cannot be restored; to run version {target}'s spec on the current state, \
+                     submit it as a new version"
+                ),
+            ));
+        }
+    }
+    let ended = ended.map(|(id, location, _)| (id, location));
     let how = match &ended {
         Some((id, location)) => {
             spec.restore = Some(strom_crds::spec::RestoreSpec {

@@ -59,7 +59,7 @@ async fn set_desired(
                 });
                 let text = spec::stored(&spec)?;
                 let value = serde_json::from_str(&text).map_err(ApiError::internal)?;
-                spec::managed(state.storage.as_deref(), &state.policy, app, &value)
+                spec::managed(&state.tenant_storage(tenant), &state.policy, app, &value)
                     .map_err(|e| renamed(e, "spec.restore.initialSavepoint", "restoreFrom"))?;
             }
         }

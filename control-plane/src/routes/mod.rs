@@ -169,7 +169,18 @@ pub(crate) async fn apply(
     } else {
         UpgradeMode::Savepoint
     };
-    k8s::ensure_namespace(&state.kube, tenant).await?;
+    // Engines run as the tenant's own service account unless the platform lets tenants
+    // choose one.
+    spec.pod_template
+        .get_or_insert_with(Default::default)
+        .service_account_name
+        .get_or_insert_with(|| k8s::ENGINE_SERVICE_ACCOUNT.to_owned());
+    k8s::ensure_namespace(
+        &state.kube,
+        tenant,
+        &state.policy.engine_account_annotations,
+    )
+    .await?;
     Ok(k8s::apply_job(&state.kube, tenant, app, job.version, spec).await?)
 }
 

@@ -101,8 +101,9 @@ pub async fn create_snapshot(
 }
 
 /// Delete a snapshot from storage, through the same crash-safe disposal the operator's
-/// retention uses. The savepoint the running job restored from, and the newest savepoint
-/// of a stopped application (it resumes from it), are refused.
+/// retention uses. The savepoint the running job restored from, the one its next start
+/// restores (a rollback or an upgrade under way), and the newest savepoint of a stopped
+/// application (it resumes from it), are refused.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/applications/{app}/snapshots/{id}",
     params(("tenant" = String, Path), ("app" = String, Path), ("id" = String, Path), ("If-Match" = String, Header, description = "current version")),
     responses((status = 200, body = Operation), (status = 409, body = crate::error::ErrorBody)),
@@ -147,6 +148,12 @@ pub async fn delete_snapshot(
     {
         return in_use(format!(
             "{id} is the savepoint the running job started from"
+        ));
+    }
+    if job.savepoints_in_use().contains(&location) {
+        return in_use(format!(
+            "{id} is the savepoint the next start of the job restores (a rollback or an \
+             upgrade under way)"
         ));
     }
     // Only what this application's own savepoint directory can hold is deleted: the status

@@ -38,7 +38,12 @@ pub async fn create_tenant(
         return Err(ApiError::fields(errors));
     }
     // The namespace first: a name whose namespace is not free is refused before it exists.
-    k8s::ensure_namespace(&state.kube, &req.name).await?;
+    k8s::ensure_namespace(
+        &state.kube,
+        &req.name,
+        &state.policy.engine_account_annotations,
+    )
+    .await?;
     let now = now_ms();
     let tenant = Tenant {
         namespace: k8s::namespace_of(&req.name),

@@ -157,11 +157,17 @@ pub async fn serve(
     let state = AppState {
         db: db::Db::connect(database_url).await.unwrap(),
         kube,
-        storage: Some(storage.to_owned()),
+        storage: storage.to_owned(),
         // The local cluster runs every pod as a process of this machine, as strom-local
         // does, so tenants may name file:// storage here.
         policy: strom_control_plane::policy::Policy {
             allow_local_storage: true,
+            // One cloud identity per tenant, as a platform on EKS would bind them.
+            engine_account_annotations: [(
+                "eks.amazonaws.com/role-arn".to_owned(),
+                "arn:aws:iam::123456789012:role/strom-{tenant}".to_owned(),
+            )]
+            .into(),
             ..Default::default()
         },
         metrics: Default::default(),

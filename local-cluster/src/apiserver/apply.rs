@@ -251,6 +251,23 @@ pub fn remove_at(object: &mut Value, path: &[String]) {
     }
 }
 
+/// Removes from `object` what a manager applied before (`previous`) and no longer applies
+/// (`applied`), unless another manager (`others`) holds it too. What goes is the highest
+/// field nobody holds any more, as in Kubernetes: an item of a keyed list or a map the
+/// configuration dropped goes whole, not as an empty shell of its key fields.
+pub fn prune(object: &mut Value, previous: &FieldSet, applied: &FieldSet, others: &[FieldSet]) {
+    let held = |path: &[String]| applied.overlaps(path) || others.iter().any(|o| o.overlaps(path));
+    for leaf in previous.leaves() {
+        if held(&leaf) {
+            continue;
+        }
+        let top = (1..=leaf.len())
+            .find(|&i| !held(&leaf[..i]))
+            .unwrap_or(leaf.len());
+        remove_at(object, &leaf[..top]);
+    }
+}
+
 /// Deep-merges an applied configuration into the live object: maps merge, keyed lists merge
 /// by key, everything else is replaced.
 pub fn merge_config(live: &Value, config: &Value, path: &[String], keys: ListKeys<'_>) -> Value {
@@ -372,6 +389,33 @@ mod tests {
         assert_eq!(value_at(&obj, &path), Some(&json!("2")));
         remove_at(&mut obj, &path[..3]);
         assert_eq!(obj["spec"]["containers"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn what_a_manager_no_longer_applies_goes_whole() {
+        let before = json!({"spec": {"template": {
+            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+            "volumes": [{"name": "v", "configMap": {"name": "c"}}],
+        }}});
+        let previous = FieldSet::of(&before, &keys);
+        // The next configuration keeps B only and drops the volumes; another manager holds
+        // a field of its own in the template.
+        let now = json!({"spec": {"template": {"env": [{"name": "B", "value": "2"}]}}});
+        let applied = FieldSet::of(&now, &keys);
+        let mut live = before.clone();
+        live["spec"]["template"]["serviceAccountName"] = json!("x");
+        let other = FieldSet::of(
+            &json!({"spec": {"template": {"serviceAccountName": "x"}}}),
+            &keys,
+        );
+        prune(&mut live, &previous, &applied, &[other]);
+        assert_eq!(
+            live,
+            json!({"spec": {"template": {
+                "env": [{"name": "B", "value": "2"}],
+                "serviceAccountName": "x",
+            }}})
+        );
     }
 
     #[test]

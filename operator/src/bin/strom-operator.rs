@@ -44,6 +44,11 @@ struct Cli {
     /// NetworkPolicy admitting only those; without, none is made.
     #[arg(long = "engine-ingress-namespace")]
     engine_ingress_namespaces: Vec<String>,
+    /// An object-storage endpoint FlinkJobs may name in `spec.objectStorage.endpoint`
+    /// (repeat for several), e.g. `https://minio.storage.svc:9000`: the operator sends its
+    /// credentials to these and the clouds' own only, and refuses a job naming another.
+    #[arg(long = "allowed-storage-endpoint")]
+    allowed_storage_endpoints: Vec<String>,
 }
 
 #[tokio::main]
@@ -105,6 +110,7 @@ async fn main() -> std::process::ExitCode {
         autoscaler_interval: Duration::from_secs(cli.autoscaler_interval.max(1)),
         engine_service_account: cli.engine_service_account,
         engine_ingress_namespaces: cli.engine_ingress_namespaces,
+        storage_endpoints: cli.allowed_storage_endpoints,
     };
     let controller = {
         let (client, metrics) = (client.clone(), metrics.clone());

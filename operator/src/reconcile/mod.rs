@@ -132,6 +132,9 @@ pub struct Observed {
     /// The newest complete checkpoint in the job's checkpoint directory (for `last-state`
     /// restores and restarts after failures).
     pub latest_checkpoint: Option<String>,
+    /// Why the operator will not touch the spec's storage (an endpoint off its list), if it
+    /// will not: the spec is then invalid here.
+    pub storage_refused: Option<String>,
 }
 
 /// Something the controller must do.
@@ -291,7 +294,17 @@ pub fn plan(job: &FlinkJob, observed: &Observed, now: &Time) -> Plan {
     }
 
     // An invalid spec: say where, keep running what runs.
-    let desired = match job.spec.validate() {
+    let valid = job
+        .spec
+        .validate()
+        .and_then(|()| match &observed.storage_refused {
+            Some(why) => Err(strom_crds::Violations::one(
+                "spec.objectStorage.endpoint",
+                why.clone(),
+            )),
+            None => Ok(()),
+        });
+    let desired = match valid {
         Ok(()) => {
             if conditions::holds(&status, Kind::Degraded, CReason::InvalidSpec) {
                 conditions::set(

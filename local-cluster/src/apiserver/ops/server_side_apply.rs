@@ -135,15 +135,12 @@ impl ApiServer {
                 .find(|e| e["manager"] == manager.as_str() && e["operation"] == "Apply" && e.get("subresource").and_then(Value::as_str) == sub)
                 .map(|e| FieldSet::from_json(&e["fieldsV1"]))
                 .unwrap_or_default();
-            for leaf in previous.leaves() {
-                let kept_by_other = managed.iter().any(|e| {
-                    !(e["manager"] == manager.as_str() && e["operation"] == "Apply")
-                        && FieldSet::from_json(&e["fieldsV1"]).overlaps(&leaf)
-                });
-                if !applied.overlaps(&leaf) && !kept_by_other {
-                    apply::remove_at(&mut new, &leaf);
-                }
-            }
+            let others: Vec<FieldSet> = managed
+                .iter()
+                .filter(|e| !(e["manager"] == manager.as_str() && e["operation"] == "Apply"))
+                .map(|e| FieldSet::from_json(&e["fieldsV1"]))
+                .collect();
+            apply::prune(&mut new, &previous, &applied, &others);
             let mut new = apply::merge_config(&new, &scoped, &[], &keys);
             // Ownership: this manager's Apply entry becomes exactly the applied set; forced
             // conflicts move to it.

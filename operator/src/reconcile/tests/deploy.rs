@@ -92,3 +92,40 @@ fn an_invalid_edit_is_reported_once_and_the_running_job_is_untouched() {
     let p = plan(&bad(p.status), &o, &now());
     assert!(p.actions.is_empty(), "reported again: {:?}", p.actions);
 }
+
+#[test]
+fn a_storage_endpoint_off_the_operators_list_starts_nothing_and_says_why() {
+    let j = job(
+        "objectStorage: {endpoint: 'https://collector.example'}",
+        1,
+        None,
+    );
+    let settings = crate::controller::Settings::default();
+    let mut o = observed(None, "");
+    o.storage_refused = settings.storage_refusal(&j.spec);
+    let p = plan(&j, &o, &now());
+    assert!(deploys(&p).is_empty(), "{:?}", p.actions);
+    assert_eq!(reasons(&p), vec!["InvalidSpec"]);
+    let c = p
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert!(
+        c.message.contains("spec.objectStorage.endpoint")
+            && c.message
+                .contains("\"https://collector.example\" is not a storage endpoint"),
+        "{}",
+        c.message
+    );
+
+    // On the list, the same spec deploys.
+    let listed = crate::controller::Settings {
+        storage_endpoints: vec!["https://collector.example/".into()],
+        ..Default::default()
+    };
+    assert_eq!(listed.storage_refusal(&j.spec), None);
+    let p = plan(&j, &observed(None, ""), &now());
+    assert_eq!(deploys(&p).len(), 1, "{:?}", p.actions);
+}
