@@ -1,11 +1,13 @@
-//! API tokens: `strom_<id>_<secret>`, shown once, stored as an Argon2id hash of the secret;
-//! scoped to a tenant (or the platform) with a role; expiring; revocable.
+//! API tokens: `strom_<id>_<secret>`, shown once, stored as a SHA-256 digest of the secret
+//! (Argon2id for tokens minted before); scoped to a tenant (or the platform) with a role;
+//! expiring; revocable; within the rate limits of `rate_limit`.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
@@ -204,47 +206,92 @@ fn unauthenticated(why: &str) -> ApiError {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
+    /// Verifies the bearer token, within the rate limits: an address that failed too often
+    /// is refused before its token is looked at; a verified token over its own limit is
+    /// refused too.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .ok_or_else(|| unauthenticated("send an API token: Authorization: Bearer strom_…"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
-        let mut parts_of = token.splitn(3, '_');
-        let (Some("strom"), Some(id), Some(secret)) =
-            (parts_of.next(), parts_of.next(), parts_of.next())
-        else {
-            return Err(unauthenticated("not a Strom API token"));
+        // Served without connection info (only in-process callers), every caller shares
+        // the unspecified address: the limit still holds, for all of them together.
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let limited = |limit: &str, wait, why| {
+            state.metrics.rate_limited.with_label_values(&[limit]).inc();
+            ApiError::rate_limited(wait, why)
         };
-        let stored = store::tokens::credential(&state.db.pool, id)
-            .await?
-            .ok_or_else(|| unauthenticated("unknown or revoked token"))?;
-        let store::tokens::Credential {
-            tenant,
-            role,
-            hash,
-            expires_at,
-            revoked_at,
-        } = stored;
-        // The secret first: whoever does not hold it learns nothing about the token (not
-        // even that it expired).
-        if !secret_matches(state, id, secret, &hash)? || revoked_at.is_some() {
-            return Err(unauthenticated("unknown or revoked token"));
+        if let Some(wait) = state.limits.address_refused(address) {
+            return Err(limited(
+                "address",
+                wait,
+                "too many failed authentications from this address",
+            ));
         }
-        if expires_at.is_some_and(|e| e <= now_ms()) {
-            return Err(unauthenticated("this token has expired"));
-        }
-        let principal = Principal {
-            token_id: id.to_owned(),
-            tenant,
-            role,
+        let principal = match verify(parts, state).await {
+            Ok(p) => p,
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+                return Err(match state.limits.failed(address) {
+                    Some(wait) => limited(
+                        "address",
+                        wait,
+                        "too many failed authentications from this address",
+                    ),
+                    None => e,
+                });
+            }
+            Err(e) => return Err(e),
         };
+        if let Some(wait) = state.limits.token(&principal.token_id) {
+            return Err(limited(
+                "token",
+                wait,
+                "this token made more requests than its rate limit allows",
+            ));
+        }
         if let Some(slot) = parts.extensions.get::<VerifiedSlot>() {
             *slot.0.lock().expect("the verified slot") = Some(principal.clone());
         }
         Ok(principal)
     }
+}
+
+/// The caller the request's bearer token names, if the token is valid.
+async fn verify(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| unauthenticated("send an API token: Authorization: Bearer strom_…"))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+    let mut parts_of = token.splitn(3, '_');
+    let (Some("strom"), Some(id), Some(secret)) =
+        (parts_of.next(), parts_of.next(), parts_of.next())
+    else {
+        return Err(unauthenticated("not a Strom API token"));
+    };
+    let stored = store::tokens::credential(&state.db.pool, id)
+        .await?
+        .ok_or_else(|| unauthenticated("unknown or revoked token"))?;
+    let store::tokens::Credential {
+        tenant,
+        role,
+        hash,
+        expires_at,
+        revoked_at,
+    } = stored;
+    // The secret first: whoever does not hold it learns nothing about the token (not
+    // even that it expired).
+    if !secret_matches(state, id, secret, &hash)? || revoked_at.is_some() {
+        return Err(unauthenticated("unknown or revoked token"));
+    }
+    if expires_at.is_some_and(|e| e <= now_ms()) {
+        return Err(unauthenticated("this token has expired"));
+    }
+    Ok(Principal {
+        token_id: id.to_owned(),
+        tenant,
+        role,
+    })
 }

@@ -50,6 +50,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The body.
     pub body: ErrorBody,
+    /// Seconds before trying again (`Retry-After`), for 429.
+    pub retry_after: Option<u64>,
 }
 
 /// Marks a response that carries a secret (a minted token): it is never kept for an
@@ -71,6 +73,7 @@ impl ApiError {
                 message: message.into(),
                 errors: Vec::new(),
             },
+            retry_after: None,
         }
     }
 
@@ -94,12 +97,26 @@ impl ApiError {
                 message,
                 errors,
             },
+            retry_after: None,
         }
     }
 
     /// 404 for `what`.
     pub fn not_found(what: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    /// 429: `why`; try again after `wait` (whole seconds, rounded up).
+    pub fn rate_limited(wait: std::time::Duration, why: &str) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError {
+            retry_after: Some(secs.max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("{why}; try again in {} s", secs.max(1)),
+            )
+        }
     }
 
     /// 500, logged; the client learns only that it failed.
@@ -143,6 +160,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let note = AuditNote(format!("{}: {}", self.body.code, self.body.message));
         let mut r = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         r.extensions_mut().insert(note);
         r
     }

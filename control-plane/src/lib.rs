@@ -13,6 +13,7 @@ pub mod metrics;
 mod middleware;
 pub mod model;
 pub mod policy;
+pub mod rate_limit;
 pub mod routes;
 pub mod spec;
 pub mod store;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub metrics: metrics::SharedMetrics,
     /// Secrets verified in this process.
     pub verified: VerifiedCache,
+    /// Requests per token, failed authentications per client address.
+    pub limits: rate_limit::RateLimits,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
     paths(
         tenants::create_tenant, tenants::list_tenants, tenants::get_tenant,
         tokens::create_token, tokens::list_tokens, tokens::revoke_token,
+        tokens::create_platform_token, tokens::list_platform_tokens, tokens::revoke_platform_token,
         applications::create_application, applications::list_applications,
         applications::get_application, applications::update_application,
         applications::delete_application, lifecycle::start_application,
@@ -121,6 +125,14 @@ pub fn router(state: AppState) -> Router {
             post(tenants::create_tenant).get(tenants::list_tenants),
         )
         .route("/v1/tenants/{tenant}", get(tenants::get_tenant))
+        .route(
+            "/v1/tokens",
+            post(tokens::create_platform_token).get(tokens::list_platform_tokens),
+        )
+        .route(
+            "/v1/tokens/{id}",
+            axum::routing::delete(tokens::revoke_platform_token),
+        )
         .route(
             "/v1/tenants/{tenant}/tokens",
             post(tokens::create_token).get(tokens::list_tokens),

@@ -12,6 +12,8 @@ pub struct Metrics {
     registry: Registry,
     /// Mutating requests refused before a token was verified, by HTTP status.
     pub unauthenticated: IntCounterVec,
+    /// Requests refused by a rate limit, by limit (`token`, `address`).
+    pub rate_limited: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -25,12 +27,24 @@ impl Default for Metrics {
             &["status"],
         )
         .expect("a valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "strom_control_plane_rate_limited_requests_total",
+                "Requests refused by a rate limit: a token's, or a client address's failed authentications",
+            ),
+            &["limit"],
+        )
+        .expect("a valid metric");
         registry
             .register(Box::new(unauthenticated.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(rate_limited.clone()))
             .expect("registered once");
         Metrics {
             registry,
             unauthenticated,
+            rate_limited,
         }
     }
 }

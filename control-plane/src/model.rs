@@ -49,6 +49,19 @@ pub struct TokenRequest {
     pub expires_in: Option<String>,
 }
 
+/// `POST /v1/tokens`: a platform admin token.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlatformTokenRequest {
+    /// What it is for (shown in listings).
+    #[serde(default)]
+    pub description: String,
+    /// Lifetime, e.g. `720h` (units ms, s, m, h); default `2160h` (90 days), at most
+    /// `8760h` (a year).
+    #[serde(default)]
+    pub expires_in: Option<String>,
+}
+
 /// A token as created: the secret is shown this once.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

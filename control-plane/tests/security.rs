@@ -12,6 +12,8 @@ mod support;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use serde_json::{Value, json};
+use strom_control_plane::AppState;
+use strom_control_plane::rate_limit::{Limits, Rate, RateLimits};
 use support::{Answer, Api, call};
 
 fn spec(extra: Value) -> Value {
@@ -45,8 +47,10 @@ fn scenarios(
     admin: &str,
     client: &kube::Client,
     state: &std::path::Path,
-    db: &sqlx::AnyPool,
+    app_state: &AppState,
+    database_url: &str,
 ) {
+    let db = &app_state.db.pool;
     let api = Api { base };
     let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
 
@@ -605,6 +609,162 @@ fn scenarios(
         "{hashes:?}"
     );
 
+    // 10. Platform admin tokens expire (90 days unless asked, at most a year) and can be
+    // revoked, over the API and from the command line; a tenant's admin cannot mint one.
+    let minted = api.send(
+        "POST",
+        "/v1/tokens",
+        admin,
+        &[],
+        json!({"description": "ops"}),
+    );
+    assert_eq!(minted.status, 201, "{:?}", minted.body);
+    let expires = minted.body["expiresAt"].as_str().unwrap();
+    let days = (expires.parse::<jiff::Timestamp>().unwrap().as_second()
+        - jiff::Timestamp::now().as_second()) as f64
+        / 86_400.0;
+    assert!((89.9..=90.0).contains(&days), "{expires}: {days} days");
+    let ops = minted.body["token"].as_str().unwrap().to_owned();
+    let ops_id = minted.body["id"].as_str().unwrap().to_owned();
+    let too_long = api.send(
+        "POST",
+        "/v1/tokens",
+        admin,
+        &[],
+        json!({"expiresIn": "9000h"}),
+    );
+    assert_eq!(too_long.status, 422);
+    assert_eq!(fields(&too_long), ["expiresIn"]);
+    let by_tenant = api.send("POST", "/v1/tokens", &acme_admin, &[], json!({}));
+    assert_eq!(by_tenant.status, 403, "{:?}", by_tenant.body);
+    let listed = api.get("/v1/tokens", &ops);
+    assert_eq!(listed.status, 200);
+    assert!(
+        listed
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == ops_id.as_str())
+            && !listed
+                .body
+                .to_string()
+                .contains(ops.rsplit('_').next().unwrap()),
+        "{:?}",
+        listed.body
+    );
+    assert_eq!(api.get("/v1/tokens", &acme_admin).status, 403);
+    // The platform revokes the token it minted; the last working one it cannot.
+    let admin_id = admin.split('_').nth(1).unwrap();
+    let revoked = api.send(
+        "DELETE",
+        &format!("/v1/tokens/{ops_id}"),
+        admin,
+        &[],
+        Value::Null,
+    );
+    assert_eq!(revoked.status, 204, "{:?}", revoked.body);
+    assert_eq!(api.get("/v1/tenants", &ops).status, 401);
+    let last = api.send(
+        "DELETE",
+        &format!("/v1/tokens/{admin_id}"),
+        admin,
+        &[],
+        Value::Null,
+    );
+    assert_eq!(last.status, 409, "{:?}", last.body);
+    assert_eq!(last.body["code"], "last_platform_token");
+    assert_eq!(api.get("/v1/tenants", admin).status, 200);
+    // From the command line: mint one that expires, use it, revoke it.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strom-control-plane"))
+            .args(args)
+            .args(["--database-url", database_url])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap().trim().to_owned(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, _, err) = cli(&["create-admin-token", "--expires-in", "9000h"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--expires-in") && err.contains("a year"),
+        "{err}"
+    );
+    let (code, brief_admin, err) = cli(&["create-admin-token", "--expires-in", "2s"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("expires 20"), "{err}");
+    assert_eq!(api.get("/v1/tenants", &brief_admin).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let gone = api.get("/v1/tenants", &brief_admin);
+    assert_eq!(gone.status, 401);
+    assert!(gone.body.to_string().contains("expired"), "{:?}", gone.body);
+    let (_, second, _) = cli(&["create-admin-token", "--description", "break-glass test"]);
+    assert_eq!(api.get("/v1/tenants", &second).status, 200);
+    let second_id = second.split('_').nth(1).unwrap();
+    let (code, _, err) = cli(&["revoke-token", second_id]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(api.get("/v1/tenants", &second).status, 401);
+    let (code, _, err) = cli(&["revoke-token", second_id]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no active token"), "{err}");
+
+    // 10. Rate limits: per verified token, and per client address on failed
+    // authentication — once over, the address is refused before any token it sends is
+    // looked at, the right one included. (A second server on the same database, with
+    // limits small enough to reach.)
+    let n = |v| std::num::NonZeroU32::new(v).unwrap();
+    let tight = rt.block_on(support::serve_state(AppState {
+        limits: RateLimits::new(Limits {
+            per_token: Rate::new(n(1), n(3)),
+            failed_auth_per_address: Rate::new(n(1), n(3)),
+        }),
+        metrics: Default::default(),
+        ..app_state.clone()
+    }));
+    let limited = Api { base: &tight };
+    for _ in 0..3 {
+        assert_eq!(
+            limited.get("/v1/tenants/acme/applications", &viewer).status,
+            200
+        );
+    }
+    let over = limited.get("/v1/tenants/acme/applications", &viewer);
+    assert_eq!(over.status, 429, "{:?}", over.body);
+    assert_eq!(over.body["code"], "rate_limited");
+    let wait: u64 = over.retry_after.as_deref().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // Another token has its own budget.
+    assert_eq!(
+        limited.get("/v1/tenants/acme/applications", &editor).status,
+        200
+    );
+    let wrong = format!("{}_{}", editor.rsplit_once('_').unwrap().0, "f".repeat(64));
+    for _ in 0..3 {
+        assert_eq!(
+            limited.get("/v1/tenants/acme/applications", &wrong).status,
+            401
+        );
+    }
+    let blocked = limited.get("/v1/tenants/acme/applications", &wrong);
+    assert_eq!(blocked.status, 429, "{:?}", blocked.body);
+    assert!(blocked.retry_after.is_some());
+    let right = limited.get("/v1/tenants/acme/applications", &editor);
+    assert_eq!(
+        right.status, 429,
+        "the blocked address is refused, right token or not"
+    );
+    let metrics = call("GET", &format!("{tight}/metrics"), None, &[], None);
+    let text = metrics.body.as_str().unwrap();
+    assert!(
+        text.contains(r#"strom_control_plane_rate_limited_requests_total{limit="address"} 2"#)
+            && text.contains(r#"strom_control_plane_rate_limited_requests_total{limit="token"} 1"#),
+        "{text}"
+    );
+
     // The namespace refuses any pod that could reach the node, whoever creates it.
     let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "strom-acme");
     let loose: Pod = serde_json::from_value(json!({
@@ -650,7 +810,7 @@ fn run(postgres: bool) {
         client.clone(),
         &format!("file://{}", state.display()),
     ));
-    scenarios(&rt, &base, &admin, &client, &state, &app_state.db.pool);
+    scenarios(&rt, &base, &admin, &client, &state, &app_state, &url);
     drop(cluster);
     rt.shutdown_background();
     let _ = std::fs::remove_dir_all(&dir);

@@ -3,6 +3,7 @@
 //! FlinkJobs in the cluster of `KUBECONFIG` (or the in-cluster service account).
 
 use std::io::IsTerminal;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -57,6 +58,19 @@ enum Command {
         /// opens it, the control plane's own included.
         #[arg(long)]
         allow_local_storage: bool,
+        /// Requests one token may make a minute (sustained).
+        #[arg(long, default_value = "1200")]
+        token_requests_per_minute: NonZeroU32,
+        /// Requests one token may make at once.
+        #[arg(long, default_value = "200")]
+        token_burst: NonZeroU32,
+        /// Failed authentications a client address (an IPv6 client's /64) may make a minute
+        /// (sustained); beyond, every request from it is refused for a while (429).
+        #[arg(long, default_value = "20")]
+        failed_auth_per_minute: NonZeroU32,
+        /// Failed authentications a client address may make at once.
+        #[arg(long, default_value = "20")]
+        failed_auth_burst: NonZeroU32,
     },
     /// Create a platform admin token (it manages tenants) and print it once.
     CreateAdminToken {
@@ -65,6 +79,17 @@ enum Command {
         /// What it is for.
         #[arg(long, default_value = "platform admin")]
         description: String,
+        /// Its lifetime (units ms, s, m, h), at most 8760h (a year).
+        #[arg(long, default_value = strom_control_plane::routes::tokens::PLATFORM_TOKEN_DEFAULT_LIFETIME)]
+        expires_in: String,
+    },
+    /// Revoke a token (platform or tenant) by its id: it stops working at once. For a
+    /// platform whose last admin token leaked or was lost.
+    RevokeToken {
+        #[command(flatten)]
+        store: Store,
+        /// The token's id (`strom_<id>_…`).
+        id: String,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -129,7 +154,21 @@ async fn main() -> ExitCode {
             println!("{}", strom_control_plane::openapi_json());
             ExitCode::SUCCESS
         }
-        Command::CreateAdminToken { store, description } => {
+        Command::CreateAdminToken {
+            store,
+            description,
+            expires_in,
+        } => {
+            let expires_at = match strom_control_plane::routes::tokens::platform_token_expiry(
+                "--expires-in",
+                Some(&expires_in),
+            ) {
+                Ok(at) => at,
+                Err(e) => {
+                    eprintln!("error: {}", e.body.message);
+                    return ExitCode::from(2);
+                }
+            };
             let db = match store.open().await {
                 Ok(d) => d,
                 Err(e) => {
@@ -137,17 +176,45 @@ async fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let (id, token) =
-                match auth::create(&db, None, auth::Role::Admin, &description, None).await {
-                    Ok(created) => created,
-                    Err(e) => {
-                        eprintln!("error: cannot store the token: {}", e.body.message);
-                        return ExitCode::from(2);
-                    }
-                };
+            let created =
+                auth::create(&db, None, auth::Role::Admin, &description, Some(expires_at)).await;
+            let (id, token) = match created {
+                Ok(created) => created,
+                Err(e) => {
+                    eprintln!("error: cannot store the token: {}", e.body.message);
+                    return ExitCode::from(2);
+                }
+            };
             println!("{token}");
-            eprintln!("platform admin token {id} created; it is shown only now");
+            eprintln!(
+                "platform admin token {id} created, expires {}; it is shown only now",
+                db::rfc3339(expires_at)
+            );
             ExitCode::SUCCESS
+        }
+        Command::RevokeToken { store, id } => {
+            let db = match store.open().await {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let now = db::now_ms();
+            match strom_control_plane::store::tokens::revoke_any(&db.pool, &id, now).await {
+                Ok(true) => {
+                    eprintln!("token {id} revoked");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    eprintln!("error: no active token {id:?}");
+                    ExitCode::from(1)
+                }
+                Err(e) => {
+                    eprintln!("error: cannot revoke the token: {}", e.body.message);
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Serve {
             listen,
@@ -158,6 +225,10 @@ async fn main() -> ExitCode {
             allow_local_storage,
             allowed_storage_endpoints,
             engine_service_account_annotations,
+            token_requests_per_minute,
+            token_burst,
+            failed_auth_per_minute,
+            failed_auth_burst,
         } => {
             let policy = match strom_control_plane::policy::Policy::new(
                 allowed_image_repositories,
@@ -197,6 +268,18 @@ async fn main() -> ExitCode {
                 policy,
                 metrics: Default::default(),
                 verified: Default::default(),
+                limits: strom_control_plane::rate_limit::RateLimits::new(
+                    strom_control_plane::rate_limit::Limits {
+                        per_token: strom_control_plane::rate_limit::Rate::new(
+                            token_requests_per_minute,
+                            token_burst,
+                        ),
+                        failed_auth_per_address: strom_control_plane::rate_limit::Rate::new(
+                            failed_auth_per_minute,
+                            failed_auth_burst,
+                        ),
+                    },
+                ),
             };
             let listener = match tokio::net::TcpListener::bind(listen).await {
                 Ok(l) => l,
@@ -206,7 +289,10 @@ async fn main() -> ExitCode {
                 }
             };
             tracing::info!(%listen, "strom-control-plane serving");
-            if let Err(e) = axum::serve(listener, strom_control_plane::router(state)).await {
+            // Connection info: the rate limit of failed authentications is per client address.
+            let app = strom_control_plane::router(state)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("error: {e}");
                 return ExitCode::from(1);
             }

@@ -78,12 +78,14 @@ pub async fn credential<'e>(db: impl Exec<'e>, id: &str) -> Result<Option<Creden
     }))
 }
 
-/// The tenant's tokens, oldest first.
-pub async fn list<'e>(db: impl Exec<'e>, tenant: &str) -> Result<Vec<TokenInfo>> {
-    let rows = sqlx::query("SELECT * FROM tokens WHERE tenant = $1 ORDER BY created_at, id")
-        .bind(tenant)
-        .fetch_all(db)
-        .await?;
+/// The tenant's tokens (`None`: the platform's), oldest first.
+pub async fn list<'e>(db: impl Exec<'e>, tenant: Option<&str>) -> Result<Vec<TokenInfo>> {
+    let rows = sqlx::query(
+        "SELECT * FROM tokens WHERE tenant IS NOT DISTINCT FROM $1 ORDER BY created_at, id",
+    )
+    .bind(tenant)
+    .fetch_all(db)
+    .await?;
     rows.iter()
         .map(|r| {
             let role: String = r.try_get("role")?;
@@ -100,15 +102,62 @@ pub async fn list<'e>(db: impl Exec<'e>, tenant: &str) -> Result<Vec<TokenInfo>>
         .collect()
 }
 
-/// Revokes the tenant's active token `id` at `at`; `Ok(false)` if there is none.
-pub async fn revoke<'e>(db: impl Exec<'e>, tenant: &str, id: &str, at: i64) -> Result<bool> {
+/// Revokes the tenant's (`None`: the platform's) active token `id` at `at`; `Ok(false)`
+/// if there is none.
+pub async fn revoke<'e>(
+    db: impl Exec<'e>,
+    tenant: Option<&str>,
+    id: &str,
+    at: i64,
+) -> Result<bool> {
     let done = sqlx::query(
-        "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND tenant = $3 AND revoked_at IS NULL",
+        "UPDATE tokens SET revoked_at = $1 \
+         WHERE id = $2 AND tenant IS NOT DISTINCT FROM $3 AND revoked_at IS NULL",
     )
     .bind(at)
     .bind(id)
     .bind(tenant)
     .execute(db)
     .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Revokes the active platform token `id` at `at` unless no other platform token would
+/// still work then (one statement, so two revocations cannot both see the other's token as
+/// the one left); `Ok(false)` if nothing was revoked.
+pub async fn revoke_platform<'e>(db: impl Exec<'e>, id: &str, at: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE tokens SET revoked_at = $1 \
+         WHERE id = $2 AND tenant IS NULL AND revoked_at IS NULL \
+         AND EXISTS (SELECT 1 FROM tokens o WHERE o.tenant IS NULL AND o.id <> $2 \
+             AND o.revoked_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > $1))",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Whether `id` is an active platform token.
+pub async fn is_active_platform<'e>(db: impl Exec<'e>, id: &str) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM tokens WHERE id = $1 AND tenant IS NULL AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+/// Revokes the active token `id`, whoever's it is (the operator's break-glass command);
+/// `Ok(false)` if there is none.
+pub async fn revoke_any<'e>(db: impl Exec<'e>, id: &str, at: i64) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(db)
+            .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -172,22 +172,33 @@ pub async fn serve(
         },
         metrics: Default::default(),
         verified: Default::default(),
+        limits: Default::default(),
     };
     let (_, admin) = auth::create(&state.db, None, auth::Role::Admin, "tests", None)
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = strom_control_plane::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve_state(state.clone()).await;
     (base, admin, state)
 }
 
-/// An HTTP answer: status, ETag, whether it was replayed, JSON body (Null if none).
+/// Serves `state` on a free loopback port, as the binary does (with the client's address
+/// for the rate limits); its base URL.
+pub async fn serve_state(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = strom_control_plane::router(state)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+/// An HTTP answer: status, ETag, whether it was replayed, `Retry-After`, JSON body (Null
+/// if none).
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
     pub etag: Option<String>,
+    pub retry_after: Option<String>,
     pub replayed: bool,
     pub body: Value,
 }
@@ -247,11 +258,13 @@ pub fn call(
             .map(str::to_owned)
     };
     let (etag, replayed) = (header("etag"), header("idempotent-replayed").is_some());
+    let retry_after = header("retry-after");
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap_or_default();
     Answer {
         status,
         etag,
+        retry_after,
         replayed,
         body: serde_json::from_str(&text).unwrap_or(if text.is_empty() {
             Value::Null
