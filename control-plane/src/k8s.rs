@@ -5,13 +5,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, Pod, ResourceQuota, ResourceQuotaSpec,
+    ServiceAccount,
+};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
 use strom_crds::{FlinkJob, FlinkJobSpec, ObjectNames};
 
-use crate::model::JobEvent;
+use crate::model::{JobEvent, Tenant};
 
 /// The field manager of what the control plane writes.
 pub const MANAGER: &str = "strom-control-plane";
@@ -64,9 +68,10 @@ pub fn namespace_labels(tenant: &str) -> BTreeMap<String, String> {
 /// `strom-system`.
 pub async fn ensure_namespace(
     client: &Client,
-    tenant: &str,
+    quota: &Tenant,
     account_annotations: &BTreeMap<String, String>,
 ) -> crate::error::Result<()> {
+    let tenant = quota.name.as_str();
     let ns = namespace_of(tenant);
     let namespaces: Api<Namespace> = Api::all(client.clone());
     if let Some(existing) = namespaces.get_opt(&ns).await? {
@@ -133,7 +138,81 @@ pub async fn ensure_namespace(
             &Patch::Apply(&account),
         )
         .await?;
+    let (resource_quota, limit_range) = namespace_limits(quota)?;
+    Api::<ResourceQuota>::namespaced(client.clone(), &ns)
+        .patch(
+            QUOTA_NAME,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&resource_quota),
+        )
+        .await?;
+    Api::<LimitRange>::namespaced(client.clone(), &ns)
+        .patch(
+            QUOTA_NAME,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&limit_range),
+        )
+        .await?;
     Ok(())
+}
+
+/// The name of the ResourceQuota and the LimitRange of a tenant's namespace.
+pub const QUOTA_NAME: &str = "strom-tenant";
+
+/// The tenant's quota as Kubernetes enforces it in its namespace: a ResourceQuota of the
+/// CPU and memory its pods may request and limit themselves to, and of its FlinkJobs; a
+/// LimitRange that gives containers without resources a modest default (a quota on CPU
+/// and memory refuses a pod that names none) and caps any one container at the quota.
+pub fn namespace_limits(tenant: &Tenant) -> crate::error::Result<(ResourceQuota, LimitRange)> {
+    let q = crate::quota::Quota::of(tenant)?;
+    let cpu = Quantity(crate::quota::cpu_text(q.total.cpu_milli));
+    let memory = Quantity(crate::quota::memory_text(q.total.memory_bytes));
+    let meta = || ObjectMeta {
+        name: Some(QUOTA_NAME.to_owned()),
+        namespace: Some(namespace_of(&tenant.name)),
+        labels: Some(BTreeMap::from([(
+            TENANT_LABEL.to_owned(),
+            tenant.name.clone(),
+        )])),
+        ..ObjectMeta::default()
+    };
+    let resource_quota = ResourceQuota {
+        metadata: meta(),
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(BTreeMap::from([
+                ("requests.cpu".to_owned(), cpu.clone()),
+                ("limits.cpu".to_owned(), cpu.clone()),
+                ("requests.memory".to_owned(), memory.clone()),
+                ("limits.memory".to_owned(), memory.clone()),
+                (
+                    "count/flinkjobs.strom.dev".to_owned(),
+                    Quantity(tenant.max_applications.to_string()),
+                ),
+            ])),
+            ..ResourceQuotaSpec::default()
+        }),
+        ..ResourceQuota::default()
+    };
+    let modest = BTreeMap::from([
+        ("cpu".to_owned(), Quantity("500m".to_owned())),
+        ("memory".to_owned(), Quantity("512Mi".to_owned())),
+    ]);
+    let limit_range = LimitRange {
+        metadata: meta(),
+        spec: Some(LimitRangeSpec {
+            limits: vec![LimitRangeItem {
+                type_: "Container".to_owned(),
+                default: Some(modest.clone()),
+                default_request: Some(modest),
+                max: Some(BTreeMap::from([
+                    ("cpu".to_owned(), cpu),
+                    ("memory".to_owned(), memory),
+                ])),
+                ..LimitRangeItem::default()
+            }],
+        }),
+    };
+    Ok((resource_quota, limit_range))
 }
 
 /// Creates or updates the application's FlinkJob; returns its generation.

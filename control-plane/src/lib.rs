@@ -13,6 +13,7 @@ pub mod metrics;
 mod middleware;
 pub mod model;
 pub mod policy;
+pub mod quota;
 pub mod rate_limit;
 pub mod routes;
 pub mod spec;

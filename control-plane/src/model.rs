@@ -17,6 +17,23 @@ pub struct TenantRequest {
     pub max_parallelism: i64,
     /// The most applications it may run at once.
     pub max_jobs: i64,
+    /// The most CPU its running applications may request together, e.g. `16` or `"1500m"`
+    /// (each engine requests `spec.resources.cpu` per worker, workers at its highest
+    /// possible parallelism); default 64.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub max_cpu: Option<strom_crds::spec::Quantity>,
+    /// The most memory its running applications may request together, e.g. `"64Gi"`;
+    /// default `256Gi`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub max_memory: Option<strom_crds::spec::Quantity>,
+    /// The most applications it may have, running or not; default 100.
+    #[serde(default)]
+    pub max_applications: Option<i64>,
+    /// The most versions one application may have; default 1000.
+    #[serde(default)]
+    pub max_versions: Option<i64>,
 }
 
 /// A tenant.
@@ -31,6 +48,14 @@ pub struct Tenant {
     pub max_parallelism: i64,
     /// Quota: running applications.
     pub max_jobs: i64,
+    /// Quota: CPU of its running applications (`16`, `1500m`).
+    pub max_cpu: String,
+    /// Quota: memory of its running applications (`64Gi`).
+    pub max_memory: String,
+    /// Limit: applications, running or not.
+    pub max_applications: i64,
+    /// Limit: versions of one application.
+    pub max_versions: i64,
     /// Created (RFC 3339).
     pub created_at: String,
 }

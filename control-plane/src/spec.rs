@@ -1,12 +1,9 @@
-//! The spec as the service runs it, and what it costs: the managed defaults and rules
-//! over a tenant's FlinkJob spec, the subtasks it may use, and the tenant's quota.
+//! The spec as the service runs it: the managed defaults and rules over a tenant's
+//! FlinkJob spec (what it costs is `quota`).
 
-use axum::http::StatusCode;
 use strom_crds::FlinkJobSpec;
-use strom_crds::spec::AutoscalerMode;
 
 use crate::error::{ApiError, Result};
-use crate::model::Tenant;
 use crate::policy::Policy;
 use crate::tenant_storage::TenantStorage;
 
@@ -82,69 +79,6 @@ pub fn stored(spec: &FlinkJobSpec) -> Result<String> {
     serde_json::to_string(&v).map_err(ApiError::internal)
 }
 
-/// The most subtasks `spec` may ever use: its widest vertex, or the autoscaler's upper
-/// bound when it may scale.
-pub fn budget(spec: &FlinkJobSpec) -> Result<i64> {
-    let widest = spec
-        .vertex_parallelism
-        .values()
-        .copied()
-        .fold(spec.parallelism, i32::max);
-    match &spec.autoscaler {
-        Some(a) if a.mode == AutoscalerMode::Active => {
-            match a.max_parallelism.or(spec.max_parallelism) {
-                Some(m) => Ok(i64::from(m.max(widest))),
-                None => Err(ApiError::field(
-                    "spec.autoscaler.maxParallelism",
-                    "is required for an active autoscaler under a tenant quota (or set spec.maxParallelism)",
-                )),
-            }
-        }
-        _ => Ok(i64::from(widest)),
-    }
-}
-
-fn quota_exceeded(message: String) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "quota_exceeded", message)
-}
-
-/// Refuses `spec` if it alone may use more subtasks than the tenant may.
-pub fn fits(tenant: &Tenant, spec: &FlinkJobSpec) -> Result<()> {
-    let mine = budget(spec)?;
-    if mine > tenant.max_parallelism {
-        return Err(quota_exceeded(format!(
-            "this application may use up to {mine} subtasks; tenant {:?} may use {}",
-            tenant.name, tenant.max_parallelism
-        )));
-    }
-    Ok(())
-}
-
-/// Refuses running `spec` beside the tenant's `others` running applications if together
-/// they would exceed its quota of applications or of subtasks.
-pub fn fits_beside(tenant: &Tenant, others: &[FlinkJobSpec], spec: &FlinkJobSpec) -> Result<()> {
-    let mine = budget(spec)?;
-    let used: i64 = others
-        .iter()
-        .map(|o| budget(o).unwrap_or(i64::from(o.parallelism)))
-        .sum();
-    if others.len() as i64 + 1 > tenant.max_jobs {
-        return Err(quota_exceeded(format!(
-            "tenant {:?} may run {} applications and runs {} already",
-            tenant.name,
-            tenant.max_jobs,
-            others.len()
-        )));
-    }
-    if used + mine > tenant.max_parallelism {
-        return Err(quota_exceeded(format!(
-            "tenant {:?} may use {} subtasks; its other running applications use up to {used} and this one up to {mine}",
-            tenant.name, tenant.max_parallelism
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,16 +100,6 @@ mod tests {
                 "sinks": [{"name": "out", "input": "clicks", "blackhole": {}}]
             }
         })
-    }
-
-    fn tenant(max_parallelism: i64, max_jobs: i64) -> Tenant {
-        Tenant {
-            name: "acme".into(),
-            namespace: "strom-acme".into(),
-            max_parallelism,
-            max_jobs,
-            created_at: String::new(),
-        }
     }
 
     fn field_of(e: &ApiError) -> Vec<&str> {
@@ -220,7 +144,7 @@ mod tests {
         let mut bad = base();
         bad["parallelism"] = 0.into();
         let e = managed(&acme(), &Policy::default(), "app", &bad).unwrap_err();
-        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
         assert!(field_of(&e).contains(&"spec.parallelism"), "{e:?}");
     }
 
@@ -232,46 +156,5 @@ mod tests {
         assert!(v.get("state").is_none());
         let back = managed(&acme(), &Policy::default(), "app", &v).unwrap();
         assert_eq!(stored(&back).unwrap(), text);
-    }
-
-    #[test]
-    fn the_budget_is_the_widest_vertex_or_the_autoscalers_bound() {
-        let mut v = base();
-        v["vertexParallelism"] = serde_json::json!({"source:clicks": 5});
-        assert_eq!(budget(&spec(v)).unwrap(), 5);
-
-        let mut active = base();
-        active["autoscaler"] = serde_json::json!({"mode": "active", "maxParallelism": 8});
-        assert_eq!(budget(&spec(active)).unwrap(), 8);
-
-        let mut unbounded = base();
-        unbounded["autoscaler"] = serde_json::json!({"mode": "active"});
-        let e = budget(&spec(unbounded)).unwrap_err();
-        assert_eq!(field_of(&e), ["spec.autoscaler.maxParallelism"]);
-    }
-
-    #[test]
-    fn the_quota_counts_applications_and_subtasks() {
-        let two = spec(base());
-        assert!(fits(&tenant(2, 1), &two).is_ok());
-        let e = fits(&tenant(1, 1), &two).unwrap_err();
-        assert_eq!(
-            (e.status, e.body.code.as_str()),
-            (StatusCode::FORBIDDEN, "quota_exceeded")
-        );
-
-        assert!(fits_beside(&tenant(4, 2), std::slice::from_ref(&two), &two).is_ok());
-        let e = fits_beside(&tenant(3, 2), std::slice::from_ref(&two), &two).unwrap_err();
-        assert!(
-            e.body.message.contains("use up to 2 and this one up to 2"),
-            "{}",
-            e.body.message
-        );
-        let e = fits_beside(&tenant(100, 1), std::slice::from_ref(&two), &two).unwrap_err();
-        assert!(
-            e.body.message.contains("may run 1 applications and runs 1"),
-            "{}",
-            e.body.message
-        );
     }
 }

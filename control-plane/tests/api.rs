@@ -330,8 +330,7 @@ fn exercise(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kube
     );
     assert_eq!((g.status, g.replayed), (201, false));
     let versions = api.get(&format!("{app}/versions"), &viewer);
-    let numbers: Vec<i64> = versions
-        .body
+    let numbers: Vec<i64> = versions.body["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -765,6 +765,206 @@ fn scenarios(
         "{text}"
     );
 
+    // 12. Quotas count CPU and memory as well as subtasks (per-vertex parallelism
+    // included), the tenant's namespace carries them as a ResourceQuota and a LimitRange,
+    // concurrent starts cannot both pass on the same headroom, applications and versions
+    // are limited, and versions come a page at a time.
+    for (field, bad) in [("maxCpu", json!("lots")), ("maxMemory", json!("1"))] {
+        let mut body = json!({"name": "q", "maxParallelism": 10, "maxJobs": 2});
+        body[field] = bad;
+        let refused = api.send("POST", "/v1/tenants", admin, &[], body);
+        assert_eq!(refused.status, 422, "{:?}", refused.body);
+        assert_eq!(fields(&refused), [field]);
+    }
+    let quota = api.send(
+        "POST",
+        "/v1/tenants",
+        admin,
+        &[],
+        json!({"name": "quota", "maxParallelism": 100, "maxJobs": 10, "maxCpu": 3,
+               "maxMemory": "8192Mi", "maxApplications": 3, "maxVersions": 3}),
+    );
+    assert_eq!(quota.status, 201, "{:?}", quota.body);
+    assert_eq!(
+        (&quota.body["maxCpu"], &quota.body["maxMemory"]),
+        (&json!("3"), &json!("8Gi"))
+    );
+    let resource_quota = rt
+        .block_on(
+            kube::Api::<k8s_openapi::api::core::v1::ResourceQuota>::namespaced(
+                client.clone(),
+                "strom-quota",
+            )
+            .get("strom-tenant"),
+        )
+        .unwrap();
+    let hard = serde_json::to_value(resource_quota.spec.unwrap().hard.unwrap()).unwrap();
+    assert_eq!(
+        hard,
+        json!({"requests.cpu": "3", "limits.cpu": "3", "requests.memory": "8Gi",
+               "limits.memory": "8Gi", "count/flinkjobs.strom.dev": "3"})
+    );
+    let limit_range = rt
+        .block_on(
+            kube::Api::<k8s_openapi::api::core::v1::LimitRange>::namespaced(
+                client.clone(),
+                "strom-quota",
+            )
+            .get("strom-tenant"),
+        )
+        .unwrap();
+    let item = &limit_range.spec.unwrap().limits[0];
+    assert_eq!(item.max.as_ref().unwrap()["cpu"].0, "3");
+    assert!(item.default_request.is_some());
+    let quota_editor = api.send(
+        "POST",
+        "/v1/tenants/quota/tokens",
+        admin,
+        &[],
+        json!({"role": "editor"}),
+    );
+    let quota_editor = quota_editor.body["token"].as_str().unwrap().to_owned();
+    let apps = "/v1/tenants/quota/applications";
+    // Two engines of 2 CPU each (parallelism 2, one slot per worker, 1 CPU per worker).
+    for name in ["a", "b", "c"] {
+        let p = if name == "c" { 1 } else { 2 };
+        let made = api.send(
+            "POST",
+            apps,
+            &quota_editor,
+            &[],
+            json!({"name": name, "spec": spec(json!({"parallelism": p}))}),
+        );
+        assert_eq!(made.status, 201, "{:?}", made.body);
+    }
+    let fourth = api.send(
+        "POST",
+        apps,
+        &quota_editor,
+        &[],
+        json!({"name": "d", "spec": spec(json!({}))}),
+    );
+    assert_eq!(fourth.status, 403, "{:?}", fourth.body);
+    assert!(
+        fourth.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("may have 3 applications"),
+        "{:?}",
+        fourth.body
+    );
+    // Both starts at once: one runs, the other is refused for CPU.
+    let barrier = std::sync::Barrier::new(2);
+    let starts: Vec<Answer> = std::thread::scope(|s| {
+        let handles: Vec<_> = ["a", "b"]
+            .iter()
+            .map(|name| {
+                let (api, barrier, token) = (&api, &barrier, &quota_editor);
+                s.spawn(move || {
+                    barrier.wait();
+                    api.send(
+                        "POST",
+                        &format!("{apps}/{name}/start"),
+                        token,
+                        &[("If-Match", "\"1\"")],
+                        Value::Null,
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut statuses: Vec<u16> = starts.iter().map(|a| a.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 403], "{starts:?}");
+    let refused = starts.iter().find(|a| a.status == 403).unwrap();
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("may use 3 CPU"),
+        "{:?}",
+        refused.body
+    );
+    // Per-vertex parallelism counts: one vertex at 4 needs 4 workers' CPU.
+    let wide = api.send(
+        "PUT",
+        &format!("{apps}/c"),
+        &quota_editor,
+        &[("If-Match", "\"1\"")],
+        json!({"spec": spec(json!({"parallelism": 1, "vertexParallelism": {"source:clicks": 4}}))}),
+    );
+    assert_eq!(wide.status, 403, "{:?}", wide.body);
+    assert!(
+        wide.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("up to 4 CPU"),
+        "{:?}",
+        wide.body
+    );
+    let heavy = api.send(
+        "PUT",
+        &format!("{apps}/c"),
+        &quota_editor,
+        &[("If-Match", "\"1\"")],
+        json!({"spec": spec(json!({"parallelism": 1, "resources": {"memory": "9Gi"}}))}),
+    );
+    assert_eq!(heavy.status, 403, "{:?}", heavy.body);
+    assert!(
+        heavy.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("9Gi memory"),
+        "{:?}",
+        heavy.body
+    );
+    // Versions: three kept at most, listed a page at a time.
+    for version in 1..=2 {
+        let updated = api.send(
+            "PUT",
+            &format!("{apps}/c"),
+            &quota_editor,
+            &[("If-Match", &format!("\"{version}\""))],
+            json!({"spec": spec(json!({"parallelism": 1})), "note": format!("v{}", version + 1)}),
+        );
+        assert_eq!(updated.status, 200, "{:?}", updated.body);
+    }
+    let too_many = api.send(
+        "PUT",
+        &format!("{apps}/c"),
+        &quota_editor,
+        &[("If-Match", "\"3\"")],
+        json!({"spec": spec(json!({"parallelism": 1}))}),
+    );
+    assert_eq!(too_many.status, 403, "{:?}", too_many.body);
+    assert!(
+        too_many.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("has 3 versions"),
+        "{:?}",
+        too_many.body
+    );
+    let first = api.get(&format!("{apps}/c/versions?limit=2"), &quota_editor);
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let numbers = |a: &Answer| -> Vec<i64> {
+        a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(numbers(&first), [3, 2]);
+    let cursor = first.body["nextCursor"].as_str().unwrap();
+    let rest = api.get(
+        &format!("{apps}/c/versions?limit=2&cursor={cursor}"),
+        &quota_editor,
+    );
+    assert_eq!(numbers(&rest), [1]);
+    assert!(rest.body.get("nextCursor").is_none(), "{:?}", rest.body);
+
     // The namespace refuses any pod that could reach the node, whoever creates it.
     let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "strom-acme");
     let loose: Pod = serde_json::from_value(json!({

@@ -332,6 +332,9 @@ fn the_control_plane_keeps_sqlite_on_a_volume_or_uses_postgres_from_a_secret() {
         "--storage=s3://strom-state",
         "--allowed-storage-endpoint=https://minio.storage.svc:9000",
         "--engine-service-account-annotation=eks.amazonaws.com/role-arn=arn:aws:iam::1:role/strom-{tenant}",
+        // The chart's default rate limits, passed on.
+        "--token-requests-per-minute=1200",
+        "--failed-auth-per-minute=20",
     ] {
         assert!(args.contains(&expected), "{expected}: {args:?}");
     }
@@ -359,13 +362,16 @@ fn the_control_plane_keeps_sqlite_on_a_volume_or_uses_postgres_from_a_secret() {
         pvc["metadata"]["annotations"]["helm.sh/resource-policy"],
         "keep"
     );
-    // It creates tenants' namespaces and FlinkJobs, and nothing it does not need.
+    // It creates tenants' namespaces (with their quota) and FlinkJobs, and nothing it does
+    // not need.
     let role = named(&objects, "ClusterRole", "strom-control-plane");
     let rules = role["rules"].to_string();
     assert!(
         rules.contains("namespaces")
             && rules.contains("flinkjobs")
-            && rules.contains("serviceaccounts"),
+            && rules.contains("serviceaccounts")
+            && rules.contains("resourcequotas")
+            && rules.contains("limitranges"),
         "{rules}"
     );
     assert!(

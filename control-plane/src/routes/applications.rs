@@ -10,7 +10,8 @@ use strom_crds::status::SavepointState;
 
 use super::request::{conflict, dns_label, if_match};
 use super::{
-    Applied, Outcome, apply, changed, check_quota, load_app, load_at, load_tenant, record,
+    Applied, Outcome, apply, changed, check_quota, load_app, load_at, load_tenant, lock_tenant,
+    over_limit, record,
 };
 use crate::auth::{Principal, Role};
 use crate::db::now_ms;
@@ -21,7 +22,7 @@ use crate::model::{
 };
 use crate::store::applications::{AppRow, Desired};
 use crate::store::versions::NewVersion;
-use crate::{AppState, Body, OptBody, k8s, spec, store};
+use crate::{AppState, Body, OptBody, k8s, quota, spec, store};
 
 /// Create an application (version 1, stopped).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/applications", params(("tenant" = String, Path)),
@@ -43,10 +44,18 @@ pub async fn create_application(
         &req.name,
         &req.spec,
     )?;
-    spec::fits(&t, &spec)?;
+    quota::fits(&t, &spec)?;
     let text = spec::stored(&spec)?;
     let now = now_ms();
     let mut tx = state.db.pool.begin().await?;
+    let t = lock_tenant(&mut tx, &tenant).await?;
+    let count = store::applications::count(&mut *tx, &tenant).await?;
+    if count >= t.max_applications {
+        return Err(over_limit(format!(
+            "tenant {tenant:?} may have {} applications and has {count}; delete one first",
+            t.max_applications
+        )));
+    }
     if !store::applications::insert(&mut *tx, &tenant, &req.name, now).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -130,14 +139,22 @@ async fn new_version(
     let current = load_at(state, tenant, app, expected).await?;
     let t = load_tenant(state, tenant).await?;
     let running = current.desired == Desired::Running;
-    if running {
-        check_quota(state, &t, app, spec).await?;
-    } else {
-        spec::fits(&t, spec)?;
-    }
+    quota::fits(&t, spec)?;
     let text = spec::stored(spec)?;
     let (now, version) = (now_ms(), expected + 1);
     let mut tx = state.db.pool.begin().await?;
+    if running {
+        check_quota(&mut tx, tenant, app, spec).await?;
+    } else {
+        lock_tenant(&mut tx, tenant).await?;
+    }
+    let versions = store::versions::count(&mut *tx, tenant, app).await?;
+    if versions >= t.max_versions {
+        return Err(over_limit(format!(
+            "application {app:?} has {versions} versions, the most tenant {tenant:?} may keep; \
+             delete the application and create it again (its savepoints stay in storage) to start a new history"
+        )));
+    }
     if !store::applications::advance(&mut *tx, tenant, app, expected, version, now).await? {
         let now_at = load_app(state, tenant, app)
             .await

@@ -6,9 +6,7 @@ use axum::response::Response;
 
 use super::applications::renamed;
 use super::request::{conflict, if_match};
-use super::{
-    Applied, Outcome, apply, changed, check_quota, load_app, load_at, load_tenant, record,
-};
+use super::{Applied, Outcome, apply, changed, check_quota, load_app, load_at, record};
 use crate::auth::{Principal, Role};
 use crate::db::now_ms;
 use crate::error::{ApiError, Result};
@@ -44,8 +42,6 @@ async fn set_desired(
                     format!("application {app:?} is running"),
                 ));
             }
-            let t = load_tenant(state, tenant).await?;
-            check_quota(state, &t, app, &spec).await?;
             if let Some(from) = told.restore_from {
                 if k8s::get_job(&state.kube, tenant, app).await?.is_some() {
                     return Err(ApiError::field(
@@ -83,6 +79,9 @@ async fn set_desired(
         Desired::Stopped => !told.savepoint,
     };
     let mut tx = state.db.pool.begin().await?;
+    if told.desired == Desired::Running {
+        check_quota(&mut tx, tenant, app, &spec).await?;
+    }
     let moved = store::applications::set_desired(
         &mut *tx,
         tenant,

@@ -54,19 +54,38 @@ pub(crate) async fn load_at(
 }
 
 /// Refuses running `spec` as `app` if, beside the tenant's other running applications, it
-/// would exceed the tenant's quota.
+/// would exceed the tenant's quota. Takes the tenant's row first, so that concurrent
+/// checks in other transactions wait for this one to end: two starts cannot both pass on
+/// the same headroom.
 pub(crate) async fn check_quota(
-    state: &AppState,
-    tenant: &Tenant,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
     app: &str,
     spec: &FlinkJobSpec,
 ) -> Result<()> {
-    let others = store::applications::running_except(&state.db.pool, &tenant.name, app).await?;
+    let t = lock_tenant(tx, tenant).await?;
+    let others = store::applications::running_except(&mut **tx, tenant, app).await?;
     let others = others
         .iter()
         .map(AppRow::typed_spec)
         .collect::<Result<Vec<_>>>()?;
-    crate::spec::fits_beside(tenant, &others, spec)
+    crate::quota::fits_beside(&t, &others, spec)
+}
+
+/// Takes the tenant's row for the rest of `tx` (see `store::tenants::lock`) and reads it.
+pub(crate) async fn lock_tenant(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+) -> Result<Tenant> {
+    store::tenants::lock(&mut **tx, tenant).await?;
+    store::tenants::get(&mut **tx, tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no tenant {tenant:?}")))
+}
+
+/// 403 `quota_exceeded` for a limit of the tenant's.
+pub(crate) fn over_limit(message: String) -> ApiError {
+    ApiError::new(axum::http::StatusCode::FORBIDDEN, "quota_exceeded", message)
 }
 
 /// The application as answered.
@@ -175,9 +194,10 @@ pub(crate) async fn apply(
         .get_or_insert_with(Default::default)
         .service_account_name
         .get_or_insert_with(|| k8s::ENGINE_SERVICE_ACCOUNT.to_owned());
+    let quota = load_tenant(state, tenant).await?;
     k8s::ensure_namespace(
         &state.kube,
-        tenant,
+        &quota,
         &state.policy.engine_account_annotations,
     )
     .await?;

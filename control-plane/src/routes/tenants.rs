@@ -11,7 +11,7 @@ use strom_crds::Violation;
 
 use crate::error::{ApiError, Result};
 use crate::model::{Page, PageQuery, Tenant, TenantRequest};
-use crate::{AppState, Body, k8s, store};
+use crate::{AppState, Body, k8s, quota, store};
 
 /// Create a tenant (platform admin).
 #[utoipa::path(post, path = "/v1/tenants", request_body = TenantRequest,
@@ -34,24 +34,63 @@ pub async fn create_tenant(
     if !(1..=10_000).contains(&req.max_jobs) {
         errors.push(Violation::new("maxJobs", "must be between 1 and 10000"));
     }
+    // Whole thousandths: at least 1m of CPU, at most a million CPUs.
+    let cpu = quantity(
+        &mut errors,
+        "maxCpu",
+        req.max_cpu.as_ref(),
+        (1, 1_000_000_000),
+        "1m and 1000000",
+    )
+    .unwrap_or(quota::DEFAULT_MAX_CPU_MILLI);
+    // In bytes: at least 1Mi, at most 1Ei.
+    let memory = quantity(
+        &mut errors,
+        "maxMemory",
+        req.max_memory.as_ref(),
+        (1000 << 20, 1000 << 60),
+        "1Mi and 1Ei",
+    )
+    .map(|m| m / 1000)
+    .unwrap_or(quota::DEFAULT_MAX_MEMORY_BYTES);
+    let max_applications = req
+        .max_applications
+        .unwrap_or(quota::DEFAULT_MAX_APPLICATIONS);
+    if !(1..=10_000).contains(&max_applications) {
+        errors.push(Violation::new(
+            "maxApplications",
+            "must be between 1 and 10000",
+        ));
+    }
+    let max_versions = req.max_versions.unwrap_or(quota::DEFAULT_MAX_VERSIONS);
+    if !(1..=100_000).contains(&max_versions) {
+        errors.push(Violation::new(
+            "maxVersions",
+            "must be between 1 and 100000",
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    // The namespace first: a name whose namespace is not free is refused before it exists.
-    k8s::ensure_namespace(
-        &state.kube,
-        &req.name,
-        &state.policy.engine_account_annotations,
-    )
-    .await?;
     let now = now_ms();
     let tenant = Tenant {
         namespace: k8s::namespace_of(&req.name),
         name: req.name,
         max_parallelism: req.max_parallelism,
         max_jobs: req.max_jobs,
+        max_cpu: quota::cpu_text(cpu),
+        max_memory: quota::memory_text(memory),
+        max_applications,
+        max_versions,
         created_at: rfc3339(now),
     };
+    // The namespace first: a name whose namespace is not free is refused before it exists.
+    k8s::ensure_namespace(
+        &state.kube,
+        &tenant,
+        &state.policy.engine_account_annotations,
+    )
+    .await?;
     if !store::tenants::insert(&state.db.pool, &tenant, now).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -60,6 +99,29 @@ pub async fn create_tenant(
         ));
     }
     Ok((StatusCode::CREATED, Json(tenant)))
+}
+
+/// The quantity at `field` in thousandths of its unit, if given and between `min` and
+/// `max` (as `range` says it to people); otherwise a violation is noted and `None` given.
+fn quantity(
+    errors: &mut Vec<Violation>,
+    field: &str,
+    q: Option<&strom_crds::spec::Quantity>,
+    (min, max): (i128, i128),
+    range: &str,
+) -> Option<i64> {
+    let milli = match q?.milli() {
+        Ok(m) => m,
+        Err(reason) => {
+            errors.push(Violation::new(field, reason));
+            return None;
+        }
+    };
+    if !(min..=max).contains(&milli) {
+        errors.push(Violation::new(field, format!("must be between {range}")));
+        return None;
+    }
+    i64::try_from(milli).ok()
 }
 
 /// List tenants (platform admin).

@@ -6,24 +6,33 @@ use axum::extract::{Path, Query, State};
 use super::load_app;
 use super::request::cursor;
 use crate::auth::{Principal, Role};
-use crate::error::Result;
+use crate::error::{ApiError, Result};
 use crate::model::{Operation, Page, PageQuery, Version};
 use crate::{AppState, store};
 
-/// The application's versions, newest first.
+/// The application's versions, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/applications/{app}/versions",
-    params(("tenant" = String, Path), ("app" = String, Path)),
-    responses((status = 200, body = [Version])), security(("token" = [])), tag = "applications")]
+    params(("tenant" = String, Path), ("app" = String, Path), PageQuery),
+    responses((status = 200, body = Page<Version>)), security(("token" = [])), tag = "applications")]
 pub async fn list_versions(
     State(state): State<AppState>,
     who: Principal,
     Path((tenant, app)): Path<(String, String)>,
-) -> Result<Json<Vec<Version>>> {
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<Version>>> {
     who.check(&tenant, Role::Viewer)?;
     load_app(&state, &tenant, &app).await?;
-    Ok(Json(
-        store::versions::list(&state.db.pool, &tenant, &app).await?,
-    ))
+    let limit = page.limit()?;
+    let before = match &page.cursor {
+        None => i64::MAX,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API gave out"))?,
+    };
+    let rows = store::versions::page(&state.db.pool, &tenant, &app, before, limit + 1).await?;
+    Ok(Json(Page::of(rows, limit, |v| v.version.to_string())))
 }
 
 /// The application's operations, newest first.

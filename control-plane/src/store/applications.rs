@@ -218,3 +218,12 @@ pub async fn delete<'e>(db: impl Exec<'e>, tenant: &str, name: &str, version: i6
             .await?;
     Ok(gone.rows_affected() > 0)
 }
+
+/// How many applications the tenant has.
+pub async fn count<'e>(db: impl Exec<'e>, tenant: &str) -> Result<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM applications WHERE tenant = $1")
+        .bind(tenant)
+        .fetch_one(db)
+        .await?;
+    Ok(row.try_get("n")?)
+}

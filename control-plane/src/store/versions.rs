@@ -52,11 +52,25 @@ pub async fn insert<'e>(
 
 /// The application's versions, newest first.
 pub async fn list<'e>(db: impl Exec<'e>, tenant: &str, app: &str) -> Result<Vec<Version>> {
+    page(db, tenant, app, i64::MAX, i64::MAX).await
+}
+
+/// At most `limit` of the application's versions older than `before`, newest first.
+pub async fn page<'e>(
+    db: impl Exec<'e>,
+    tenant: &str,
+    app: &str,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<Version>> {
     let rows = sqlx::query(
-        "SELECT * FROM versions WHERE tenant = $1 AND application = $2 ORDER BY version DESC",
+        "SELECT * FROM versions WHERE tenant = $1 AND application = $2 AND version < $3 \
+         ORDER BY version DESC LIMIT $4",
     )
     .bind(tenant)
     .bind(app)
+    .bind(before)
+    .bind(limit)
     .fetch_all(db)
     .await?;
     rows.iter()
@@ -123,4 +137,15 @@ pub async fn delete_all<'e>(db: impl Exec<'e>, tenant: &str, app: &str) -> Resul
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// How many versions the application has.
+pub async fn count<'e>(db: impl Exec<'e>, tenant: &str, app: &str) -> Result<i64> {
+    let row =
+        sqlx::query("SELECT COUNT(*) AS n FROM versions WHERE tenant = $1 AND application = $2")
+            .bind(tenant)
+            .bind(app)
+            .fetch_one(db)
+            .await?;
+    Ok(row.try_get("n")?)
 }

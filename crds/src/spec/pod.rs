@@ -67,6 +67,52 @@ impl Quantity {
     }
 }
 
+impl Quantity {
+    /// The quantity in thousandths of its unit (`"500m"` → 500, `2` → 2000, `"1Ki"` →
+    /// 1 024 000), rounded up; the error is a reason for the person who wrote it.
+    pub fn milli(&self) -> Result<i128, String> {
+        self.check()?;
+        let text = match self {
+            Quantity::Number(n) => return Ok(i128::from(*n) * 1000),
+            Quantity::Text(t) => t.as_str(),
+        };
+        let split = text
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(text.len());
+        let (number, suffix) = text.split_at(split);
+        // Thousandths of the unit per one of the suffix's.
+        let per: i128 = match suffix {
+            "m" => 1,
+            "" => 1000,
+            "k" => 1000 * 1000,
+            "M" => 1000 * 1000_i128.pow(2),
+            "G" => 1000 * 1000_i128.pow(3),
+            "T" => 1000 * 1000_i128.pow(4),
+            "P" => 1000 * 1000_i128.pow(5),
+            "E" => 1000 * 1000_i128.pow(6),
+            "Ki" => 1000 << 10,
+            "Mi" => 1000 << 20,
+            "Gi" => 1000 << 30,
+            "Ti" => 1000 << 40,
+            "Pi" => 1000 << 50,
+            "Ei" => 1000 << 60,
+            _ => return Err(format!("{text:?} has an unknown suffix")),
+        };
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if whole.len() + fraction.len() > 24 {
+            return Err(format!("{text:?} is too large"));
+        }
+        let digits: i128 = format!("{whole}{fraction}")
+            .parse()
+            .map_err(|_| format!("{text:?} is not a quantity"))?;
+        let scale = 10_i128.pow(u32::try_from(fraction.len()).unwrap_or(0));
+        let total = digits
+            .checked_mul(per)
+            .ok_or_else(|| format!("{text:?} is too large"))?;
+        Ok((total + scale - 1) / scale)
+    }
+}
+
 fn quantity_pattern() -> &'static regex::Regex {
     static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     PATTERN.get_or_init(|| regex::Regex::new(QUANTITY_PATTERN).expect("pattern compiles"))
@@ -145,4 +191,27 @@ pub struct PodTemplate {
     /// Priority class of the engine pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority_class_name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Quantity;
+
+    #[test]
+    fn quantities_read_in_thousandths_of_their_unit() {
+        let milli = |t: &str| Quantity::Text(t.into()).milli();
+        assert_eq!(milli("500m"), Ok(500));
+        assert_eq!(milli("1.5"), Ok(1500));
+        assert_eq!(milli("2"), Ok(2000));
+        assert_eq!(Quantity::Number(3).milli(), Ok(3000));
+        assert_eq!(milli("1Gi"), Ok(1000 << 30));
+        assert_eq!(milli("1.5Gi"), Ok(1500 << 30));
+        assert_eq!(milli("2k"), Ok(2_000_000));
+        // Rounded up: a thousandth of a milli-CPU is a whole one.
+        assert_eq!(milli("0.0001"), Ok(1));
+        assert_eq!(milli("8Ei"), Ok(8000 << 60));
+        assert!(milli("1x").is_err());
+        assert!(milli("9999999999999999999999999E").is_err());
+        assert!(Quantity::Number(-1).milli().is_err());
+    }
 }

@@ -172,6 +172,12 @@ impl Registry {
             ResourceType::builtin("", "v1", "ServiceAccount", "serviceaccounts", true)
                 .short(&["sa"]),
             ResourceType::builtin("", "v1", "Event", "events", true).short(&["ev"]),
+            // Stored and served so that a tenant's quota can be set; not enforced here (the
+            // control plane checks the same numbers before it applies anything).
+            ResourceType::builtin("", "v1", "ResourceQuota", "resourcequotas", true)
+                .short(&["quota"])
+                .with_status(),
+            ResourceType::builtin("", "v1", "LimitRange", "limitranges", true).short(&["limits"]),
             ResourceType::builtin("", "v1", "Node", "nodes", false)
                 .short(&["no"])
                 .with_status(),
