@@ -215,13 +215,15 @@ pub fn namespace_limits(tenant: &Tenant) -> crate::error::Result<(ResourceQuota,
     Ok((resource_quota, limit_range))
 }
 
-/// Creates or updates the application's FlinkJob; returns its generation.
+/// Creates or updates the application's FlinkJob (or, with `dry_run`, only asks the API
+/// server whether it would); returns its generation.
 pub async fn apply_job(
     client: &Client,
     tenant: &str,
     name: &str,
     version: i64,
     spec: FlinkJobSpec,
+    dry_run: bool,
 ) -> Result<i64, kube::Error> {
     let ns = namespace_of(tenant);
     let mut job = FlinkJob::new(name, spec);
@@ -231,12 +233,10 @@ pub async fn apply_job(
         ("strom.dev/application".to_owned(), name.to_owned()),
         ("strom.dev/version".to_owned(), version.to_string()),
     ]));
+    let mut params = PatchParams::apply(MANAGER).force();
+    params.dry_run = dry_run;
     let applied = Api::<FlinkJob>::namespaced(client.clone(), &ns)
-        .patch(
-            name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&job),
-        )
+        .patch(name, &params, &Patch::Apply(&job))
         .await?;
     Ok(applied.metadata.generation.unwrap_or(0))
 }

@@ -18,6 +18,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod spec;
 pub mod store;
+pub mod sync;
 pub mod tenant_storage;
 
 pub use body::{Body, OptBody};
@@ -51,6 +52,8 @@ pub struct AppState {
     pub verified: VerifiedCache,
     /// Requests per token, failed authentications per client address.
     pub limits: rate_limit::RateLimits,
+    /// One Kubernetes sync per application at a time.
+    pub sync_locks: sync::SyncLocks,
 }
 
 impl AppState {

@@ -71,6 +71,11 @@ enum Command {
         /// Failed authentications a client address may make at once.
         #[arg(long, default_value = "20")]
         failed_auth_burst: NonZeroU32,
+        /// A change whose FlinkJob is still not updated this long after it was recorded
+        /// (its request died, or Kubernetes did not answer) is applied by the reconciler
+        /// (units ms, s, m, h).
+        #[arg(long, default_value = "60s", value_parser = duration)]
+        reconcile_after: std::time::Duration,
     },
     /// Create a platform admin token (it manages tenants) and print it once.
     CreateAdminToken {
@@ -93,6 +98,13 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+/// A positive duration such as `60s` or `5m`.
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    strom_control_plane::routes::request::positive_duration_ms("", text)
+        .map(|ms| std::time::Duration::from_millis(ms.unsigned_abs()))
+        .map_err(|_| format!("{text:?} is not a positive duration such as 60s or 5m"))
 }
 
 /// `KEY=VALUE`, the key a Kubernetes annotation key.
@@ -229,6 +241,7 @@ async fn main() -> ExitCode {
             token_burst,
             failed_auth_per_minute,
             failed_auth_burst,
+            reconcile_after,
         } => {
             let policy = match strom_control_plane::policy::Policy::new(
                 allowed_image_repositories,
@@ -280,7 +293,14 @@ async fn main() -> ExitCode {
                         ),
                     },
                 ),
+                sync_locks: Default::default(),
             };
+            // Changes a crash or a silent Kubernetes left half-done are finished, from now on.
+            tokio::spawn(strom_control_plane::sync::run(
+                state.clone(),
+                reconcile_after,
+                reconcile_after.min(std::time::Duration::from_secs(10)),
+            ));
             let listener = match tokio::net::TcpListener::bind(listen).await {
                 Ok(l) => l,
                 Err(e) => {

@@ -10,8 +10,7 @@ use strom_crds::status::SavepointState;
 
 use super::request::{conflict, dns_label, if_match};
 use super::{
-    Applied, Outcome, apply, changed, check_quota, load_app, load_at, load_tenant, lock_tenant,
-    over_limit, record,
+    Outcome, changed, check_quota, load_app, load_at, load_tenant, lock_tenant, over_limit, record,
 };
 use crate::auth::{Principal, Role};
 use crate::db::now_ms;
@@ -22,6 +21,7 @@ use crate::model::{
 };
 use crate::store::applications::{AppRow, Desired};
 use crate::store::versions::NewVersion;
+use crate::sync::{Applied, after_commit, apply};
 use crate::{AppState, Body, OptBody, k8s, quota, spec, store};
 
 /// Create an application (version 1, stopped).
@@ -142,6 +142,17 @@ async fn new_version(
     quota::fits(&t, spec)?;
     let text = spec::stored(spec)?;
     let (now, version) = (now_ms(), expected + 1);
+    if running {
+        // What Kubernetes would refuse is refused before anything is recorded.
+        let job = Applied {
+            version,
+            spec,
+            running: true,
+            nonce: current.nonce,
+            at_checkpoint: false,
+        };
+        apply(state, tenant, app, job, true).await?;
+    }
     let mut tx = state.db.pool.begin().await?;
     if running {
         check_quota(&mut tx, tenant, app, spec).await?;
@@ -170,18 +181,12 @@ async fn new_version(
     };
     store::versions::insert(&mut *tx, tenant, app, &next).await?;
     if running {
-        // Kubernetes first: if it refuses, the transaction rolls back and nothing changed.
-        let job = Applied {
-            version,
-            spec,
-            running: true,
-            nonce: current.nonce,
-            at_checkpoint: false,
-        };
-        let generation = apply(state, tenant, app, job).await?;
-        store::versions::set_generation(&mut *tx, tenant, app, version, generation).await?;
+        store::intents::record(&mut *tx, tenant, app, now, None).await?;
     }
     tx.commit().await?;
+    if running {
+        after_commit(state, tenant, app).await;
+    }
     load_app(state, tenant, app).await
 }
 
@@ -372,8 +377,9 @@ pub async fn delete_application(
         return Err(conflict(current.version, expected));
     }
     store::versions::delete_all(&mut *tx, &tenant, &app).await?;
-    k8s::delete_job(&state.kube, &tenant, &app).await?;
+    store::intents::record(&mut *tx, &tenant, &app, now_ms(), None).await?;
     tx.commit().await?;
+    after_commit(&state, &tenant, &app).await;
     let op = record(
         &state,
         &tenant,

@@ -6,12 +6,13 @@ use axum::response::Response;
 
 use super::applications::renamed;
 use super::request::{conflict, if_match};
-use super::{Applied, Outcome, apply, changed, check_quota, load_app, load_at, record};
+use super::{Outcome, changed, check_quota, load_app, load_at, record};
 use crate::auth::{Principal, Role};
 use crate::db::now_ms;
 use crate::error::{ApiError, Result};
 use crate::model::{Changed, StartRequest, StopRequest};
 use crate::store::applications::{AppRow, Desired};
+use crate::sync::{Applied, after_commit, apply};
 use crate::{AppState, OptBody, k8s, spec, store};
 
 /// A change of what the application is told to be.
@@ -42,7 +43,7 @@ async fn set_desired(
                     format!("application {app:?} is running"),
                 ));
             }
-            if let Some(from) = told.restore_from {
+            if let Some(from) = &told.restore_from {
                 if k8s::get_job(&state.kube, tenant, app).await?.is_some() {
                     return Err(ApiError::field(
                         "restoreFrom",
@@ -78,6 +79,15 @@ async fn set_desired(
         Desired::Running => current.at_checkpoint,
         Desired::Stopped => !told.savepoint,
     };
+    // What Kubernetes would refuse is refused before anything is recorded.
+    let job = Applied {
+        version: current.version,
+        spec: &spec,
+        running: told.desired == Desired::Running,
+        nonce: current.nonce,
+        at_checkpoint,
+    };
+    apply(state, tenant, app, job, true).await?;
     let mut tx = state.db.pool.begin().await?;
     if told.desired == Desired::Running {
         check_quota(&mut tx, tenant, app, &spec).await?;
@@ -95,16 +105,16 @@ async fn set_desired(
     if !moved {
         return Err(conflict(current.version, expected));
     }
-    let job = Applied {
-        version: current.version,
-        spec: &spec,
-        running: told.desired == Desired::Running,
-        nonce: current.nonce,
-        at_checkpoint,
-    };
-    let generation = apply(state, tenant, app, job).await?;
-    store::versions::set_generation(&mut *tx, tenant, app, current.version, generation).await?;
+    store::intents::record(
+        &mut *tx,
+        tenant,
+        app,
+        now_ms(),
+        told.restore_from.as_deref(),
+    )
+    .await?;
     tx.commit().await?;
+    after_commit(state, tenant, app).await;
     load_app(state, tenant, app).await
 }
 

@@ -15,12 +15,10 @@ use axum::Json;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use strom_crds::FlinkJobSpec;
-use strom_crds::spec::{DesiredState, UpgradeMode};
 
 use crate::AppState;
 use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, AuditNote, Result};
-use crate::k8s;
 use crate::model::{Application, Changed, Operation, Tenant};
 use crate::store::applications::AppRow;
 use crate::store::{self};
@@ -149,59 +147,6 @@ pub(crate) async fn record(
     };
     store::operations::insert(&state.db.pool, tenant, &op, now).await?;
     Ok(op)
-}
-
-/// The FlinkJob the application runs as.
-pub(crate) struct Applied<'a> {
-    /// Its application's version.
-    pub version: i64,
-    /// The spec.
-    pub spec: &'a FlinkJobSpec,
-    /// Running, or suspended.
-    pub running: bool,
-    /// The snapshot nonce (0: none requested).
-    pub nonce: i64,
-    /// Stop and resume at the latest checkpoint instead of through a savepoint.
-    pub at_checkpoint: bool,
-}
-
-/// Applies the application's FlinkJob; returns its generation.
-pub(crate) async fn apply(
-    state: &AppState,
-    tenant: &str,
-    app: &str,
-    job: Applied<'_>,
-) -> Result<i64> {
-    let mut spec = job.spec.clone();
-    spec.state = if job.running {
-        DesiredState::Running
-    } else {
-        DesiredState::Suspended
-    };
-    if job.nonce > 0
-        && let Some(sp) = spec.savepoints.as_mut()
-    {
-        sp.trigger_nonce = Some(job.nonce);
-    }
-    spec.upgrade_mode = if job.at_checkpoint {
-        UpgradeMode::LastState
-    } else {
-        UpgradeMode::Savepoint
-    };
-    // Engines run as the tenant's own service account unless the platform lets tenants
-    // choose one.
-    spec.pod_template
-        .get_or_insert_with(Default::default)
-        .service_account_name
-        .get_or_insert_with(|| k8s::ENGINE_SERVICE_ACCOUNT.to_owned());
-    let quota = load_tenant(state, tenant).await?;
-    k8s::ensure_namespace(
-        &state.kube,
-        &quota,
-        &state.policy.engine_account_annotations,
-    )
-    .await?;
-    Ok(k8s::apply_job(&state.kube, tenant, app, job.version, spec).await?)
 }
 
 /// The answer to a change of an application: it (with its version as `ETag`) and the

@@ -7,12 +7,13 @@ use axum::response::Response;
 use strom_crds::status::SavepointState;
 
 use super::request::if_match;
-use super::{Applied, Outcome, apply, load_app, load_at, noted, record};
+use super::{Outcome, load_app, load_at, noted, record};
 use crate::auth::{Principal, Role};
 use crate::db::now_ms;
 use crate::error::{ApiError, Result};
 use crate::model::{Operation, Snapshot};
 use crate::store::applications::Desired;
+use crate::sync::{Applied, after_commit, apply};
 use crate::{AppState, k8s, store};
 
 /// The application's snapshots (savepoints), oldest first.
@@ -72,8 +73,6 @@ pub async fn create_snapshot(
     }
     let nonce = now_ms().max(current.nonce + 1);
     let spec = current.typed_spec()?;
-    let mut tx = state.db.pool.begin().await?;
-    store::applications::set_nonce(&mut *tx, &tenant, &app, nonce).await?;
     let job = Applied {
         version: current.version,
         spec: &spec,
@@ -81,9 +80,12 @@ pub async fn create_snapshot(
         nonce,
         at_checkpoint: current.at_checkpoint,
     };
-    let generation = apply(&state, &tenant, &app, job).await?;
-    store::versions::set_generation(&mut *tx, &tenant, &app, current.version, generation).await?;
+    apply(&state, &tenant, &app, job, true).await?;
+    let mut tx = state.db.pool.begin().await?;
+    store::applications::set_nonce(&mut *tx, &tenant, &app, nonce).await?;
+    store::intents::record(&mut *tx, &tenant, &app, now_ms(), None).await?;
     tx.commit().await?;
+    after_commit(&state, &tenant, &app).await;
     let op = record(
         &state,
         &tenant,

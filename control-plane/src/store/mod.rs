@@ -5,6 +5,7 @@
 pub mod applications;
 pub mod audit;
 pub mod idempotency;
+pub mod intents;
 pub mod operations;
 pub mod snapshots;
 pub mod tenants;

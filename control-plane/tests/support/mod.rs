@@ -173,6 +173,7 @@ pub async fn serve(
         metrics: Default::default(),
         verified: Default::default(),
         limits: Default::default(),
+        sync_locks: Default::default(),
     };
     let (_, admin) = auth::create(&state.db, None, auth::Role::Admin, "tests", None)
         .await
