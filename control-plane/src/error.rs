@@ -137,13 +137,26 @@ impl From<sqlx::Error> for ApiError {
 }
 
 impl From<kube::Error> for ApiError {
+    /// Kubernetes' own messages stay in the log: they name the cluster's objects, admission
+    /// webhooks and policies, which are the platform's business. The caller learns that
+    /// Kubernetes refused the change, and why in a word.
     fn from(e: kube::Error) -> Self {
         match e {
-            kube::Error::Api(ae) if ae.code == 422 || ae.code == 400 => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "rejected_by_kubernetes",
-                ae.message,
-            ),
+            kube::Error::Api(ae) if ae.code == 422 || ae.code == 400 => {
+                tracing::warn!(code = ae.code, reason = %ae.reason, message = %ae.message, "kubernetes refused a change");
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "rejected_by_kubernetes",
+                    format!(
+                        "Kubernetes refused the change ({}); nothing was recorded. The control plane's log has Kubernetes' message for the platform's operators",
+                        if ae.reason.is_empty() {
+                            "Invalid"
+                        } else {
+                            ae.reason.as_str()
+                        }
+                    ),
+                )
+            }
             e => {
                 tracing::error!(error = %e, "kubernetes request failed");
                 ApiError::new(

@@ -965,6 +965,53 @@ fn scenarios(
     assert_eq!(numbers(&rest), [1]);
     assert!(rest.body.get("nextCursor").is_none(), "{:?}", rest.body);
 
+    // 8. A call whose audit row cannot be written fails (the database refuses the row: a
+    // trigger on SQLite, a trigger function on PostgreSQL).
+    let (refuse, allow): (&[&str], &[&str]) = if database_url.starts_with("postgres") {
+        (
+            &[
+                "CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+            ],
+            &[
+                "DROP TRIGGER refuse_audit ON audit",
+                "DROP FUNCTION refuse_audit()",
+            ],
+        )
+    } else {
+        (
+            &[
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
+            ],
+            &["DROP TRIGGER refuse_audit"],
+        )
+    };
+    for sql in refuse {
+        rt.block_on(sqlx::query(sql).execute(db)).unwrap();
+    }
+    let running = starts.iter().find(|a| a.status == 200).unwrap();
+    let running = running.body["application"]["name"].as_str().unwrap();
+    let unrecorded = api.send(
+        "POST",
+        &format!("/v1/tenants/quota/applications/{running}/snapshots"),
+        &quota_editor,
+        &[("If-Match", "\"1\"")],
+        Value::Null,
+    );
+    for sql in allow {
+        rt.block_on(sqlx::query(sql).execute(db)).unwrap();
+    }
+    assert_eq!(unrecorded.status, 500, "{:?}", unrecorded.body);
+    assert_eq!(unrecorded.body["code"], "audit_unavailable");
+    assert!(
+        unrecorded.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("check its outcome"),
+        "{:?}",
+        unrecorded.body
+    );
+
     // The namespace refuses any pod that could reach the node, whoever creates it.
     let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "strom-acme");
     let loose: Pod = serde_json::from_value(json!({

@@ -153,3 +153,47 @@ sinks:
         "{err}"
     );
 }
+
+#[test]
+fn an_event_time_no_window_can_place_fails_the_job_with_the_reason() {
+    let dir = temp("far");
+    std::fs::write(
+        dir.join("events.csv"),
+        format!("1,a,1000\n2,a,{}\n", i64::MAX - 1),
+    )
+    .unwrap();
+    for window in [
+        "{tumble: 10s}",
+        "{hop: {size: 10s, slide: 5s}}",
+        "{session: 10s}",
+    ] {
+        let spec = format!(
+            r#"
+sources:
+  - name: events
+    file: {{path: "{dir}/events.csv", format: csv}}
+    schema: [{{name: id, type: BIGINT}}, {{name: k, type: STRING}}, {{name: ts, type: BIGINT}}]
+    watermark: {{field: ts, max_out_of_orderness: 0s}}
+transforms:
+  - name: counts
+    input: events
+    key_by: [k]
+    window: {window}
+    select: [k, "COUNT(*) AS cnt"]
+sinks:
+  - {{name: out, input: counts, file: {{path: "{dir}/out-{n}", format: csv}}}}
+"#,
+            dir = dir.display(),
+            n = window.len()
+        );
+        let spec = JobSpec::parse(&spec).unwrap_or_else(|e| panic!("{e}"));
+        let e = strom_engine::job::run(&spec, 1).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "event time {} ms is outside the years 0001-9999",
+                i64::MAX - 1
+            )),
+            "{window}: {e}"
+        );
+    }
+}

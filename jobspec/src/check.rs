@@ -6,6 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{JobSpec, Violation, sql};
 
+/// The most hopping windows one record may fall in (`size / slide`).
+pub const MAX_HOP_WINDOWS: i64 = 10_000;
+
+/// The longest generated text column, in characters.
+pub const MAX_TEXT_LENGTH: u32 = 65_536;
+
 /// The columns of a generated source: a Nexmark table or columns, each with exactly one of
 /// `expr` and `random`, and distributions that make sense.
 fn check_generated_columns(
@@ -80,6 +86,11 @@ fn check_generated_columns(
                 );
             } else if field == "text" && range.min < 0.0 {
                 fail(format!("{at}.text.min"), "must not be negative".into());
+            } else if field == "text" && range.max > MAX_TEXT_LENGTH as f64 {
+                fail(
+                    format!("{at}.text.max"),
+                    format!("must be at most {MAX_TEXT_LENGTH} characters"),
+                );
             }
         }
         if let Some(n) = &r.normal
@@ -235,6 +246,15 @@ pub(crate) fn check(spec: &JobSpec, problems: &mut Vec<Violation>) {
                     (Ok(size), Ok(slide)) if slide <= 0 || size <= 0 || size % slide != 0 => fail(
                         format!("{path}.window.hop"),
                         "size and slide must be positive and size a multiple of slide".into(),
+                    ),
+                    // Each record lands in size / slide windows: a 24h window sliding every
+                    // millisecond would be 86 400 000 of them per record.
+                    (Ok(size), Ok(slide)) if size / slide > MAX_HOP_WINDOWS => fail(
+                        format!("{path}.window.hop"),
+                        format!(
+                            "size is {} times slide; at most {MAX_HOP_WINDOWS} windows may overlap (use a longer slide)",
+                            size / slide
+                        ),
                     ),
                     _ => {}
                 }
@@ -420,6 +440,40 @@ sinks:
             problems
                 .to_string()
                 .contains("transforms[0].window.tumble: \"1x\" is not a duration")
+        );
+    }
+
+    #[test]
+    fn hostile_sizes_are_refused_by_path() {
+        let spec = r#"
+sources:
+  - name: s
+    datagen:
+      count: 1
+      columns:
+        - {name: t, random: {text: {min: 0, max: 100000000}}}
+        - {name: ts, expr: "id"}
+    watermark: {field: ts, max_out_of_orderness: 1s}
+transforms:
+  - name: w
+    input: s
+    window: {hop: {size: 24h, slide: 1ms}}
+    select: ["COUNT(*) AS n"]
+sinks:
+  - name: out
+    input: w
+"#;
+        let problems = JobSpec::parse(spec).unwrap_err();
+        let text = problems.to_string();
+        assert!(
+            text.contains(
+                "sources[0].datagen.columns[0].random.text.max: must be at most 65536 characters"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("transforms[0].window.hop: size is 86400000 times slide; at most 10000 windows may overlap"),
+            "{text}"
         );
     }
 

@@ -401,6 +401,11 @@ impl WindowAggregate {
     }
 }
 
+/// 0001-01-01T00:00:00Z in epoch milliseconds: the earliest event time a window takes.
+pub const MIN_EVENT_TIME: i64 = -62_135_596_800_000;
+/// 9999-12-31T23:59:59.999Z in epoch milliseconds: the latest event time a window takes.
+pub const MAX_EVENT_TIME: i64 = 253_402_300_799_999;
+
 impl Operator for WindowAggregate {
     fn process(
         &mut self,
@@ -424,6 +429,13 @@ impl Operator for WindowAggregate {
         let mut rows = Rows::default();
         for row in 0..n {
             let ts = rowtime.value(row);
+            // Window starts and ends are event time plus or minus sizes, slides, gaps and
+            // lateness (each at most ~292 000 years): inside years 1–9999 none can overflow.
+            if !(MIN_EVENT_TIME..=MAX_EVENT_TIME).contains(&ts) {
+                return Err(ArrowError::InvalidArgumentError(format!(
+                    "a record's event time {ts} ms is outside the years 0001-9999 that windows can place"
+                )));
+            }
             // The watermark the row saw at its source, and never below what has fired here.
             let wm = batch
                 .wm
