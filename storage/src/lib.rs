@@ -56,6 +56,14 @@ pub enum StorageError {
         /// What is wrong.
         reason: String,
     },
+    /// The store cannot write create-if-absent, which checkpoints need.
+    #[error(
+        "{url}: this store does not support create-if-absent writes (a conditional PUT), which checkpoints and savepoints need so that two writers can never both commit; use a store that does (S3, GCS, Azure Blob, MinIO and local files do) or remove the option that disables them (conditional_put)"
+    )]
+    NoCreateIfAbsent {
+        /// The object's URL.
+        url: String,
+    },
     /// A request failed (after the retries the options allow).
     #[error("cannot {op} {url}: {reason}")]
     Io {

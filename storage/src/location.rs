@@ -1,7 +1,6 @@
 //! A directory in object storage, named by URL, and the reads and writes Strom makes in it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
@@ -42,9 +41,6 @@ pub struct Location {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     backend: Backend,
-    /// Set once the store has answered a conditional write with "not implemented": from then
-    /// on create-if-absent falls back to check-then-write.
-    no_conditional_put: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Location {
@@ -156,7 +152,6 @@ impl Location {
             store,
             prefix,
             backend,
-            no_conditional_put: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -186,7 +181,6 @@ impl Location {
             store: self.store.clone(),
             prefix: self.path(name),
             backend: self.backend,
-            no_conditional_put: self.no_conditional_put.clone(),
         }
     }
 
@@ -249,47 +243,26 @@ impl Location {
     /// Writes `data` to `name` only if nothing is there yet: [`StorageError::AlreadyExists`]
     /// otherwise. Uses the store's conditional write (S3 `If-None-Match: *`, GCS
     /// `x-goog-if-generation-match: 0`, Azure `If-None-Match: *`, an exclusive create
-    /// locally). Where a store does not implement it, falls back to looking first — which
-    /// cannot stop two writers racing within the same instant; [`Location::conditional_puts`]
-    /// tells which applies.
+    /// locally). A store that does not implement it is refused
+    /// ([`StorageError::NoCreateIfAbsent`]): looking first and writing after cannot stop two
+    /// writers racing, and the checkpoint protocol rests on exactly one winning.
     pub async fn put_new(&self, name: &str, data: Bytes) -> Result<(), StorageError> {
         let path = self.path(name);
-        let exists = || StorageError::AlreadyExists {
-            url: self.url_of(name),
-        };
-        if !self.no_conditional_put.load(Ordering::Relaxed) {
-            let opts = PutOptions::from(PutMode::Create);
-            match self
-                .store
-                .put_opts(&path, PutPayload::from(data.clone()), opts)
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(object_store::Error::AlreadyExists { .. }) => return Err(exists()),
-                Err(object_store::Error::NotImplemented) => {
-                    tracing::warn!(
-                        url = %self.url,
-                        "the store does not implement conditional writes: falling back to check-then-write"
-                    );
-                    self.no_conditional_put.store(true, Ordering::Relaxed);
-                }
-                Err(e) => return Err(self.io("write", name, e)),
-            }
-        }
-        if self.exists(name).await? {
-            return Err(exists());
-        }
-        self.store
-            .put(&path, PutPayload::from(data))
+        let opts = PutOptions::from(PutMode::Create);
+        match self
+            .store
+            .put_opts(&path, PutPayload::from(data), opts)
             .await
-            .map_err(|e| self.io("write", name, e))?;
-        Ok(())
-    }
-
-    /// Whether create-if-absent is enforced by the store (true) or by looking first (false,
-    /// after the store refused a conditional write).
-    pub fn conditional_puts(&self) -> bool {
-        !self.no_conditional_put.load(Ordering::Relaxed)
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(StorageError::AlreadyExists {
+                url: self.url_of(name),
+            }),
+            Err(object_store::Error::NotImplemented) => Err(StorageError::NoCreateIfAbsent {
+                url: self.url_of(name),
+            }),
+            Err(e) => Err(self.io("write", name, e)),
+        }
     }
 
     /// Reads `name`, streaming it in; `None` if it does not exist.
@@ -436,7 +409,6 @@ fn open_local(url: &str, path: &str, options: &StorageOptions) -> Result<Locatio
         store: Arc::new(store),
         prefix: Path::default(),
         backend: Backend::Local,
-        no_conditional_put: Arc::new(AtomicBool::new(false)),
     })
 }
 
