@@ -643,30 +643,14 @@ fn exercise(rt: &tokio::runtime::Runtime, base: &str, admin: &str, client: &kube
 }
 
 fn run(postgres: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let tag = if postgres { "pg" } else { "sqlite" };
-    let dir = std::env::temp_dir().join(format!("strom-cp-api-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let pg = postgres.then(|| support::Postgres::start(tag));
-    let url = match &pg {
-        Some(p) => p.url.clone(),
-        None => format!("sqlite://{}/strom.db", dir.display()),
-    };
-    let (cluster, client) = rt.block_on(support::cluster(&dir, Vec::new()));
+    let bench = support::Bench::start("api", postgres);
+    let rt = &bench.rt;
     let (base, admin, _state) = rt.block_on(support::serve(
-        &url,
-        client.clone(),
+        &bench.url,
+        bench.client.clone(),
         "file:///tmp/strom-cp-state",
     ));
-    exercise(&rt, &base, &admin, &client);
-    drop(cluster);
-    rt.shutdown_background();
-    let _ = std::fs::remove_dir_all(&dir);
+    exercise(rt, &base, &admin, &bench.client);
 }
 
 #[test]

@@ -54,24 +54,12 @@ fn serve(
 }
 
 fn run(postgres: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tag = if postgres { "pg" } else { "sqlite" };
-    let dir = std::env::temp_dir().join(format!("strom-cp-crash-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let pg = postgres.then(|| support::Postgres::start(&format!("crash{tag}")));
-    let url = match &pg {
-        Some(p) => p.url.clone(),
-        None => format!("sqlite://{}/strom.db", dir.display()),
-    };
-    let (cluster, client) = rt.block_on(support::cluster(&dir, Vec::new()));
-    let storage = format!("file://{}", dir.join("state").display());
+    let bench = support::Bench::start("crash", postgres);
+    let (rt, url, client) = (&bench.rt, &bench.url, &bench.client);
+    let storage = format!("file://{}", bench.dir.join("state").display());
     // The platform's token, straight from the command line.
     let out = Command::new(env!("CARGO_BIN_EXE_strom-control-plane"))
-        .args(["create-admin-token", "--database-url", &url])
+        .args(["create-admin-token", "--database-url", url])
         .output()
         .unwrap();
     assert!(
@@ -84,7 +72,7 @@ fn run(postgres: bool) {
     let port = strom_testkit::free_port().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let api = Api { base: &base };
-    let mut first = serve(&url, &cluster.kubeconfig, &storage, port, true);
+    let mut first = serve(url, bench.kubeconfig(), &storage, port, true);
     let t = api.send(
         "POST",
         "/v1/tenants",
@@ -140,9 +128,9 @@ fn run(postgres: bool) {
 
     // Restarted without the hook: the application says running and its FlinkJob runs its
     // version, with the generation recorded and no intent left.
-    let mut second = serve(&url, &cluster.kubeconfig, &storage, port, false);
+    let mut second = serve(url, bench.kubeconfig(), &storage, port, false);
     let db = rt
-        .block_on(strom_control_plane::db::Db::connect(&url))
+        .block_on(strom_control_plane::db::Db::connect(url))
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -187,9 +175,6 @@ fn run(postgres: bool) {
 
     let _ = second.kill();
     let _ = second.wait();
-    drop(cluster);
-    rt.shutdown_background();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -1037,30 +1037,23 @@ fn scenarios(
 }
 
 fn run(postgres: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tag = if postgres { "pg" } else { "sqlite" };
-    let dir = std::env::temp_dir().join(format!("strom-cp-sec-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let pg = postgres.then(|| support::Postgres::start(&format!("sec{tag}")));
-    let url = match &pg {
-        Some(p) => p.url.clone(),
-        None => format!("sqlite://{}/strom.db", dir.display()),
-    };
-    let (cluster, client) = rt.block_on(support::cluster(&dir, Vec::new()));
-    let state = dir.join("state");
+    let bench = support::Bench::start("sec", postgres);
+    let rt = &bench.rt;
+    let state = bench.dir.join("state");
     let (base, admin, app_state) = rt.block_on(support::serve(
-        &url,
-        client.clone(),
+        &bench.url,
+        bench.client.clone(),
         &format!("file://{}", state.display()),
     ));
-    scenarios(&rt, &base, &admin, &client, &state, &app_state, &url);
-    drop(cluster);
-    rt.shutdown_background();
-    let _ = std::fs::remove_dir_all(&dir);
+    scenarios(
+        rt,
+        &base,
+        &admin,
+        &bench.client,
+        &state,
+        &app_state,
+        &bench.url,
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `intents`: applications whose FlinkJob may not match the database yet.
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::Exec;
 use crate::error::Result;
@@ -18,6 +19,16 @@ pub struct Intent {
     pub created_at: i64,
     /// A first start's savepoint to restore.
     pub restore_from: Option<String>,
+}
+
+fn intent_of(r: &AnyRow) -> Result<Intent> {
+    Ok(Intent {
+        tenant: r.try_get("tenant")?,
+        application: r.try_get("application")?,
+        id: r.try_get("id")?,
+        created_at: r.try_get("created_at")?,
+        restore_from: r.try_get("restore_from")?,
+    })
 }
 
 /// Records that the application's FlinkJob must follow the database (in the caller's
@@ -55,16 +66,7 @@ pub async fn get<'e>(db: impl Exec<'e>, tenant: &str, app: &str) -> Result<Optio
         .bind(app)
         .fetch_optional(db)
         .await?;
-    row.map(|r| {
-        Ok(Intent {
-            tenant: r.try_get("tenant")?,
-            application: r.try_get("application")?,
-            id: r.try_get("id")?,
-            created_at: r.try_get("created_at")?,
-            restore_from: r.try_get("restore_from")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(intent_of).transpose()
 }
 
 /// Removes the recording `id` (not a newer one made since); `Ok(false)` if a newer one is
@@ -86,15 +88,5 @@ pub async fn older_than<'e>(db: impl Exec<'e>, before: i64) -> Result<Vec<Intent
         .bind(before)
         .fetch_all(db)
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Intent {
-                tenant: r.try_get("tenant")?,
-                application: r.try_get("application")?,
-                id: r.try_get("id")?,
-                created_at: r.try_get("created_at")?,
-                restore_from: r.try_get("restore_from")?,
-            })
-        })
-        .collect()
+    rows.iter().map(intent_of).collect()
 }

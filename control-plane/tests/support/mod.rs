@@ -119,6 +119,71 @@ impl Drop for Postgres {
     }
 }
 
+/// What a control-plane test runs on: a runtime, a scratch directory, a database (SQLite in
+/// the directory, or a real PostgreSQL server) and a local cluster with the FlinkJob CRD.
+/// Dropped, it stops the cluster and the server and removes the directory.
+pub struct Bench {
+    /// Drives the async parts.
+    pub rt: tokio::runtime::Runtime,
+    /// The scratch directory.
+    pub dir: PathBuf,
+    /// The database URL.
+    pub url: String,
+    /// The local cluster.
+    pub cluster: Option<Cluster>,
+    /// A kube client for it.
+    pub client: kube::Client,
+    pg: Option<Postgres>,
+}
+
+impl Bench {
+    /// A bench for the test `name`, on PostgreSQL if `postgres`, else on SQLite.
+    pub fn start(name: &str, postgres: bool) -> Bench {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let tag = if postgres { "pg" } else { "sqlite" };
+        let dir =
+            std::env::temp_dir().join(format!("strom-cp-{name}-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pg = postgres.then(|| Postgres::start(&format!("{name}{tag}")));
+        let url = match &pg {
+            Some(p) => p.url.clone(),
+            None => format!("sqlite://{}/strom.db", dir.display()),
+        };
+        let (cluster, client) = rt.block_on(cluster(&dir, Vec::new()));
+        Bench {
+            rt,
+            dir,
+            url,
+            cluster: Some(cluster),
+            client,
+            pg,
+        }
+    }
+
+    /// The cluster's kubeconfig.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.cluster.as_ref().expect("the cluster runs").kubeconfig
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        drop(self.cluster.take());
+        // Without waiting for the tasks still serving (the control plane, its clients).
+        let idle = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        std::mem::replace(&mut self.rt, idle).shutdown_background();
+        drop(self.pg.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A local cluster with the FlinkJob CRD and a kube client for it.
 pub async fn cluster(dir: &Path, images: Vec<(String, PathBuf)>) -> (Cluster, kube::Client) {
     let cluster = Cluster::start(Config {
