@@ -184,6 +184,79 @@ async fn zombie_fenced(loc: &Location) {
     assert_eq!(numbers.len(), 4);
 }
 
+/// The window between a writer's fence check and its manifest write: a zombie whose data is
+/// already written when a new attempt claims cannot commit afterwards, because the claim
+/// seals the checkpoint (one create-if-absent decides); and a run that restored the newest
+/// checkpoint is refused if a stale writer completed a newer one before it took over.
+async fn zombie_sealed(loc: &Location) {
+    let dir = CheckpointDir::new(loc.clone());
+    let old = dir.claim(0, None, "old pod").await.unwrap();
+    dir.commit(1, old.attempt, manifest(1, old.attempt, 1))
+        .await
+        .unwrap();
+    // The zombie writes checkpoint 2's data and passes its fence check...
+    loc.put(
+        &format!("chk-2/{}/op/0.state", layout::data_dir(old.attempt)),
+        Bytes::from_static(b"s"),
+    )
+    .await
+    .unwrap();
+    dir.check_fence(old.attempt).await.unwrap();
+    // ...then a new attempt, restoring chk-1, claims the directory.
+    let new = dir
+        .claim_for(1, Some(loc.url_of("chk-1")), true, "new pod", None)
+        .await
+        .unwrap();
+    // The zombie's manifest write (the commit's second step) loses to the seal.
+    let e = loc
+        .put_new(&format!("chk-2/{MANIFEST}"), manifest(2, old.attempt, 2))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StorageError::AlreadyExists { .. }), "{e}");
+    let states = dir.checkpoints().await.unwrap();
+    assert_eq!(states[0].id, 2);
+    assert_eq!(states[0].state, CheckpointState::Sealed { by: new.attempt });
+    assert_eq!(dir.latest_complete().await.unwrap(), Some(1));
+
+    // The other order: the zombie's manifest for chk-3 lands between the run's choice of
+    // chk-1... (a later attempt's checkpoint 3, written as a stale writer would)
+    let zombie = dir.claim(0, None, "zombie").await.unwrap();
+    loc.put(
+        &format!(
+            "chk-{}/{}/op/0.state",
+            zombie.first_checkpoint,
+            layout::data_dir(zombie.attempt)
+        ),
+        Bytes::from_static(b"s"),
+    )
+    .await
+    .unwrap();
+    dir.commit(
+        zombie.first_checkpoint,
+        zombie.attempt,
+        manifest(zombie.first_checkpoint, zombie.attempt, 5),
+    )
+    .await
+    .unwrap();
+    // ...and its claim: refused, naming the checkpoint to restore instead.
+    let e = dir
+        .claim_for(1, Some(loc.url_of("chk-1")), true, "late pod", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StorageError::StaleRestore { .. }), "{e}");
+    assert!(
+        e.to_string().contains(&format!(
+            "start again to restore chk-{}",
+            zombie.first_checkpoint
+        )),
+        "{e}"
+    );
+    // A run that named chk-1 on purpose is not refused.
+    dir.claim_for(1, Some(loc.url_of("chk-1")), false, "chosen pod", None)
+        .await
+        .unwrap();
+}
+
 /// The store stops answering in the middle of a write: the write fails (within the
 /// configured retry time), and succeeds once the store is back.
 async fn outage(store: &Store, bucket: &str) {
@@ -376,6 +449,7 @@ async fn suite(kind: &str) {
     large_snapshot(&root("large")).await;
     concurrent_commit(&root("concurrent")).await;
     zombie_fenced(&root("zombie")).await;
+    zombie_sealed(&root("sealed")).await;
     retention(&root("retention")).await;
     outage(&store, "strom").await;
 }

@@ -18,7 +18,13 @@
 //!   the first checkpoint number it will use (above every `chk-N` present). A writer checks
 //!   before committing that no newer attempt exists; a reader accepts a checkpoint of attempt
 //!   `a` only if its number is below the first checkpoint of every later attempt, so what a
-//!   zombie of an old attempt commits after a new one started is never restored.
+//!   zombie of an old attempt commits after a new one started is never restored. A claim
+//!   also **seals** every `chk-N` the earlier attempts left without a manifest: it writes a
+//!   seal as that `_metadata`, create-if-absent, so a zombie that passed its fence check
+//!   before the claim cannot commit it afterwards — one conditional write decides between
+//!   the two. If the zombie's manifest got there first, the checkpoint is complete, and a
+//!   claim whose run restored an older checkpoint of this directory is refused (the run
+//!   must start again from the newer one).
 //! - **Deletion.** Mark (`_discarded`), delete the manifest, delete the data, delete the
 //!   mark. A crash anywhere leaves either a marked snapshot, which readers skip and the next
 //!   sweep finishes, or nothing.
@@ -34,6 +40,18 @@ pub const MANIFEST: &str = "_metadata";
 pub const DISCARDED: &str = "_discarded";
 /// The directory of attempt claims.
 pub const ATTEMPTS: &str = "_attempts";
+
+/// What a claim writes as the `_metadata` of a checkpoint an earlier attempt left without
+/// one. It has no `id`, so a reader that does not know seals takes it for a damaged
+/// manifest and skips it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Seal {
+    /// The attempt that sealed it.
+    pub sealed_by: u64,
+    /// When (epoch ms).
+    pub sealed_ms: i64,
+}
 
 /// The part of a manifest the protocol reads (the engine's manifest has these fields and
 /// more).
@@ -133,6 +151,12 @@ pub enum CheckpointState {
     },
     /// No manifest: in progress, failed or abandoned.
     Incomplete,
+    /// Left without a manifest by an earlier attempt and sealed by attempt `by` when it
+    /// took over: never committed, never restored.
+    Sealed {
+        /// The attempt that sealed it.
+        by: u64,
+    },
     /// Being deleted.
     Discarded,
     /// The manifest does not parse.
@@ -208,14 +232,18 @@ impl CheckpointDir {
         restored_from: Option<String>,
         holder: &str,
     ) -> Result<Attempt, StorageError> {
-        self.claim_for(at_least, restored_from, holder, None).await
+        self.claim_for(at_least, restored_from, false, holder, None)
+            .await
     }
 
     /// [`CheckpointDir::claim`] for a run of `deployment`.
+    /// `restored_latest`: the run restored what was the newest complete checkpoint here
+    /// when it chose (the claim refuses it if a newer one has completed since).
     pub async fn claim_for(
         &self,
         at_least: u64,
         restored_from: Option<String>,
+        restored_latest: bool,
         holder: &str,
         deployment: Option<&str>,
     ) -> Result<Attempt, StorageError> {
@@ -241,11 +269,84 @@ impl CheckpointDir {
                 .put_new(&format!("{ATTEMPTS}/{:020}", claim.attempt), bytes.into())
                 .await
             {
-                Ok(()) => return Ok(claim),
+                Ok(()) => {
+                    self.seal_leftovers(&claim, restored_latest).await?;
+                    return Ok(claim);
+                }
                 Err(StorageError::AlreadyExists { .. }) => continue,
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Seals every checkpoint below `claim`'s first that earlier attempts left without a
+    /// manifest, newest first down to the newest complete one. Refuses the claim when its
+    /// run restored a checkpoint of this directory older than one that a stale writer
+    /// committed in the meantime: one whose manifest won the race against the seal, or —
+    /// when the run took the newest (`restored_latest`) — any newer complete one.
+    async fn seal_leftovers(
+        &self,
+        claim: &Attempt,
+        restored_latest: bool,
+    ) -> Result<(), StorageError> {
+        let attempts = self.attempts().await?;
+        let mut newest_complete = None;
+        let mut raced = false;
+        for id in self.checkpoint_numbers().await? {
+            if id >= claim.first_checkpoint {
+                // Numbered after the claim's listing: fenced by its number already.
+                continue;
+            }
+            match self.state(id, &attempts).await? {
+                CheckpointState::Incomplete => {
+                    let seal = Seal {
+                        sealed_by: claim.attempt,
+                        sealed_ms: now_ms(),
+                    };
+                    let bytes = serde_json::to_vec(&seal).expect("seals serialize");
+                    match self
+                        .location
+                        .put_new(&format!("chk-{id}/{MANIFEST}"), bytes.into())
+                        .await
+                    {
+                        Ok(()) => {}
+                        // Its writer committed it just now: it is complete.
+                        Err(StorageError::AlreadyExists { .. }) => {
+                            if matches!(
+                                self.state(id, &attempts).await?,
+                                CheckpointState::Complete { .. }
+                            ) {
+                                newest_complete = Some(id);
+                                raced = true;
+                                break;
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                CheckpointState::Complete { .. } => {
+                    newest_complete = Some(id);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let restored = claim
+            .restored_from
+            .as_deref()
+            .and_then(|url| url.strip_prefix(self.location.url()))
+            .and_then(|rest| checkpoint_number(rest.trim_matches('/')));
+        if let (Some(restored), Some(newest)) = (restored, newest_complete)
+            && newest > restored
+            && (raced || restored_latest)
+        {
+            return Err(StorageError::StaleRestore {
+                url: self.location.url().to_owned(),
+                restored,
+                newest,
+            });
+        }
+        Ok(())
     }
 
     /// Fails with [`StorageError::Fenced`] if an attempt newer than `attempt` has claimed
@@ -283,6 +384,9 @@ impl CheckpointDir {
         let Some(bytes) = self.location.get(&format!("{dir}/{MANIFEST}")).await? else {
             return Ok(CheckpointState::Incomplete);
         };
+        if let Ok(seal) = serde_json::from_slice::<Seal>(&bytes) {
+            return Ok(CheckpointState::Sealed { by: seal.sealed_by });
+        }
         let head: ManifestHead = match serde_json::from_slice(&bytes) {
             Ok(h) => h,
             Err(e) => return Ok(CheckpointState::Damaged(e.to_string())),
@@ -393,6 +497,7 @@ impl CheckpointDir {
                 }
                 CheckpointState::Discarded => true,
                 CheckpointState::Incomplete
+                | CheckpointState::Sealed { .. }
                 | CheckpointState::Fenced { .. }
                 | CheckpointState::Damaged(_) => {
                     newest_complete.is_some_and(|n| e.id < n) && !protected.contains(&e.id)

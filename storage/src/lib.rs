@@ -56,6 +56,19 @@ pub enum StorageError {
         /// What is wrong.
         reason: String,
     },
+    /// A run restored a checkpoint, and a newer one of the same directory completed before
+    /// the run claimed it: the run must start again from the newer one.
+    #[error(
+        "{url}: this run restored chk-{restored}, but chk-{newest} completed (by an earlier run's writer) before this run took over; start again to restore chk-{newest}"
+    )]
+    StaleRestore {
+        /// The checkpoint directory.
+        url: String,
+        /// The checkpoint the run restored.
+        restored: u64,
+        /// The newer complete checkpoint.
+        newest: u64,
+    },
     /// The store cannot write create-if-absent, which checkpoints need.
     #[error(
         "{url}: this store does not support create-if-absent writes (a conditional PUT), which checkpoints and savepoints need so that two writers can never both commit; use a store that does (S3, GCS, Azure Blob, MinIO and local files do) or remove the option that disables them (conditional_put)"

@@ -139,6 +139,7 @@ pub fn setup(s: &Snapshots) -> Result<Setup, Error> {
         }
         eprintln!("deployment {deployment} restarted: resuming from its latest checkpoint {own}");
         restore = Some(own);
+        options.restored_latest = true;
     }
     if let Some(url) = &restore {
         let latest = Storage::open_with(url, &storage_options)
@@ -151,6 +152,8 @@ pub fn setup(s: &Snapshots) -> Result<Setup, Error> {
             "restoring from {} ({:?} {})",
             latest.url, latest.metadata.kind, latest.metadata.id
         );
+        // A directory given: its newest complete checkpoint was chosen, not named.
+        options.restored_latest |= latest.url.trim_end_matches('/') != url.trim_end_matches('/');
         options.restore = Some((latest.metadata, latest.state));
         options.restored_from = Some(latest.url);
     }

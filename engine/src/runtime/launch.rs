@@ -63,6 +63,10 @@ pub struct RunOptions {
     pub restore: Option<(Metadata, Restored)>,
     /// Where that snapshot is (recorded in this run's attempt claim, so retention keeps it).
     pub restored_from: Option<String>,
+    /// That snapshot was the newest complete checkpoint of its directory when the run chose
+    /// it (not one named on purpose): the claim refuses the run if a newer one completed
+    /// meanwhile.
+    pub restored_latest: bool,
     /// The deployment this run belongs to (recorded in its claim).
     pub deployment: Option<String>,
     /// Start even if some of the snapshot's state belongs to no operator of this job.
@@ -173,6 +177,7 @@ impl Running {
                 .claim(
                     first_id,
                     options.restored_from.clone(),
+                    options.restored_latest,
                     options.deployment.as_deref(),
                 )
                 .map_err(|e| Error::Claim(Box::new(e)))?;

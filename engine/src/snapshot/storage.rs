@@ -98,6 +98,7 @@ impl Storage {
         &self,
         at_least: u64,
         restored_from: Option<String>,
+        restored_latest: bool,
         deployment: Option<&str>,
     ) -> Result<Attempt, Error> {
         let holder = std::env::var("HOSTNAME")
@@ -106,6 +107,7 @@ impl Storage {
         Ok(block_on(self.checkpoint_dir().claim_for(
             at_least,
             restored_from,
+            restored_latest,
             &holder,
             deployment,
         ))?)
@@ -259,6 +261,10 @@ impl Storage {
                 CheckpointState::Discarded => {
                     format!("{}: is being deleted", self.url_of(&name))
                 }
+                CheckpointState::Sealed { by } => format!(
+                    "{}: never committed; attempt {by} sealed it when it took over",
+                    self.url_of(&name)
+                ),
                 CheckpointState::Damaged(why) => format!(
                     "{}: is not a snapshot manifest: {why}",
                     self.url_of(&format!("{name}/{METADATA}"))

@@ -198,6 +198,21 @@ impl Azurite {
 
     /// Makes a container, with a Shared Key–signed request (object_store cannot).
     pub fn create_container(&self, name: &str) -> anyhow::Result<()> {
+        // A freshly started azurite sometimes resets the first connections (seen when two
+        // start at once on two cores): a few tries before giving up.
+        let mut tries = 0;
+        loop {
+            match self.try_create_container(name) {
+                Err(e) if tries < 5 && e.to_string().contains("io:") => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_create_container(&self, name: &str) -> anyhow::Result<()> {
         use base64::Engine;
         let date = jiff::fmt::rfc2822::DateTimePrinter::new()
             .timestamp_to_rfc9110_string(&jiff::Timestamp::now())?;
