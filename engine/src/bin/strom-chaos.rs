@@ -56,12 +56,17 @@ fn spec_path(case: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{case}.yaml"))
 }
 
-/// The number of the newest complete checkpoint in `checkpoints`.
+/// The number of the newest complete checkpoint in `checkpoints`: one whose `_metadata` is
+/// a manifest, not the seal a later run put on a checkpoint an earlier one left unfinished.
 fn newest_checkpoint(checkpoints: &Path) -> Option<u64> {
     std::fs::read_dir(checkpoints)
         .ok()?
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("_metadata").is_file())
+        .filter(|e| {
+            std::fs::read(e.path().join("_metadata")).is_ok_and(|bytes| {
+                serde_json::from_slice::<strom_storage::layout::Seal>(&bytes).is_err()
+            })
+        })
         .filter_map(|e| {
             e.file_name()
                 .to_str()?
