@@ -7,6 +7,9 @@
 #   - azurite 3.35 (npm) in target/tools/azurite: the Azure Blob emulator
 #   - checkov 3.3 (PyPI) in target/tools/checkov-venv: the Terraform modules' security checks
 #   - mdBook 0.4.52 (crates.io, `cargo install`) in target/tools/mdbook: the documentation site
+#   - strom-kafka-broker (testkit/kafka-broker: tansu 0.6's broker from crates.io with the
+#     EndTxn and ListOffsets repairs) in target/tools/strom-kafka-broker: the Kafka tests'
+#     broker; rebuilt when its source changes
 #   - PostgreSQL (Debian's packages) when the machine has none: the control plane's tests
 #     start their own server with initdb/pg_ctl
 # (GCS has no usable emulator in the registries; the tests use a fake kept in local-cluster/.)
@@ -68,6 +71,15 @@ if [ ! -x "$tools/mdbook/bin/mdbook" ]; then
     --root "$tools/mdbook" mdbook
 fi
 
+broker_hash=$(cat testkit/kafka-broker/Cargo.toml testkit/kafka-broker/Cargo.lock testkit/kafka-broker/src/*.rs | sha256sum | cut -c1-16)
+if [ ! -x "$tools/strom-kafka-broker/bin/strom-kafka-broker" ] \
+  || [ "$(cat "$tools/strom-kafka-broker/source-hash" 2>/dev/null)" != "$broker_hash" ]; then
+  echo "building strom-kafka-broker (tansu 0.6 from crates.io) into $tools/strom-kafka-broker"
+  cargo install --quiet --locked --debug --force --path testkit/kafka-broker \
+    --root "$tools/strom-kafka-broker" --target-dir target/kafka-broker
+  echo "$broker_hash" >"$tools/strom-kafka-broker/source-hash"
+fi
+
 if [ ! -x "$tools/azurite/node_modules/.bin/azurite-blob" ]; then
   echo "installing azurite 3.35.0 from the npm registry into $tools/azurite"
   mkdir -p "$tools/azurite"
@@ -77,6 +89,7 @@ fi
 "$tools/moto-venv/bin/python" -c "import moto; print('moto', moto.__version__)"
 echo "azurite $(node -p "require('./$tools/azurite/node_modules/azurite/package.json').version")"
 echo "checkov $("$tools/checkov-venv/bin/checkov" --version)"
+echo "strom-kafka-broker $(cat "$tools/strom-kafka-broker/source-hash")"
 "$tools/mdbook/bin/mdbook" --version
 "$tools/kubectl-1.35/kubectl" version --client | sed -n 1p
 # terraform is on PATH on these machines (no registry ships it); the Terraform tests need it

@@ -11,23 +11,11 @@ use std::path::{Path, PathBuf};
 
 use strom_engine::spec::JobSpec;
 
+#[path = "support/compare.rs"]
+mod compare;
+
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/golden")
-}
-
-fn same_line(got: &str, want: &str) -> bool {
-    if got == want {
-        return true;
-    }
-    let (g, w): (Vec<&str>, Vec<&str>) = (got.split(',').collect(), want.split(',').collect());
-    g.len() == w.len()
-        && g.iter().zip(&w).all(|(a, b)| {
-            a == b
-                || match (a.parse::<f64>(), b.parse::<f64>()) {
-                    (Ok(x), Ok(y)) => x == y || ((x - y).abs() <= 1e-9 * y.abs().max(1e-300)),
-                    _ => false,
-                }
-        })
 }
 
 fn run_case(case: &str, parallelism: usize) {
@@ -68,36 +56,14 @@ fn run_case_with(case: &str, parallelism: usize, edit: &dyn Fn(String) -> String
         .join("\n");
     let want_text = std::fs::read_to_string(dir.join("expected.csv")).unwrap();
     let mut got: Vec<&str> = got_text.lines().collect();
-    let mut want: Vec<&str> = want_text.lines().collect();
+    let want_header = want_text.lines().next();
     assert_eq!(
-        got.first(),
-        want.first(),
+        got.first().copied(),
+        want_header,
         "{case} at p={parallelism}: header"
     );
-    let (mut got, mut want) = (got.split_off(1), want.split_off(1));
-    got.sort_unstable();
-    want.sort_unstable();
-    // Both sides are sorted: compare line by line (doubles numerically).
-    let same = got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| same_line(g, w));
-    if !same {
-        let got_set: std::collections::HashSet<&str> = got.iter().copied().collect();
-        let want_set: std::collections::HashSet<&str> = want.iter().copied().collect();
-        let missing: Vec<&&str> = want
-            .iter()
-            .filter(|w| !got_set.contains(**w))
-            .take(5)
-            .collect();
-        let extra: Vec<&&str> = got
-            .iter()
-            .filter(|g| !want_set.contains(**g))
-            .take(5)
-            .collect();
-        panic!(
-            "{case} at p={parallelism}: {} rows, Flink {}; missing e.g. {missing:?}; extra e.g. {extra:?}",
-            got.len(),
-            want.len()
-        );
-    }
+    let got = got.split_off(1);
+    compare::assert_same_rows(&format!("{case} at p={parallelism}"), got, &want_text);
 }
 
 macro_rules! golden {

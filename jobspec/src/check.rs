@@ -138,17 +138,21 @@ pub(crate) fn check(spec: &JobSpec, problems: &mut Vec<Violation>) {
     for (i, s) in spec.sources.iter().enumerate() {
         let path = format!("sources[{i}]");
         name(&s.name, format!("{path}.name"), &mut fail);
-        match (&s.file, &s.datagen) {
-            (Some(_), Some(_)) | (None, None) => {
-                fail(path.clone(), "set exactly one of file and datagen".into())
-            }
-            _ => {}
+        let kinds = [s.file.is_some(), s.datagen.is_some(), s.kafka.is_some()];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            fail(
+                path.clone(),
+                "set exactly one of file, datagen and kafka".into(),
+            );
         }
-        if s.file.is_some() && s.schema.is_empty() {
+        if (s.file.is_some() || s.kafka.is_some()) && s.schema.is_empty() {
             fail(
                 format!("{path}.schema"),
-                "a file source needs its columns".into(),
+                "a file or Kafka source needs its columns".into(),
             );
+        }
+        if let Some(k) = &s.kafka {
+            super::kafka::check_source(k, s, &format!("{path}.kafka"), &mut fail);
         }
         if let Some(g) = &s.datagen {
             check_generated_columns(g, &format!("{path}.datagen"), &mut fail);
@@ -311,15 +315,23 @@ pub(crate) fn check(spec: &JobSpec, problems: &mut Vec<Violation>) {
     for (i, s) in spec.sinks.iter().enumerate() {
         let path = format!("sinks[{i}]");
         name(&s.name, format!("{path}.name"), &mut fail);
-        let set = [s.file.is_some(), s.stdout.is_some(), s.blackhole.is_some()]
-            .iter()
-            .filter(|x| **x)
-            .count();
+        let set = [
+            s.file.is_some(),
+            s.kafka.is_some(),
+            s.stdout.is_some(),
+            s.blackhole.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
         if set != 1 {
             fail(
                 path.clone(),
-                "set exactly one of file, stdout and blackhole".into(),
+                "set exactly one of file, kafka, stdout and blackhole".into(),
             );
+        }
+        if let Some(k) = &s.kafka {
+            super::kafka::check_sink(k, &format!("{path}.kafka"), &mut fail);
         }
     }
     // Every input names a step, and the steps form no cycle.

@@ -12,7 +12,7 @@
 
 use crate::{
     DatagenSource, DeduplicateSpec, Duration, FileSink, FileSource, HopSpec, IntervalJoinSpec,
-    SinkSpec, SourceSpec, TopNSpec, TransformSpec, WindowSpec,
+    KafkaSink, KafkaSource, SinkSpec, SourceSpec, TopNSpec, TransformSpec, WindowSpec,
 };
 
 /// What a source is.
@@ -22,6 +22,8 @@ pub enum SourceKind<'a> {
     File(&'a FileSource),
     /// Generated records.
     Datagen(&'a DatagenSource),
+    /// Kafka topics.
+    Kafka(&'a KafkaSource),
 }
 
 /// What a transform does.
@@ -48,6 +50,8 @@ pub enum TransformKind<'a> {
 pub enum SinkKind<'a> {
     /// A file.
     File(&'a FileSink),
+    /// A Kafka topic.
+    Kafka(&'a KafkaSink),
     /// Standard output.
     Stdout,
     /// Counted and dropped.
@@ -68,10 +72,11 @@ pub enum WindowKind<'a> {
 impl SourceSpec {
     /// What it is; `None` only for a spec that failed the checks (no kind named).
     pub fn kind(&self) -> Option<SourceKind<'_>> {
-        match (&self.file, &self.datagen) {
-            (Some(f), _) => Some(SourceKind::File(f)),
-            (None, Some(g)) => Some(SourceKind::Datagen(g)),
-            (None, None) => None,
+        match (&self.file, &self.datagen, &self.kafka) {
+            (Some(f), _, _) => Some(SourceKind::File(f)),
+            (None, Some(g), _) => Some(SourceKind::Datagen(g)),
+            (None, None, Some(k)) => Some(SourceKind::Kafka(k)),
+            (None, None, None) => None,
         }
     }
 }
@@ -113,10 +118,11 @@ impl TransformSpec {
 impl SinkSpec {
     /// What it is (a blackhole when nothing else is named).
     pub fn kind(&self) -> SinkKind<'_> {
-        match (&self.file, &self.stdout) {
-            (Some(f), _) => SinkKind::File(f),
-            (None, Some(_)) => SinkKind::Stdout,
-            (None, None) => SinkKind::Blackhole,
+        match (&self.file, &self.kafka, &self.stdout) {
+            (Some(f), _, _) => SinkKind::File(f),
+            (None, Some(k), _) => SinkKind::Kafka(k),
+            (None, None, Some(_)) => SinkKind::Stdout,
+            (None, None, None) => SinkKind::Blackhole,
         }
     }
 }

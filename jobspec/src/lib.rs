@@ -9,6 +9,7 @@
 
 mod check;
 mod duration;
+mod kafka;
 mod kind;
 mod sink;
 mod source;
@@ -22,6 +23,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
+pub use kafka::{
+    BadRecords, Delivery, KafkaFormat, KafkaPartitioner, KafkaSink, KafkaSource, KafkaStart,
+    RESERVED_PROPERTIES,
+};
 pub use kind::{SinkKind, SourceKind, TransformKind, WindowKind};
 pub use sink::{FileSink, SinkSpec};
 pub use source::{

@@ -16,6 +16,9 @@ pub struct SinkSpec {
     /// Write a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileSink>,
+    /// Write a Kafka topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<crate::KafkaSink>,
     /// Print rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout: Option<serde_json::Value>,

@@ -1,4 +1,4 @@
-//! Sources: files and generated records, their columns and their event time.
+//! Sources: files, Kafka topics and generated records, their columns and their event time.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -58,7 +58,10 @@ pub struct SourceSpec {
     /// Generate records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datagen: Option<DatagenSource>,
-    /// The columns (for files and for datagen).
+    /// Read Kafka topics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<crate::KafkaSource>,
+    /// The columns (of a file or a Kafka source).
     #[serde(default)]
     pub schema: Vec<FieldSpec>,
     /// Event time and watermarks.

@@ -1,11 +1,12 @@
 //! What Strom's tests share, without Kubernetes: the object-store emulators
-//! ([`emulators`]), the four stores behind one interface ([`stores`]), and helpers that
+//! ([`emulators`]), a Kafka-protocol broker ([`kafka`]), the four stores behind one interface ([`stores`]), and helpers that
 //! find the binaries `cargo test --workspace` builds and free ports.
 //!
 //! The engine's tests depend on this crate, so it must never link `kube` or
 //! `k8s-openapi` (`local-cluster/tests/dependency_direction.rs` checks it).
 
 pub mod emulators;
+pub mod kafka;
 pub mod stores;
 
 use std::net::TcpListener;

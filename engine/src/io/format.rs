@@ -44,6 +44,14 @@ fn field(out: &mut String, text: &str) {
 /// Appends the rows of `batch` as CSV lines.
 pub fn csv_rows(batch: &RecordBatch, out: &mut String) {
     for row in 0..batch.num_rows() {
+        csv_row(batch, row, out);
+        out.push('\n');
+    }
+}
+
+/// Appends row `row` of `batch` as CSV, without a line end.
+pub fn csv_row(batch: &RecordBatch, row: usize, out: &mut String) {
+    {
         for (i, col) in batch.columns().iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -61,7 +69,6 @@ pub fn csv_rows(batch: &RecordBatch, out: &mut String) {
                 out.push_str(if a.value(row) { "true" } else { "false" });
             }
         }
-        out.push('\n');
     }
 }
 

@@ -1,6 +1,7 @@
-//! Sources and sinks.
+//! Sources and sinks: files, generated records, Kafka.
 
 pub mod format;
 pub mod generate;
+pub mod kafka;
 pub mod sink;
 pub mod source;

@@ -1,5 +1,5 @@
-//! Sinks: a directory of part files (CSV with a header line, JSON lines or Parquet), stdout,
-//! and a blackhole that only counts.
+//! Sinks: a directory of part files (CSV with a header line, JSON lines or Parquet), a Kafka
+//! topic (`io::kafka::sink`), stdout, and a blackhole that only counts.
 //!
 //! A file sink writes each part under a hidden staged name (`.part-….csv.inprogress`) and
 //! never makes it visible itself: at a checkpoint barrier it closes the part and hands its
@@ -19,6 +19,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::format;
+use crate::snapshot::Commit;
 use crate::spec::FileFormat;
 
 fn io(e: std::io::Error) -> ArrowError {
@@ -143,6 +144,8 @@ impl PartWriter {
 pub enum SinkWriter {
     /// Part files in a directory.
     Parts(PartWriter),
+    /// A Kafka topic.
+    Kafka(Box<super::kafka::sink::KafkaWriter>),
     /// Standard output, as CSV (not transactional: rows after the last checkpoint may be
     /// printed again after a restore).
     Stdout,
@@ -178,6 +181,7 @@ impl SinkWriter {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         match self {
             SinkWriter::Parts(p) => p.write(batch),
+            SinkWriter::Kafka(k) => k.write(batch),
             SinkWriter::Stdout => {
                 let mut text = String::new();
                 format::csv_rows(batch, &mut text);
@@ -194,11 +198,12 @@ impl SinkWriter {
         }
     }
 
-    /// At a checkpoint barrier or the end: closes the open part and returns its staged name,
-    /// for the checkpoint to commit.
-    pub fn stage(&mut self) -> Result<Vec<String>, ArrowError> {
+    /// At checkpoint `id`'s barrier or the end: closes the open part (or flushes the
+    /// Kafka producer) and returns what the checkpoint is to commit.
+    pub fn stage(&mut self, id: u64) -> Result<Vec<Commit>, ArrowError> {
         match self {
-            SinkWriter::Parts(p) => Ok(p.close()?.into_iter().collect()),
+            SinkWriter::Parts(p) => Ok(p.close()?.into_iter().map(Commit::File).collect()),
+            SinkWriter::Kafka(k) => k.stage(id),
             SinkWriter::Stdout => {
                 std::io::stdout().flush().map_err(io)?;
                 Ok(Vec::new())

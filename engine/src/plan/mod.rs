@@ -77,6 +77,13 @@ pub enum VertexKind {
         /// together; the last rate holds afterwards. Empty: as fast as possible.
         rate: Vec<(f64, f64)>,
     },
+    /// Kafka topics.
+    Kafka {
+        /// The source's spec.
+        spec: Arc<crate::spec::KafkaSource>,
+        /// The source's name.
+        name: String,
+    },
     /// Operators only.
     Ops,
     /// A sink.
@@ -91,6 +98,15 @@ pub type Collector = Arc<dyn Fn(&arrow::record_batch::RecordBatch) + Send + Sync
 pub enum SinkKind {
     /// A file.
     File(String, FileFormat),
+    /// A Kafka topic.
+    Kafka {
+        /// The sink's spec.
+        spec: Arc<crate::spec::KafkaSink>,
+        /// The sink's name.
+        name: String,
+        /// The key column.
+        key: Option<usize>,
+    },
     /// Standard output.
     Stdout,
     /// Counted and dropped.
@@ -103,6 +119,7 @@ impl std::fmt::Debug for SinkKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SinkKind::File(p, fmt) => write!(f, "File({p}, {fmt:?})"),
+            SinkKind::Kafka { spec, .. } => write!(f, "Kafka({})", spec.topic),
             SinkKind::Stdout => f.write_str("Stdout"),
             SinkKind::Blackhole => f.write_str("Blackhole"),
             SinkKind::Collect(_) => f.write_str("Collect"),
@@ -307,7 +324,7 @@ impl Plan {
         }
         for v in &mut b.vertices {
             v.scalable = match &v.kind {
-                VertexKind::Datagen { .. } => true,
+                VertexKind::Datagen { .. } | VertexKind::Kafka { .. } => true,
                 VertexKind::Ops => spec
                     .transforms
                     .iter()

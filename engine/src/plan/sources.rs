@@ -1,4 +1,4 @@
-//! Source vertices: files and generated records, with their watermarks; the rate schedule
+//! Source vertices: files, Kafka topics and generated records, with their watermarks; the rate schedule
 //! of a generated source.
 
 use std::sync::Arc;
@@ -48,6 +48,18 @@ impl Builder {
                         .unwrap_or(self.parallelism),
                 )
             }
+            Some(SourceKind::Kafka(k)) => (
+                VertexKind::Kafka {
+                    spec: Arc::new(k.clone()),
+                    name: s.name.clone(),
+                },
+                source::schema(&s.schema),
+                // Partitions are spread over the subtasks.
+                self.source_parallelism
+                    .get(&s.name)
+                    .copied()
+                    .unwrap_or(self.parallelism),
+            ),
             None => return,
         };
         let watermark = match &s.watermark {

@@ -86,6 +86,8 @@ pub(crate) struct TaskCheckpoints {
     pub(crate) shared: Arc<Shared>,
     pub(crate) acks: Sender<Ack>,
     pub(crate) task: usize,
+    /// The number of this run's first checkpoint.
+    pub(crate) first_checkpoint: u64,
 }
 
 impl Running {
@@ -167,7 +169,8 @@ impl Running {
             // The snapshot's sink parts become visible; parts staged after it are redone.
             // A part that cannot be committed stops the restore before the staged parts
             // are cleaned up below, so it is not lost.
-            commit_all(meta.commits.iter()).map_err(|e| Error::Restore(e.to_string()))?;
+            commit_all(meta.commits.iter(), &shared.transactions)
+                .map_err(|e| Error::Restore(e.to_string()))?;
         }
         if let Some(c) = &options.checkpoints {
             // This run's fencing token: checkpoints numbered from above everything in the
@@ -247,6 +250,7 @@ impl Running {
                     shared: shared.clone(),
                     acks: ack_tx.clone(),
                     task,
+                    first_checkpoint: first_id + 1,
                 };
                 task += 1;
                 handles.push(

@@ -12,6 +12,7 @@ use super::metrics::{Clock, Phase};
 use super::outputs::Outputs;
 use super::task::{TaskContext, TaskError};
 use crate::batch::{Batch, MAX_WATERMARK};
+use crate::io::kafka::sink::KafkaWriter;
 use crate::io::sink::SinkWriter;
 use crate::ops::Chain;
 use crate::plan::{Partition, SinkKind, VertexKind};
@@ -28,6 +29,16 @@ pub(crate) fn run(
     let mut sink = match &v.kind {
         VertexKind::Sink(SinkKind::File(path, format)) => {
             Some(SinkWriter::parts(path, *format, ctx.subtask)?)
+        }
+        VertexKind::Sink(SinkKind::Kafka { spec, name, key }) => {
+            Some(SinkWriter::Kafka(Box::new(KafkaWriter::new(
+                spec,
+                name,
+                *key,
+                ctx.subtask,
+                ctx.ckpt.first_checkpoint,
+                ctx.ckpt.shared.transactions.clone(),
+            )?)))
         }
         VertexKind::Sink(SinkKind::Stdout) => Some(SinkWriter::Stdout),
         VertexKind::Sink(SinkKind::Blackhole) => Some(SinkWriter::Blackhole),
@@ -127,7 +138,7 @@ pub(crate) fn run(
                 .store(aligned.took.as_micros() as u64, Ordering::Relaxed);
             let states = ctx.chain_states(&chain)?;
             let commits = match &mut sink {
-                Some(s) => s.stage()?,
+                Some(s) => s.stage(aligned.id)?,
                 None => Vec::new(),
             };
             ctx.ack(aligned.id, states, commits, false);
@@ -147,7 +158,7 @@ pub(crate) fn run(
             metrics.late_records.store(chain.late(), Ordering::Relaxed);
             let states = ctx.chain_states(&chain)?;
             let commits = match &mut sink {
-                Some(s) => s.stage()?,
+                Some(s) => s.stage(gate.last_checkpoint())?,
                 None => {
                     if current < MAX_WATERMARK {
                         outputs.broadcast(&mut clock, &Message::Watermark(MAX_WATERMARK))?;

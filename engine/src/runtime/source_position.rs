@@ -154,6 +154,12 @@ pub fn assign(
         for (slot, position) in out.iter_mut().zip(assign_datagen(&positions, p)?) {
             slot.push(encode(&position));
         }
+    } else if kind == super::kafka_source_task::KIND {
+        // Every new subtask sees every saved partition and resumes the ones it now owns
+        // (io::kafka::partition_owner).
+        for slot in &mut out {
+            slot.extend(saved.iter().map(|(_, bytes)| bytes.clone()));
+        }
     } else {
         for (old, bytes) in saved {
             out[old % p].push(bytes.clone());

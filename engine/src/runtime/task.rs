@@ -13,12 +13,12 @@ use super::message::Envelope;
 use super::metrics::TaskMetrics;
 use super::outputs::Outputs;
 use super::source_position::SourcePosition;
-use super::{operator_task, source_task};
+use super::{kafka_source_task, operator_task, source_task};
 use crate::io::source::{Datagen, Watermarker};
 use crate::ops::Chain;
 use crate::plan::{Vertex, VertexKind};
 use crate::snapshot::coordinator::{Ack, OpState};
-use crate::snapshot::{StateOut, encode};
+use crate::snapshot::{Commit, StateOut, encode};
 
 /// Why a task stopped before its end.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +123,7 @@ impl TaskContext<'_> {
         }
     }
 
-    pub(crate) fn ack(&self, id: u64, states: Vec<OpState>, commits: Vec<String>, finished: bool) {
+    pub(crate) fn ack(&self, id: u64, states: Vec<OpState>, commits: Vec<Commit>, finished: bool) {
         // The coordinator may be gone (the job is stopping); nothing to do then.
         let _ = self.ckpt.acks.send(Ack {
             id,
@@ -153,6 +153,7 @@ pub(crate) fn run(
         VertexKind::File { .. } | VertexKind::Datagen { .. } => {
             source_task::run(&ctx, chain, restore.source)
         }
+        VertexKind::Kafka { .. } => kafka_source_task::run(&ctx, chain, restore.source),
         VertexKind::Ops | VertexKind::Sink(_) => operator_task::run(&ctx, chain, rx),
     }
 }

@@ -16,8 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::storage::Storage;
-use super::{FORMAT_VERSION, FileMeta, METADATA, Metadata, OperatorMeta, SnapshotKind, StateOut};
+use super::{
+    Commit, FORMAT_VERSION, FileMeta, METADATA, Metadata, OperatorMeta, SnapshotKind, StateOut,
+};
 use crate::Error;
+use crate::io::kafka::transactions::Transactions;
 
 /// How a job checkpoints.
 #[derive(Debug, Clone)]
@@ -56,8 +59,8 @@ pub struct Ack {
     pub task: usize,
     /// The states of the task's operators.
     pub states: Vec<OpState>,
-    /// Sink part files staged for this checkpoint.
-    pub commits: Vec<String>,
+    /// What its sink staged for this checkpoint.
+    pub commits: Vec<Commit>,
     /// The task has finished; these are its final states, valid for every later checkpoint.
     pub finished: bool,
 }
@@ -107,6 +110,8 @@ pub struct Shared {
     pub attempt: AtomicU64,
     /// Why the last checkpoint failed, if the last one did.
     pub last_failure: Mutex<Option<String>>,
+    /// Kafka transactions written and waiting for their checkpoint to complete.
+    pub transactions: Arc<Transactions>,
 }
 
 struct Pending {
@@ -133,7 +138,7 @@ pub fn run(
     let mut pending: Option<Pending> = None;
     // Sink parts staged for checkpoints that failed: the next checkpoint that completes
     // commits them (as Flink commits pending files on a later checkpoint).
-    let mut carried: Vec<String> = Vec::new();
+    let mut carried: Vec<Commit> = Vec::new();
     let mut last = Instant::now();
     loop {
         if cancelled.load(Ordering::Relaxed) {
@@ -243,7 +248,10 @@ pub fn run(
             // Every task has finished: a final checkpoint records it (and commits the last
             // part files), so a restore after this point does not redo any work.
             if config.is_none() {
-                commit_all(finals.values().flat_map(|a| a.commits.iter()))?;
+                commit_all(
+                    finals.values().flat_map(|a| a.commits.iter()),
+                    &shared.transactions,
+                )?;
                 return Ok(None);
             }
             id += 1;
@@ -260,25 +268,38 @@ pub fn run(
     }
 }
 
-/// Makes staged part files visible (idempotent: a file already committed is left alone).
-/// Every part is tried; a part that cannot be renamed stays staged, and the error names each
-/// such part, so that the caller fails its checkpoint (or restore) and tries it again.
-pub fn commit_all<'a>(files: impl Iterator<Item = &'a String>) -> Result<(), Error> {
+/// Makes what sinks staged visible: renames staged part files and commits Kafka
+/// transactions (idempotent: what is already committed is left alone). Everything is tried;
+/// what cannot be committed stays staged, and the error names each, so that the caller
+/// fails its checkpoint (or restore) and tries it again.
+pub fn commit_all<'a>(
+    commits: impl Iterator<Item = &'a Commit>,
+    transactions: &Transactions,
+) -> Result<(), Error> {
     let mut failed = Vec::new();
-    for staged in files {
-        let staged = std::path::Path::new(staged);
-        if let Some(done) = committed_name(staged)
-            && staged.exists()
-            && let Err(e) = std::fs::rename(staged, &done)
-        {
-            failed.push(format!("{} → {}: {e}", staged.display(), done.display()));
+    for commit in commits {
+        match commit {
+            Commit::File(staged) => {
+                let staged = std::path::Path::new(staged);
+                if let Some(done) = committed_name(staged)
+                    && staged.exists()
+                    && let Err(e) = std::fs::rename(staged, &done)
+                {
+                    failed.push(format!("{} → {}: {e}", staged.display(), done.display()));
+                }
+            }
+            Commit::Kafka { kafka_transaction } => {
+                if let Err(e) = transactions.commit(kafka_transaction) {
+                    failed.push(format!("Kafka transaction {kafka_transaction}: {e}"));
+                }
+            }
         }
     }
     if failed.is_empty() {
         Ok(())
     } else {
         Err(Error::Io(format!(
-            "cannot make sink part files visible (they stay staged and are committed again): {}",
+            "cannot make sink output visible (it stays staged and is committed again): {}",
             failed.join("; ")
         )))
     }
@@ -298,7 +319,7 @@ fn receive(
     ack: Ack,
     pending: &mut Option<Pending>,
     finals: &mut BTreeMap<usize, Ack>,
-    carried: &mut Vec<String>,
+    carried: &mut Vec<Commit>,
 ) {
     if ack.finished {
         finals.insert(ack.task, ack);
@@ -315,7 +336,7 @@ fn write(
     config: &Option<CheckpointConfig>,
     p: &Pending,
     parts: &[&Ack],
-    carried: &[String],
+    carried: &[Commit],
     finished: bool,
     shared: &Shared,
 ) -> Result<String, Error> {
@@ -401,7 +422,7 @@ fn write(
     // The checkpoint is on storage from here on, and a restore from it commits these parts
     // again; a part that cannot be committed now fails the checkpoint as the job sees it, so
     // the part is carried to the next one rather than forgotten.
-    commit_all(commits.iter())?;
+    commit_all(commits.iter(), &shared.transactions)?;
     shared.completed.store(p.id, Ordering::SeqCst);
     *shared.last_failure.lock().expect("last failure") = None;
     {
@@ -457,11 +478,12 @@ mod tests {
         std::fs::write(&blocked, "x\n2\n").unwrap();
         // A non-empty directory where the visible name goes: the rename cannot happen.
         std::fs::create_dir_all(dir.join("part-a-0-1.csv").join("in-the-way")).unwrap();
-        let files: Vec<String> = [&ok, &blocked]
+        let files: Vec<Commit> = [&ok, &blocked]
             .iter()
-            .map(|p| p.display().to_string())
+            .map(|p| Commit::File(p.display().to_string()))
             .collect();
-        let err = commit_all(files.iter()).unwrap_err().to_string();
+        let none = Transactions::default();
+        let err = commit_all(files.iter(), &none).unwrap_err().to_string();
         assert!(err.contains(".part-a-0-1.csv.inprogress"), "{err}");
         assert!(
             dir.join("part-a-0-0.csv").is_file(),
@@ -470,8 +492,8 @@ mod tests {
         assert!(blocked.is_file(), "the failed part stays staged");
         // Once the way is clear, committing again finishes the job and is idempotent.
         std::fs::remove_dir_all(dir.join("part-a-0-1.csv")).unwrap();
-        commit_all(files.iter()).unwrap();
-        commit_all(files.iter()).unwrap();
+        commit_all(files.iter(), &none).unwrap();
+        commit_all(files.iter(), &none).unwrap();
         assert!(dir.join("part-a-0-1.csv").is_file());
         assert!(!blocked.exists());
         let _ = std::fs::remove_dir_all(&dir);

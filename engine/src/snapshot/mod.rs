@@ -63,9 +63,24 @@ pub struct Metadata {
     pub stopped: bool,
     /// The state of every operator.
     pub operators: Vec<OperatorMeta>,
-    /// Sink part files this snapshot makes visible: committed when it completes, and again
+    /// What the sinks staged for this snapshot: committed when it completes, and again
     /// (idempotently) when a job restores from it.
-    pub commits: Vec<String>,
+    pub commits: Vec<Commit>,
+}
+
+/// Output a sink staged for a checkpoint, made visible when the checkpoint completes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Commit {
+    /// A staged part file (`.part-….inprogress`), made visible by renaming it. Written as
+    /// a bare path, as manifests have always held them.
+    File(String),
+    /// A Kafka transaction, committed by the producer that wrote it
+    /// (see `io::kafka::transactions`).
+    Kafka {
+        /// Its transactional id.
+        kafka_transaction: String,
+    },
 }
 
 /// One operator's state in a snapshot.

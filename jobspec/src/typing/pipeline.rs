@@ -101,7 +101,7 @@ pub fn columns(spec: &JobSpec) -> Result<Columns, Vec<Violation>> {
 
 /// A source's columns, and its watermark field checked against them.
 fn source(path: &str, s: &SourceSpec, problems: &mut Vec<Violation>) -> Option<Vec<Column>> {
-    let cols = if s.file.is_some() {
+    let cols = if s.file.is_some() || s.kafka.is_some() {
         s.schema
             .iter()
             .map(|f| Column::new(f.name.clone(), f.type_.into()))

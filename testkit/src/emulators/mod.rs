@@ -25,7 +25,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(crate::free_port()?)
 }
 
-fn wait_for_port(port: u16, child: &mut Child, what: &str) -> anyhow::Result<()> {
+pub(crate) fn wait_for_port(port: u16, child: &mut Child, what: &str) -> anyhow::Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -40,7 +40,7 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) -> anyhow::Result<()>
     bail!("{what} did not listen on {port} within 60 s")
 }
 
-fn executable(relative: &str, install_hint: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn executable(relative: &str, install_hint: &str) -> anyhow::Result<PathBuf> {
     let path = tools_dir().join(relative);
     if !path.exists() {
         bail!(
@@ -52,12 +52,12 @@ fn executable(relative: &str, install_hint: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// A child process killed (with its process group) when dropped.
-struct Process {
-    child: Child,
+pub(crate) struct Process {
+    pub(crate) child: Child,
 }
 
 impl Process {
-    fn spawn(mut command: Command) -> anyhow::Result<Process> {
+    pub(crate) fn spawn(mut command: Command) -> anyhow::Result<Process> {
         use std::os::unix::process::CommandExt;
         command
             .stdin(Stdio::null())
@@ -69,7 +69,7 @@ impl Process {
         })
     }
 
-    fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         let pgid = nix::unistd::Pid::from_raw(-(self.child.id() as i32));
         let _ = nix::sys::signal::kill(pgid, signal);
     }

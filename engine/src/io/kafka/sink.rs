@@ -1,0 +1,252 @@
+//! A Kafka sink subtask: rows encoded ([`Encoder`]) and produced to one topic.
+//!
+//! - `none`: produced and not waited for.
+//! - `at-least-once`: at every checkpoint barrier the producer is flushed and every
+//!   delivery must have succeeded, so a completed checkpoint never covers a lost record; a
+//!   restore may write the records after it again.
+//! - `exactly-once`: the records of one checkpoint interval go into one Kafka transaction
+//!   whose transactional id is `<prefix>-<subtask>-<checkpoint>`; at the barrier it is
+//!   flushed and handed to [`Transactions`], and committed when the checkpoint completes.
+//!   A new run's ids start above every checkpoint an earlier run could have taken, so its
+//!   producers never take over a live transaction, and a zombie of an earlier run that
+//!   shares an id is fenced by the new producer's epoch.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
+};
+
+use super::codec::Encoder;
+use super::transactions::Transactions;
+use super::{BROKER_TIMEOUT, client_config};
+use crate::snapshot::Commit;
+use crate::spec::{Delivery, KafkaPartitioner, KafkaSink};
+
+/// Collects the outcome of deliveries: the first failure is kept for the next flush.
+#[derive(Default)]
+pub struct Delivered {
+    failure: Mutex<Option<String>>,
+}
+
+impl ClientContext for Delivered {}
+
+impl ProducerContext for Delivered {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            let mut failure = self.failure.lock().expect("delivery failure");
+            if failure.is_none() {
+                *failure = Some(e.to_string());
+            }
+        }
+    }
+}
+
+fn kafka(context: &str, e: KafkaError) -> ArrowError {
+    ArrowError::ExternalError(format!("{context}: {e}").into())
+}
+
+/// Where a Kafka sink subtask writes.
+pub struct KafkaWriter {
+    topic: String,
+    /// With the fixed partitioner: the one partition this subtask writes.
+    partition: Option<i32>,
+    encoder: Encoder,
+    delivery: Delivery,
+    config: ClientConfig,
+    /// The producer of `none`/`at-least-once`, or of the open transaction.
+    producer: Option<ThreadedProducer<Delivered>>,
+    /// Exactly-once: the open transaction's id; the prefix and subtask of every id; the
+    /// checkpoint the next transaction belongs to.
+    open: Option<String>,
+    prefix: String,
+    subtask: usize,
+    next_checkpoint: u64,
+    transactions: Arc<Transactions>,
+}
+
+impl KafkaWriter {
+    /// Subtask `subtask`'s writer; `first_checkpoint` is the first checkpoint this run
+    /// takes (it names the first transaction).
+    pub fn new(
+        spec: &KafkaSink,
+        sink_name: &str,
+        key: Option<usize>,
+        subtask: usize,
+        first_checkpoint: u64,
+        transactions: Arc<Transactions>,
+    ) -> Result<KafkaWriter, ArrowError> {
+        let delivery = spec.delivery();
+        let acks = match delivery {
+            Delivery::None => "1",
+            _ => "all",
+        };
+        let mut ours = vec![("acks", acks), ("partitioner", "murmur2_random")];
+        if delivery == Delivery::ExactlyOnce {
+            ours.push(("enable.idempotence", "true"));
+        }
+        let config = client_config(&spec.bootstrap_servers, &spec.properties, &ours)
+            .map_err(|e| ArrowError::ExternalError(e.into()))?;
+        let partition = match spec.partitioner {
+            Some(KafkaPartitioner::Fixed) => {
+                let probe: BaseProducer = config.create().map_err(|e| {
+                    kafka(&format!("cannot reach the brokers of {}", spec.topic), e)
+                })?;
+                let meta = probe
+                    .client()
+                    .fetch_metadata(Some(&spec.topic), BROKER_TIMEOUT)
+                    .map_err(|e| {
+                        kafka(
+                            &format!("cannot read the metadata of topic {}", spec.topic),
+                            e,
+                        )
+                    })?;
+                let count = meta
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == spec.topic && t.error().is_none())
+                    .map_or(0, |t| t.partitions().len());
+                if count == 0 {
+                    return Err(ArrowError::ExternalError(
+                        format!(
+                            "topic {} does not exist on {}",
+                            spec.topic, spec.bootstrap_servers
+                        )
+                        .into(),
+                    ));
+                }
+                Some((subtask % count) as i32)
+            }
+            _ => None,
+        };
+        let mut writer = KafkaWriter {
+            topic: spec.topic.clone(),
+            partition,
+            encoder: Encoder::new(spec.format, key),
+            delivery,
+            config,
+            producer: None,
+            open: None,
+            prefix: spec
+                .transactional_id_prefix
+                .clone()
+                .unwrap_or_else(|| format!("strom-{sink_name}")),
+            subtask,
+            next_checkpoint: first_checkpoint,
+            transactions,
+        };
+        if delivery != Delivery::ExactlyOnce {
+            writer.producer = Some(writer.create(&writer.config.clone())?);
+        }
+        Ok(writer)
+    }
+
+    fn create(&self, config: &ClientConfig) -> Result<ThreadedProducer<Delivered>, ArrowError> {
+        config
+            .create_with_context(Delivered::default())
+            .map_err(|e| {
+                kafka(
+                    &format!("cannot create a producer for topic {}", self.topic),
+                    e,
+                )
+            })
+    }
+
+    /// Starts the transaction of the current interval, fencing any earlier producer of
+    /// the same id.
+    fn begin(&mut self) -> Result<(), ArrowError> {
+        let id = format!("{}-{}-{}", self.prefix, self.subtask, self.next_checkpoint);
+        let mut config = self.config.clone();
+        config.set("transactional.id", &id);
+        let producer = self.create(&config)?;
+        producer
+            .init_transactions(BROKER_TIMEOUT)
+            .map_err(|e| kafka(&format!("cannot start Kafka transaction {id}"), e))?;
+        producer
+            .begin_transaction()
+            .map_err(|e| kafka(&format!("cannot begin Kafka transaction {id}"), e))?;
+        self.producer = Some(producer);
+        self.open = Some(id);
+        Ok(())
+    }
+
+    /// Produces the rows of `batch`.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.delivery == Delivery::ExactlyOnce && self.open.is_none() {
+            self.begin()?;
+        }
+        let Some(producer) = &self.producer else {
+            return Err(ArrowError::ExternalError(
+                "the Kafka producer is closed".into(),
+            ));
+        };
+        let (topic, partition) = (self.topic.as_str(), self.partition);
+        self.encoder.encode(batch, |key, value| {
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value);
+            if let Some(p) = partition {
+                record = record.partition(p);
+            }
+            if let Some(k) = key {
+                record = record.key(k);
+            }
+            loop {
+                match producer.send(record) {
+                    Ok(()) => return Ok(()),
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // The local queue is full: wait for deliveries (backpressure).
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err((e, _)) => return Err(kafka(&format!("cannot produce to {topic}"), e)),
+                }
+            }
+        })?;
+        self.check(producer)
+    }
+
+    fn check(&self, producer: &ThreadedProducer<Delivered>) -> Result<(), ArrowError> {
+        if let Some(f) = producer.context().failure.lock().expect("failure").take() {
+            return Err(ArrowError::ExternalError(
+                format!("a record could not be delivered to {}: {f}", self.topic).into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// At checkpoint `id`'s barrier (or the end): makes sure every record so far is on the
+    /// brokers, and for exactly-once hands the interval's transaction to the checkpoint.
+    pub fn stage(&mut self, id: u64) -> Result<Vec<Commit>, ArrowError> {
+        self.next_checkpoint = self.next_checkpoint.max(id + 1);
+        let Some(producer) = &self.producer else {
+            return Ok(Vec::new());
+        };
+        if self.delivery != Delivery::None {
+            producer
+                .flush(BROKER_TIMEOUT)
+                .map_err(|e| kafka(&format!("cannot flush the records for {}", self.topic), e))?;
+            self.check(producer)?;
+        }
+        if self.delivery != Delivery::ExactlyOnce {
+            return Ok(Vec::new());
+        }
+        let (Some(id), Some(producer)) = (self.open.take(), self.producer.take()) else {
+            return Ok(Vec::new());
+        };
+        self.transactions.hand_over(id.clone(), producer);
+        Ok(vec![Commit::Kafka {
+            kafka_transaction: id,
+        }])
+    }
+}

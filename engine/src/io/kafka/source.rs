@@ -1,0 +1,487 @@
+//! A Kafka source subtask: the partitions it owns ([`partition_owner`]), read from the
+//! offsets its checkpoint holds (or from where the spec says to start), decoded into rows
+//! with each row's partition, and each partition's event-time high mark for watermarks
+//! combined as Flink combines them: the minimum over the subtask's partitions, leaving out
+//! partitions that are idle or, in bounded mode, finished.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, Int64Array};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::codec::Decoder;
+use super::{BROKER_TIMEOUT, client_config, partition_owner};
+use crate::batch::{Batch, MIN_WATERMARK, SchemaRef};
+use crate::spec::{BadRecords, KafkaSource, KafkaStart};
+
+/// Where a source subtask is, per partition it owns (saved in checkpoints, format 1: the
+/// field order is the encoding).
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KafkaPosition {
+    /// Every partition the subtask owned.
+    pub partitions: Vec<PartitionPosition>,
+}
+
+/// One partition's place.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionPosition {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The next offset to read.
+    pub next: i64,
+    /// Bounded mode: the offset it stops at (fixed when the job first started).
+    pub stop: Option<i64>,
+    /// The highest event time read from it.
+    pub max_seen: Option<i64>,
+}
+
+/// A partition being read.
+#[derive(Debug)]
+struct Partition {
+    at: PartitionPosition,
+    finished: bool,
+    last_data: Instant,
+}
+
+/// Rows read, with the index (into the reader's partitions) of each row's partition.
+pub struct Polled {
+    /// The rows.
+    pub batch: RecordBatch,
+    /// Per row, its partition.
+    pub partition_of: Vec<u32>,
+}
+
+/// The Kafka reader of one source subtask.
+pub struct KafkaReader {
+    consumer: BaseConsumer,
+    partitions: Vec<Partition>,
+    index: HashMap<(String, i32), usize>,
+    decoder: Decoder,
+    bad: BadRecords,
+    bounded: bool,
+    /// Records left out under `bad_records: skip`.
+    pub skipped: u64,
+    /// The last error the client reported (it retries on its own), for the job's status.
+    pub last_error: Option<String>,
+}
+
+fn kafka(context: String, e: rdkafka::error::KafkaError) -> ArrowError {
+    ArrowError::ExternalError(format!("{context}: {e}").into())
+}
+
+impl KafkaReader {
+    /// Opens subtask `subtask` of `parallelism` of source `name`, resuming the partitions
+    /// that `restored` (every saved position of the source) holds.
+    pub fn open(
+        spec: &KafkaSource,
+        name: &str,
+        schema: SchemaRef,
+        subtask: usize,
+        parallelism: usize,
+        restored: &[KafkaPosition],
+    ) -> Result<KafkaReader, ArrowError> {
+        let group = spec
+            .group_id
+            .clone()
+            .unwrap_or_else(|| format!("strom-{name}"));
+        let config = client_config(
+            &spec.bootstrap_servers,
+            &spec.properties,
+            &[
+                ("group.id", group.as_str()),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("enable.partition.eof", "false"),
+            ],
+        )
+        .map_err(|e| ArrowError::ExternalError(e.into()))?;
+        let consumer: BaseConsumer = config
+            .create()
+            .map_err(|e| kafka(format!("cannot create a Kafka consumer for {name}"), e))?;
+        let saved: HashMap<(String, i32), &PartitionPosition> = restored
+            .iter()
+            .flat_map(|p| p.partitions.iter())
+            .map(|p| ((p.topic.clone(), p.partition), p))
+            .collect();
+        let mut partitions = Vec::new();
+        for topic in &spec.topics {
+            let meta = consumer
+                .fetch_metadata(Some(topic), BROKER_TIMEOUT)
+                .map_err(|e| {
+                    kafka(
+                        format!(
+                            "cannot read the metadata of topic {topic} from {}",
+                            spec.bootstrap_servers
+                        ),
+                        e,
+                    )
+                })?;
+            let found = meta.topics().iter().find(|t| t.name() == topic);
+            let ids: Vec<i32> = match found {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                    t.partitions().iter().map(|p| p.id()).collect()
+                }
+                Some(t) => {
+                    return Err(ArrowError::ExternalError(
+                        format!(
+                            "topic {topic} cannot be read: {}",
+                            t.error()
+                                .map_or("it has no partitions".into(), |e| format!("{e:?}"))
+                        )
+                        .into(),
+                    ));
+                }
+                None => {
+                    return Err(ArrowError::ExternalError(
+                        format!("topic {topic} does not exist on {}", spec.bootstrap_servers)
+                            .into(),
+                    ));
+                }
+            };
+            for q in ids {
+                if partition_owner(topic, q, parallelism) != subtask {
+                    continue;
+                }
+                let at = match saved.get(&(topic.clone(), q)) {
+                    Some(p) => (*p).clone(),
+                    None => {
+                        let (low, high) = consumer
+                            .fetch_watermarks(topic, q, BROKER_TIMEOUT)
+                            .map_err(|e| {
+                                kafka(format!("cannot read the offsets of {topic}/{q}"), e)
+                            })?;
+                        let next = start_offset(&consumer, spec, &group, topic, q, low, high)?;
+                        PartitionPosition {
+                            topic: topic.clone(),
+                            partition: q,
+                            next,
+                            stop: (spec.bounded == Some(true)).then_some(high),
+                            max_seen: None,
+                        }
+                    }
+                };
+                let finished = at.stop.is_some_and(|s| at.next >= s);
+                partitions.push(Partition {
+                    at,
+                    finished,
+                    last_data: Instant::now(),
+                });
+            }
+        }
+        partitions
+            .sort_by(|a, b| (&a.at.topic, a.at.partition).cmp(&(&b.at.topic, b.at.partition)));
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions.iter().filter(|p| !p.finished) {
+            tpl.add_partition_offset(&p.at.topic, p.at.partition, Offset::Offset(p.at.next))
+                .map_err(|e| kafka(format!("cannot read {}/{}", p.at.topic, p.at.partition), e))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| kafka(format!("cannot assign the partitions of {name}"), e))?;
+        let index = partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ((p.at.topic.clone(), p.at.partition), i))
+            .collect();
+        Ok(KafkaReader {
+            consumer,
+            partitions,
+            index,
+            decoder: Decoder::new(spec.format, schema),
+            bad: spec.bad_records.unwrap_or(BadRecords::Fail),
+            bounded: spec.bounded == Some(true),
+            skipped: 0,
+            last_error: None,
+        })
+    }
+
+    /// How many partitions this subtask reads.
+    pub fn partition_count(&self) -> usize {
+        self.partitions.len()
+    }
+
+    /// Whether a bounded source has read everything up to its stop offsets.
+    pub fn finished(&self) -> bool {
+        self.bounded && self.partitions.iter().all(|p| p.finished)
+    }
+
+    /// The position of every partition (for a checkpoint).
+    pub fn position(&self) -> KafkaPosition {
+        KafkaPosition {
+            partitions: self.partitions.iter().map(|p| p.at.clone()).collect(),
+        }
+    }
+
+    /// Up to `max_rows` records, waiting at most `wait` for the first; None if none came.
+    pub fn poll(&mut self, max_rows: usize, wait: Duration) -> Result<Option<Polled>, ArrowError> {
+        let mut values: Vec<u8> = Vec::new();
+        let mut ends: Vec<usize> = Vec::new();
+        // Per record: partition index, offset.
+        let mut origin: Vec<(u32, i64)> = Vec::new();
+        let mut timeout = wait;
+        while origin.len() < max_rows {
+            let Some(polled) = self.consumer.poll(timeout) else {
+                break;
+            };
+            timeout = Duration::ZERO;
+            let message = match polled {
+                Ok(m) => m,
+                Err(e) => {
+                    // The client retries on its own (brokers away, leaders moving); the
+                    // error is shown in the job's status until records flow again.
+                    tracing::warn!(error = %e, "the Kafka consumer reported an error");
+                    self.last_error = Some(e.to_string());
+                    continue;
+                }
+            };
+            let Some(&i) = self
+                .index
+                .get(&(message.topic().to_owned(), message.partition()))
+            else {
+                continue;
+            };
+            let p = &mut self.partitions[i];
+            let offset = message.offset();
+            if p.finished || offset < p.at.next || p.at.stop.is_some_and(|s| offset >= s) {
+                continue;
+            }
+            p.at.next = offset + 1;
+            p.last_data = Instant::now();
+            if p.at.stop.is_some_and(|s| p.at.next >= s) {
+                p.finished = true;
+            }
+            match message.payload() {
+                Some(v) => values.extend_from_slice(v),
+                None => {
+                    // A tombstone: no value to decode (a bad record under the policy).
+                    ends.push(usize::MAX);
+                    origin.push((i as u32, offset));
+                    continue;
+                }
+            }
+            ends.push(values.len());
+            origin.push((i as u32, offset));
+        }
+        self.last_error = if origin.is_empty() {
+            self.last_error.take()
+        } else {
+            None
+        };
+        if origin.is_empty() {
+            self.check_positions();
+            return Ok(None);
+        }
+        let mut slices: Vec<&[u8]> = Vec::with_capacity(ends.len());
+        let mut start = 0;
+        let mut tombstones = false;
+        for &end in &ends {
+            if end == usize::MAX {
+                slices.push(&[]);
+                tombstones = true;
+            } else {
+                slices.push(&values[start..end]);
+                start = end;
+            }
+        }
+        let decoded = if tombstones {
+            Err(ArrowError::ParseError("a record has no value".into()))
+        } else {
+            self.decoder.decode(&slices)
+        };
+        let batch = match decoded {
+            Ok(b) => b,
+            Err(_) => {
+                // Find the records that do not decode, and apply the policy to them.
+                let mut good = Vec::new();
+                let mut keep = Vec::new();
+                for (r, value) in slices.iter().enumerate() {
+                    let outcome = if ends[r] == usize::MAX {
+                        Err("the record has no value (a tombstone)".to_owned())
+                    } else {
+                        self.decoder.decode_one(value)
+                    };
+                    match outcome {
+                        Ok(b) => {
+                            good.push(b);
+                            keep.push(origin[r]);
+                        }
+                        Err(reason) => {
+                            let (i, offset) = origin[r];
+                            let p = &self.partitions[i as usize].at;
+                            if self.bad == BadRecords::Fail {
+                                return Err(ArrowError::ParseError(format!(
+                                    "the record at topic {} partition {} offset {offset} cannot be \
+                                     read: {reason} (set bad_records: skip to leave such records out)",
+                                    p.topic, p.partition
+                                )));
+                            }
+                            self.skipped += 1;
+                        }
+                    }
+                }
+                origin = keep;
+                if good.is_empty() {
+                    return Ok(None);
+                }
+                arrow::compute::concat_batches(&good[0].schema(), &good)?
+            }
+        };
+        Ok(Some(Polled {
+            batch,
+            partition_of: origin.iter().map(|(i, _)| *i).collect(),
+        }))
+    }
+
+    /// A bounded partition whose last records are transaction markers (never delivered)
+    /// is finished once the client's position passes its stop offset.
+    fn check_positions(&mut self) {
+        if !self.bounded || self.partitions.iter().all(|p| p.finished) {
+            return;
+        }
+        let Ok(positions) = self.consumer.position() else {
+            return;
+        };
+        for e in positions.elements() {
+            let Some(&i) = self.index.get(&(e.topic().to_owned(), e.partition())) else {
+                continue;
+            };
+            let p = &mut self.partitions[i];
+            if let Offset::Offset(o) = e.offset()
+                && o > p.at.next
+            {
+                p.at.next = o;
+            }
+            if p.at.stop.is_some_and(|s| p.at.next >= s) {
+                p.finished = true;
+            }
+        }
+    }
+
+    /// Stamps `polled` with event time and per-row watermarks (each row's the combined
+    /// watermark before it), raising each partition's high mark as rows pass.
+    pub fn stamp(
+        &mut self,
+        polled: Polled,
+        column: usize,
+        delay: i64,
+        idle_timeout: Option<Duration>,
+    ) -> Result<Batch, ArrowError> {
+        let ts = polled
+            .batch
+            .column(column)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| {
+                ArrowError::CastError(
+                    "the event-time column must be BIGINT epoch milliseconds".into(),
+                )
+            })?
+            .clone();
+        let mut wm = Vec::with_capacity(ts.len());
+        // A partition that reached its end in this poll still counts until its rows are
+        // stamped: its split finishes after its last record, as in Flink.
+        let mut current = self
+            .combined(delay, idle_timeout, true)
+            .unwrap_or(MIN_WATERMARK);
+        for (t, &q) in ts.values().iter().zip(&polled.partition_of) {
+            wm.push(current);
+            let p = &mut self.partitions[q as usize].at;
+            if p.max_seen.is_none_or(|m| *t > m) {
+                p.max_seen = Some(*t);
+                current = self.combined(delay, idle_timeout, true).unwrap_or(current);
+            }
+        }
+        Ok(Batch {
+            data: polled.batch,
+            rowtime: Some(ts),
+            wm: Some(Int64Array::from(wm)),
+        })
+    }
+
+    /// The combined watermark: the lowest over partitions that are neither finished nor
+    /// idle (a partition with no record yet holds it at the minimum). None when no
+    /// partition counts (all idle or finished).
+    pub fn watermark(&self, delay: i64, idle_timeout: Option<Duration>) -> Option<i64> {
+        self.combined(delay, idle_timeout, false)
+    }
+
+    fn combined(
+        &self,
+        delay: i64,
+        idle_timeout: Option<Duration>,
+        with_finished: bool,
+    ) -> Option<i64> {
+        self.partitions
+            .iter()
+            .filter(|p| {
+                (with_finished || !p.finished)
+                    && idle_timeout.is_none_or(|t| p.last_data.elapsed() < t)
+            })
+            .map(|p| {
+                p.at.max_seen
+                    .map_or(MIN_WATERMARK, |m| m.saturating_sub(delay))
+            })
+            .min()
+    }
+
+    /// The highest event time over all partitions minus the delay: the watermark once
+    /// every partition is idle or finished.
+    pub fn highest(&self, delay: i64) -> Option<i64> {
+        self.partitions
+            .iter()
+            .filter_map(|p| p.at.max_seen)
+            .max()
+            .map(|m| m.saturating_sub(delay))
+    }
+}
+
+/// Where a partition the checkpoint does not hold starts.
+fn start_offset(
+    consumer: &BaseConsumer,
+    spec: &KafkaSource,
+    group: &str,
+    topic: &str,
+    q: i32,
+    low: i64,
+    high: i64,
+) -> Result<i64, ArrowError> {
+    let mut tpl = TopicPartitionList::new();
+    Ok(match spec.start.unwrap_or(KafkaStart::Earliest) {
+        KafkaStart::Earliest => low,
+        KafkaStart::Latest => high,
+        KafkaStart::Timestamp => {
+            let t = spec.start_timestamp.unwrap_or(0);
+            tpl.add_partition_offset(topic, q, Offset::Offset(t))
+                .map_err(|e| kafka(format!("{topic}/{q}"), e))?;
+            let found = consumer
+                .offsets_for_times(tpl, BROKER_TIMEOUT)
+                .map_err(|e| kafka(format!("cannot find the offset at {t} in {topic}/{q}"), e))?;
+            match found.elements().first().map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => high,
+            }
+        }
+        KafkaStart::GroupOffsets => {
+            tpl.add_partition(topic, q);
+            let found = consumer
+                .committed_offsets(tpl, BROKER_TIMEOUT)
+                .map_err(|e| {
+                    kafka(
+                        format!("cannot read group {group}'s offsets of {topic}/{q}"),
+                        e,
+                    )
+                })?;
+            match found.elements().first().map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o.clamp(low, high),
+                _ => low,
+            }
+        }
+    })
+}

@@ -1,0 +1,153 @@
+//! A Kafka source task: polls its partitions, stamps per-partition watermarks, runs the
+//! fused chain, and takes part in checkpoints by saving every partition's offset before
+//! it sends the barrier. In bounded mode it ends when every partition reached the offset
+//! that was the latest when the job first started.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::message::Message;
+use super::metrics::{Clock, Phase};
+use super::operator_task;
+use super::task::{TaskContext, TaskError, source_schema};
+use crate::batch::{Batch, MAX_WATERMARK, MIN_WATERMARK};
+use crate::io::kafka::source::{KafkaPosition, KafkaReader};
+use crate::io::source::BATCH_ROWS;
+use crate::ops::Chain;
+use crate::plan::VertexKind;
+use crate::snapshot::coordinator::OpState;
+use crate::snapshot::{StateOut, decode, encode};
+
+/// The state kind of a Kafka source's position in snapshots.
+pub(crate) const KIND: &str = "source-kafka";
+
+/// How long one poll waits for records before the task looks at checkpoints, idleness
+/// and cancellation again.
+const POLL_WAIT: Duration = Duration::from_millis(50);
+
+pub(crate) fn run(
+    ctx: &TaskContext<'_>,
+    mut chain: Chain,
+    restored: Vec<Vec<u8>>,
+) -> Result<(), TaskError> {
+    let (v, metrics, outputs) = (&ctx.v, &ctx.metrics, &ctx.outputs);
+    let VertexKind::Kafka { spec, name } = &v.kind else {
+        return Err(TaskError::Failed("not a Kafka source".into()));
+    };
+    let mut clock = Clock::new(metrics.clone());
+    let mut out = Vec::new();
+    let saved = restored
+        .iter()
+        .map(|b| decode::<KafkaPosition>(b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut reader = KafkaReader::open(
+        spec,
+        name,
+        source_schema(v),
+        ctx.subtask,
+        v.parallelism,
+        &saved,
+    )?;
+    let (delay, column) = match v.watermark {
+        Some((col, delay)) => (delay, Some(col)),
+        None => (0, None),
+    };
+    let idle_timeout = v.idle_timeout;
+    let state = |reader: &KafkaReader| OpState {
+        uid: v.uid.clone(),
+        kind: KIND.into(),
+        subtask: ctx.subtask,
+        parallelism: v.parallelism,
+        state: StateOut {
+            scalar: encode(&reader.position()),
+            ..Default::default()
+        },
+    };
+    let mut last_checkpoint = ctx.ckpt.shared.trigger.load(Ordering::SeqCst);
+    let mut last_wm = MIN_WATERMARK;
+    let mut idle = false;
+    if reader.partition_count() == 0 {
+        // More subtasks than partitions: this one has nothing to hold back.
+        idle = true;
+        metrics.watermark_idle.store(true, Ordering::Relaxed);
+        outputs.broadcast(&mut clock, &Message::Idle(true))?;
+    }
+    loop {
+        if ctx.cancel.load(Ordering::Relaxed) || ctx.ckpt.shared.stop.load(Ordering::Relaxed) {
+            return Err(TaskError::Cancelled);
+        }
+        let id = ctx.ckpt.shared.trigger.load(Ordering::SeqCst);
+        if id > last_checkpoint {
+            last_checkpoint = id;
+            let mut states = ctx.chain_states(&chain)?;
+            states.push(state(&reader));
+            ctx.ack(id, states, Vec::new(), false);
+            outputs.broadcast(&mut clock, &Message::Barrier(id))?;
+        }
+        if reader.finished() {
+            break;
+        }
+        clock.switch(Phase::Busy);
+        let polled = reader.poll(BATCH_ROWS, POLL_WAIT)?;
+        clock.switch(Phase::Idle);
+        metrics.pending_records.store(-1, Ordering::Relaxed);
+        if let Some(polled) = polled {
+            let rows = polled.batch.num_rows() as u64;
+            metrics.records_in.fetch_add(rows, Ordering::Relaxed);
+            if idle {
+                idle = false;
+                metrics.watermark_idle.store(false, Ordering::Relaxed);
+                outputs.broadcast(&mut clock, &Message::Idle(false))?;
+            }
+            let batch = match column {
+                Some(col) => reader.stamp(polled, col, delay, idle_timeout)?,
+                None => Batch::plain(polled.batch),
+            };
+            chain.process(0, batch, &mut out)?;
+            for b in out.drain(..) {
+                outputs.data(&mut clock, b)?;
+            }
+            operator_task::late_out(&mut chain, outputs, &mut clock)?;
+        }
+        if column.is_some() {
+            let w = match reader.watermark(delay, idle_timeout) {
+                Some(w) => w,
+                // Every partition idle or finished: the others decide (idle), or the
+                // highest mark stands (a finished partition has no more records).
+                None => reader.highest(delay).unwrap_or(MIN_WATERMARK),
+            };
+            if w > last_wm {
+                last_wm = w;
+                metrics.watermark.store(w, Ordering::Relaxed);
+                chain.on_watermark(w, &mut out)?;
+                for b in out.drain(..) {
+                    outputs.data(&mut clock, b)?;
+                }
+                operator_task::late_out(&mut chain, outputs, &mut clock)?;
+                outputs.broadcast(&mut clock, &Message::Watermark(w))?;
+            }
+            let all_idle = reader.partition_count() > 0
+                && !reader.finished()
+                && reader.watermark(delay, idle_timeout).is_none()
+                && idle_timeout.is_some();
+            if all_idle != idle && reader.partition_count() > 0 {
+                idle = all_idle;
+                metrics.watermark_idle.store(idle, Ordering::Relaxed);
+                outputs.broadcast(&mut clock, &Message::Idle(idle))?;
+            }
+        }
+        metrics.late_records.store(chain.late(), Ordering::Relaxed);
+    }
+    chain.on_watermark(MAX_WATERMARK, &mut out)?;
+    for b in out.drain(..) {
+        outputs.data(&mut clock, b)?;
+    }
+    metrics.late_records.store(chain.late(), Ordering::Relaxed);
+    let mut states = ctx.chain_states(&chain)?;
+    states.push(state(&reader));
+    outputs.broadcast(&mut clock, &Message::Watermark(MAX_WATERMARK))?;
+    outputs.broadcast(&mut clock, &Message::End)?;
+    ctx.ack(last_checkpoint, states, Vec::new(), true);
+    clock.switch(Phase::Busy);
+    Ok(())
+}

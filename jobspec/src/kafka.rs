@@ -1,0 +1,353 @@
+//! Kafka topics as a source and a sink: where the brokers are, which topics, the record
+//! format, where reading starts and stops, how bad records are handled, and the sink's
+//! delivery guarantee.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How records' values are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaFormat {
+    /// One JSON object per record, fields by column name.
+    Json,
+    /// One CSV line per record, columns in the declared order, no header.
+    Csv,
+    /// The value as UTF-8 text: a source declares one STRING column; a sink writes its
+    /// one column's text.
+    Raw,
+}
+
+/// Where a source starts reading a partition that the restored snapshot does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KafkaStart {
+    /// The oldest record still in the partition (the default).
+    Earliest,
+    /// Only records written after the job started.
+    Latest,
+    /// The first record whose timestamp is at or after `start_timestamp`.
+    Timestamp,
+    /// The offsets committed by `group_id` (earliest where it has none).
+    GroupOffsets,
+}
+
+/// What a source does with a record it cannot decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BadRecords {
+    /// Stop the job; the error names the topic, partition and offset (the default).
+    Fail,
+    /// Leave it out and count it (`strom_source_skipped_records_total`).
+    Skip,
+}
+
+/// A Kafka source: every partition of its topics, spread over the source's subtasks. The
+/// offsets read are part of each checkpoint, so a restore resumes exactly where the
+/// checkpoint was, at any parallelism.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct KafkaSource {
+    /// `host:port` of one or more brokers, comma-separated.
+    pub bootstrap_servers: String,
+    /// The topics to read (one or more).
+    pub topics: Vec<String>,
+    /// How values are encoded.
+    pub format: KafkaFormat,
+    /// Where to start a partition the restored snapshot does not hold (default earliest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<KafkaStart>,
+    /// With `start: timestamp`: epoch milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timestamp: Option<i64>,
+    /// Stop at the offsets that were the latest when the job started (a backfill; the
+    /// source then ends like a file). Unset: read for ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounded: Option<bool>,
+    /// The consumer group (for `start: group-offsets`, and the offsets committed for
+    /// monitoring). Default `strom-<source name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// What to do with a record that does not decode (default fail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bad_records: Option<BadRecords>,
+    /// Client properties passed to librdkafka as they are (e.g. `isolation.level`,
+    /// `security.protocol`, `sasl.mechanism`); a value `${NAME}` is read from the
+    /// environment variable NAME (set from a Kubernetes Secret), so secrets never sit in the
+    /// spec.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// A sink's delivery guarantee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Kafka transactions committed when the checkpoint that covers their records
+    /// completes: a `read_committed` reader sees every record exactly once.
+    ExactlyOnce,
+    /// Every record is acknowledged by the brokers before a checkpoint completes; a
+    /// restore may write records again (the default).
+    AtLeastOnce,
+    /// Fire and forget.
+    None,
+}
+
+/// Which partition a sink's record goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KafkaPartitioner {
+    /// By the key's murmur2 hash, as Java clients place keys (keyless records: spread at
+    /// random). The default.
+    Default,
+    /// Each sink subtask writes one partition: subtask `i` writes partition
+    /// `i % partitions` (Flink's `sink.partitioner: fixed`).
+    Fixed,
+}
+
+/// A Kafka sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct KafkaSink {
+    /// `host:port` of one or more brokers, comma-separated.
+    pub bootstrap_servers: String,
+    /// The topic written.
+    pub topic: String,
+    /// How values are encoded.
+    pub format: KafkaFormat,
+    /// A column whose text is each record's key (records with one key go to one
+    /// partition). Unset: no key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Which partition each record goes to (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioner: Option<KafkaPartitioner>,
+    /// Delivery guarantee (default at-least-once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+    /// With exactly-once: the start of every transactional id this sink uses
+    /// (`<prefix>-<subtask>-<checkpoint>`); must be unique per job on a Kafka cluster.
+    /// Default `strom-<sink name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactional_id_prefix: Option<String>,
+    /// Client properties passed to librdkafka (see the source's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaSink {
+    /// The delivery guarantee in force.
+    pub fn delivery(&self) -> Delivery {
+        self.delivery.unwrap_or(Delivery::AtLeastOnce)
+    }
+}
+
+/// Client properties that the engine sets itself: a spec that passes one is refused, so
+/// the guarantee the spec names is the one that holds.
+pub const RESERVED_PROPERTIES: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "transactional.id",
+    "enable.idempotence",
+];
+
+/// Problems with a property list, as (key, reason).
+pub(crate) fn property_problems(properties: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in properties {
+        if RESERVED_PROPERTIES.contains(&k.as_str()) {
+            out.push((
+                k.clone(),
+                "is set by the engine (use the spec's own field) and cannot be overridden".into(),
+            ));
+        } else if k.is_empty()
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+        {
+            out.push((k.clone(), "is not a client property name".into()));
+        } else if v.starts_with("${") && !(v.ends_with('}') && v.len() > 3) {
+            out.push((
+                k.clone(),
+                "an environment reference is written ${NAME}".into(),
+            ));
+        }
+    }
+    out
+}
+
+fn check_common(
+    bootstrap_servers: &str,
+    properties: &BTreeMap<String, String>,
+    path: &str,
+    fail: &mut impl FnMut(String, String),
+) {
+    if bootstrap_servers.split(',').any(|s| {
+        let s = s.trim();
+        s.rsplit_once(':')
+            .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+    }) {
+        fail(
+            format!("{path}.bootstrap_servers"),
+            format!("{bootstrap_servers:?} is not a comma-separated list of host:port"),
+        );
+    }
+    for (key, reason) in property_problems(properties) {
+        fail(format!("{path}.properties.{key}"), reason);
+    }
+}
+
+/// Checks a Kafka source (`path` is its `kafka` field).
+pub(crate) fn check_source(
+    k: &KafkaSource,
+    s: &crate::SourceSpec,
+    path: &str,
+    fail: &mut impl FnMut(String, String),
+) {
+    check_common(&k.bootstrap_servers, &k.properties, path, fail);
+    if k.topics.is_empty() {
+        fail(format!("{path}.topics"), "name at least one topic".into());
+    }
+    for (i, t) in k.topics.iter().enumerate() {
+        if !valid_topic(t) {
+            fail(
+                format!("{path}.topics[{i}]"),
+                format!("{t:?} is not a Kafka topic name (1–249 of a-z A-Z 0-9 . _ -)"),
+            );
+        }
+    }
+    match (k.start, k.start_timestamp) {
+        (Some(KafkaStart::Timestamp), None) => fail(
+            format!("{path}.start_timestamp"),
+            "start: timestamp needs start_timestamp (epoch milliseconds)".into(),
+        ),
+        (Some(KafkaStart::Timestamp), Some(t)) if t < 0 => fail(
+            format!("{path}.start_timestamp"),
+            "must not be negative".into(),
+        ),
+        (start, Some(_)) if start != Some(KafkaStart::Timestamp) => fail(
+            format!("{path}.start_timestamp"),
+            "is only read with start: timestamp".into(),
+        ),
+        _ => {}
+    }
+    if k.format == KafkaFormat::Raw
+        && (s.schema.len() != 1 || s.schema[0].type_ != crate::FieldType::String)
+    {
+        fail(
+            format!("{path}.format"),
+            "raw reads each value into one STRING column: declare exactly that".into(),
+        );
+    }
+}
+
+/// Checks a Kafka sink (`path` is its `kafka` field).
+pub(crate) fn check_sink(k: &KafkaSink, path: &str, fail: &mut impl FnMut(String, String)) {
+    check_common(&k.bootstrap_servers, &k.properties, path, fail);
+    if !valid_topic(&k.topic) {
+        fail(
+            format!("{path}.topic"),
+            format!(
+                "{:?} is not a Kafka topic name (1–249 of a-z A-Z 0-9 . _ -)",
+                k.topic
+            ),
+        );
+    }
+    if let Some(p) = &k.transactional_id_prefix
+        && (p.is_empty() || p.len() > 200)
+    {
+        fail(
+            format!("{path}.transactional_id_prefix"),
+            "must be 1 to 200 characters".into(),
+        );
+    }
+}
+
+/// Kafka's own rule for topic names.
+pub fn valid_topic(t: &str) -> bool {
+    (1..=249).contains(&t.len())
+        && t != "."
+        && t != ".."
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::JobSpec;
+
+    #[test]
+    fn a_kafka_source_and_sink_are_read_and_bad_fields_are_named() {
+        let spec = JobSpec::parse(
+            r#"
+sources:
+  - name: s
+    kafka: {bootstrap_servers: "localhost:9092", topics: [orders], format: json, bounded: true}
+    schema: [{name: id, type: BIGINT}]
+sinks:
+  - name: o
+    input: s
+    kafka: {bootstrap_servers: "localhost:9092", topic: out, format: csv, delivery: exactly-once}
+"#,
+        )
+        .expect("a valid spec");
+        assert!(matches!(
+            spec.sinks[0].kind(),
+            crate::SinkKind::Kafka(k) if k.delivery() == crate::Delivery::ExactlyOnce
+        ));
+        let problems = JobSpec::parse(
+            r#"
+sources:
+  - name: s
+    kafka:
+      bootstrap_servers: "localhost"
+      topics: ["a b"]
+      format: raw
+      start: timestamp
+      properties: {group.id: x, "bad key": y}
+    schema: [{name: id, type: BIGINT}]
+sinks:
+  - name: o
+    input: s
+    kafka: {bootstrap_servers: "h:1", topic: "", format: csv, delivery: twice}
+"#,
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = problems.0.iter().map(|v| v.path.as_str()).collect();
+        assert!(paths.contains(&"sinks[0].kafka.delivery"), "{problems}");
+        let problems = JobSpec::parse(
+            r#"
+sources:
+  - name: s
+    kafka:
+      bootstrap_servers: "localhost"
+      topics: ["a b"]
+      format: raw
+      start: timestamp
+      properties: {group.id: x, "bad key": y}
+    schema: [{name: id, type: BIGINT}]
+sinks:
+  - name: o
+    input: s
+    kafka: {bootstrap_servers: "h:1", topic: "", format: csv}
+"#,
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = problems.0.iter().map(|v| v.path.as_str()).collect();
+        for want in [
+            "sources[0].kafka.bootstrap_servers",
+            "sources[0].kafka.topics[0]",
+            "sources[0].kafka.start_timestamp",
+            "sources[0].kafka.format",
+            "sources[0].kafka.properties.group.id",
+            "sources[0].kafka.properties.bad key",
+            "sinks[0].kafka.topic",
+        ] {
+            assert!(paths.contains(&want), "{want} missing from {problems}");
+        }
+    }
+}

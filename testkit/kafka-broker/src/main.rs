@@ -1,0 +1,204 @@
+//! `strom-kafka-broker --port N`: a Kafka-protocol broker on 127.0.0.1:N with in-memory
+//! storage, for Strom's tests.
+//!
+//! It is tansu's broker assembled from its crates, with two repairs:
+//! - tansu 0.6 keeps transactions in its storage (`Storage::txn_end` writes the commit or
+//!   abort markers and moves the last stable offset) but routes no `EndTxn` request, so no
+//!   client can commit or abort a transaction: this serves `EndTxn` from that storage call;
+//! - its `ListOffsets` answers LATEST with the last batch's base offset plus one rather
+//!   than the end of the log: this answers LATEST with the partition's high watermark (or
+//!   last stable offset, for `read_committed`), as Kafka does.
+
+use std::net::SocketAddr;
+
+use rama::layer::{MapErrLayer, MapStateLayer};
+use rama::{Context, Layer as _, Service};
+use tansu_broker::coordinator::group::administrator::Controller;
+use tansu_broker::service::{auth, coordinator, storage};
+use tansu_sans_io::{
+    ApiKey as _, EndTxnRequest, EndTxnResponse, ListOffsetsRequest, ListOffsetsResponse,
+};
+use tansu_service::{
+    BytesFrameLayer, FrameRequestLayer, FrameRouteService, TcpBytesLayer, TcpContext,
+    TcpContextLayer,
+};
+use tansu_storage::{BrokerRegistrationRequest, Storage, StorageContainer, Topition};
+use url::Url;
+
+/// `EndTxn`: commits or aborts a transaction through the storage.
+#[derive(Clone, Copy, Debug, Default)]
+struct EndTxnService;
+
+impl<G: Storage> Service<G, EndTxnRequest> for EndTxnService {
+    type Response = EndTxnResponse;
+    type Error = tansu_storage::Error;
+
+    async fn serve(
+        &self,
+        ctx: Context<G>,
+        req: EndTxnRequest,
+    ) -> Result<Self::Response, Self::Error> {
+        ctx.state()
+            .txn_end(
+                req.transactional_id.as_str(),
+                req.producer_id,
+                req.producer_epoch,
+                req.committed,
+            )
+            .await
+            .map(|code| {
+                EndTxnResponse::default()
+                    .throttle_time_ms(0)
+                    .error_code(code.into())
+            })
+    }
+}
+
+/// `ListOffsets`: tansu's answer, with LATEST (-1) replaced by the end of the log.
+#[derive(Clone, Copy, Debug, Default)]
+struct ListOffsetsService;
+
+impl<G: Storage> Service<G, ListOffsetsRequest> for ListOffsetsService {
+    type Response = ListOffsetsResponse;
+    type Error = tansu_storage::Error;
+
+    async fn serve(
+        &self,
+        ctx: Context<G>,
+        req: ListOffsetsRequest,
+    ) -> Result<Self::Response, Self::Error> {
+        let committed = req.isolation_level == Some(1);
+        let latest: Vec<(String, i32)> = req
+            .topics
+            .iter()
+            .flatten()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .flatten()
+                    .filter(|p| p.timestamp == -1)
+                    .map(|p| (t.name.clone(), p.partition_index))
+            })
+            .collect();
+        let mut response = tansu_storage::ListOffsetsService
+            .serve(ctx.clone(), req)
+            .await?;
+        for topic in response.topics.iter_mut().flatten() {
+            for p in topic.partitions.iter_mut().flatten() {
+                if !latest.contains(&(topic.name.clone(), p.partition_index)) {
+                    continue;
+                }
+                let stage = ctx
+                    .state()
+                    .offset_stage(&Topition::new(topic.name.clone(), p.partition_index))
+                    .await?;
+                p.offset = Some(if committed {
+                    stage.last_stable()
+                } else {
+                    stage.high_watermark()
+                });
+            }
+        }
+        Ok(response)
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let port: u16 = match (args.next().as_deref(), args.next()) {
+        (Some("--port"), Some(p)) => p.parse()?,
+        _ => return Err("usage: strom-kafka-broker --port N".into()),
+    };
+    let cluster_id = "strom-test";
+    let advertised = Url::parse(&format!("tcp://127.0.0.1:{port}"))?;
+    let storage = StorageContainer::builder()
+        .cluster_id(cluster_id)
+        .node_id(111)
+        .advertised_listener(advertised)
+        .storage(Url::parse("memory://tansu/")?)
+        .cancellation(tokio_util::sync::CancellationToken::new())
+        .silent(true)
+        .build()
+        .await?;
+    storage
+        .register_broker(BrokerRegistrationRequest {
+            broker_id: 111,
+            cluster_id: cluster_id.into(),
+            incarnation_id: uuid::Uuid::new_v4(),
+            rack: None,
+        })
+        .await?;
+    let groups = Controller::with_storage(storage.clone())?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let st = storage.clone();
+        let st2 = st.clone();
+        // tansu's storage routes, but for ListOffsets (replaced below).
+        let routes = [
+            storage::add_offsets_to_txn,
+            storage::add_partitions_to_txn,
+            storage::alter_user_scram_credentials,
+            storage::consumer_group_describe,
+            storage::create_acls,
+            storage::create_topics,
+            storage::delete_groups,
+            storage::delete_records,
+            storage::delete_topics,
+            storage::describe_acls,
+            storage::describe_cluster,
+            storage::describe_configs,
+            storage::describe_groups,
+            storage::describe_topic_partitions,
+            storage::describe_user_scram_credentials,
+            storage::fetch,
+            storage::find_coordinator,
+            storage::get_telemetry_subscriptions,
+            storage::incremental_alter_configs,
+            storage::init_producer_id,
+            storage::list_groups,
+            storage::list_partition_reassignments,
+            storage::metadata,
+            storage::produce,
+            storage::txn_offset_commit_request,
+        ]
+        .iter()
+        .try_fold(
+            FrameRouteService::<(), tansu_broker::Error>::builder(),
+            |builder, service| service(builder, st.clone()),
+        )?
+        .with_route(
+            ListOffsetsRequest::KEY,
+            (
+                MapErrLayer::new(tansu_broker::Error::from),
+                MapStateLayer::new(move |_| st2),
+                FrameRequestLayer::<ListOffsetsRequest>::new(),
+            )
+                .into_layer(ListOffsetsService)
+                .boxed(),
+        )?
+        .with_route(
+            EndTxnRequest::KEY,
+            (
+                MapErrLayer::new(tansu_broker::Error::from),
+                MapStateLayer::new(move |_| st),
+                FrameRequestLayer::<EndTxnRequest>::new(),
+            )
+                .into_layer(EndTxnService)
+                .boxed(),
+        )?;
+        let routes = coordinator::services(routes, groups.clone())?;
+        let route = auth::services(routes)?.build()?;
+        let service = (
+            TcpContextLayer::new(TcpContext::default().cluster_id(Some(cluster_id.into()))),
+            TcpBytesLayer::default(),
+            BytesFrameLayer::default(),
+        )
+            .into_layer(route);
+        tokio::spawn(async move {
+            let _ = service.serve(Context::default(), stream).await;
+        });
+    }
+}
