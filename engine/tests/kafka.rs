@@ -139,3 +139,207 @@ golden! {
     nexmark_q5_through_kafka_matches_flink => "08_nexmark_q5", 1;
     nexmark_q7_through_kafka_matches_flink => "09_nexmark_q7", 1;
 }
+
+/// A bounded JSON source over `topic` and a collecting sink; returns the running job and
+/// what the sink received.
+fn json_job(
+    broker_bootstrap: &str,
+    topic: &str,
+    bad_records: &str,
+) -> (Running, std::sync::Arc<std::sync::Mutex<Vec<i64>>>) {
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{broker_bootstrap}", topics: [{topic}], format: json, bounded: true, bad_records: {bad_records}}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+sinks:
+  - {{name: out, input: events, blackhole: {{}}}}
+"#
+    );
+    let spec = JobSpec::parse(&text).unwrap();
+    let mut plan = Plan::build(&spec, 1).unwrap();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    plan.collect_sinks(std::sync::Arc::new(
+        move |b: &arrow::record_batch::RecordBatch| {
+            let ids = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap();
+            sink.lock().unwrap().extend(ids.values().iter().copied());
+        },
+    ));
+    (Running::start(plan), got)
+}
+
+fn json_records(bad_at: &[usize], n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            if bad_at.contains(&i) {
+                format!(r#"{{"id": "not a number {i}", "name": "x"}}"#)
+            } else {
+                format!(r#"{{"id": {i}, "name": "n{i}"}}"#)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_record_that_does_not_decode_stops_the_job_naming_topic_partition_and_offset() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("bad", 1).unwrap();
+    broker
+        .produce("bad", Some(0), json_records(&[7], 20))
+        .unwrap();
+    let (running, _) = json_job(&broker.bootstrap(), "bad", "fail");
+    let err = running.wait().unwrap_err().to_string();
+    assert!(
+        err.contains("topic bad partition 0 offset 7") && err.contains("bad_records: skip"),
+        "{err}"
+    );
+}
+
+#[test]
+fn records_that_do_not_decode_are_left_out_and_counted_under_skip() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("skip", 1).unwrap();
+    let mut values = json_records(&[3, 11, 12], 30);
+    values.push("{not json".into());
+    values.push(String::new());
+    broker.produce("skip", Some(0), values).unwrap();
+    let (running, got) = json_job(&broker.bootstrap(), "skip", "skip");
+    let metrics = running.metrics.clone();
+    running.wait().unwrap();
+    let mut ids = got.lock().unwrap().clone();
+    ids.sort_unstable();
+    let want: Vec<i64> = (0..30).filter(|i| ![3, 11, 12].contains(i)).collect();
+    assert_eq!(ids, want);
+    let skipped: u64 = metrics
+        .iter()
+        .map(|m| m.skipped_records.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    assert_eq!(
+        skipped, 5,
+        "three bad ids, one broken object, one empty value"
+    );
+}
+
+#[test]
+fn a_source_waits_for_an_unreachable_broker_and_a_missing_topic_then_reads_everything() {
+    let port = strom_testkit::free_port().unwrap();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let (running, got) = json_job(&bootstrap, "later", "fail");
+    let waiting = |running: &Running| {
+        running
+            .metrics
+            .iter()
+            .find_map(|m| m.waiting.lock().unwrap().clone())
+    };
+    let until = |what: &str, running: &Running, f: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(w) = waiting(running)
+                && f(&w)
+            {
+                return w;
+            }
+            assert!(std::time::Instant::now() < deadline, "never said: {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let said = until("no broker", &running, &|w| w.contains(&bootstrap));
+    assert!(!running.is_finished(), "it waits: {said}");
+    let broker = Broker::start_on(port).unwrap();
+    let said = until("no topic", &running, &|w| {
+        w.contains("topic later") && w.contains("does not exist")
+    });
+    assert!(!running.is_finished(), "it waits: {said}");
+    broker.create_topic("later", 2).unwrap();
+    broker
+        .produce("later", None, json_records(&[], 500))
+        .unwrap();
+    let metrics = running.metrics.clone();
+    running.wait().unwrap();
+    let mut ids = got.lock().unwrap().clone();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..500).collect::<Vec<i64>>());
+    assert!(metrics.iter().all(|m| m.waiting.lock().unwrap().is_none()));
+}
+
+#[test]
+fn a_broker_that_stops_answering_for_10_s_delays_the_job_and_loses_or_repeats_nothing() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("steady-in", 2).unwrap();
+    broker.create_topic("steady-out", 2).unwrap();
+    broker
+        .produce("steady-in", None, json_records(&[], 20_000))
+        .unwrap();
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [steady-in], format: json, bounded: true}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+transforms:
+  - {{name: slow, input: events, throttle: 2500}}
+sinks:
+  - name: out
+    input: slow
+    kafka: {{bootstrap_servers: "{b}", topic: steady-out, format: json, delivery: exactly-once, partitioner: fixed, transactional_id_prefix: steady}}
+"#,
+        b = broker.bootstrap()
+    );
+    let spec = JobSpec::parse(&text).unwrap();
+    let work = std::env::temp_dir().join(format!("strom-kafka-pause-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let running = Running::start_with(
+        Plan::build(&spec, 2).unwrap(),
+        RunOptions {
+            checkpoints: Some(CheckpointConfig {
+                storage: Storage::open(work.to_str().unwrap()).unwrap(),
+                interval: Duration::from_millis(300),
+                retain: 2,
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !running.is_finished(),
+        "the throttled job runs for about 4 s"
+    );
+    let checkpoints = running.checkpoints.clone();
+    let completed = || {
+        checkpoints
+            .completed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let before = completed();
+    assert!(before > 0, "checkpoints completed before the pause");
+    broker.pause();
+    std::thread::sleep(Duration::from_secs(10));
+    let during = completed();
+    broker.unpause();
+    running.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&work);
+    assert!(
+        completed() > during,
+        "checkpoints completed after the pause ({before} before, {during} when it ended, {} at the end)",
+        completed()
+    );
+    let mut ids: Vec<i64> = broker
+        .read_committed("steady-out")
+        .unwrap()
+        .into_values()
+        .flatten()
+        .map(|v| {
+            let row: serde_json::Value = serde_json::from_slice(&v).unwrap();
+            row["id"].as_i64().unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..20_000).collect::<Vec<i64>>());
+}

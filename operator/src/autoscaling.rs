@@ -310,6 +310,8 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             watermark: None,
             watermark_idle: false,
             pending_records: pending,
+            skipped_records: 0,
+            waiting: None,
         };
         let vertex = |id: &str, inputs: &[&str], scalable, s| VertexStatus {
             name: id.into(),

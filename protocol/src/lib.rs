@@ -105,6 +105,18 @@ pub struct SubtaskMetrics {
     /// lag behind a topic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_records: Option<u64>,
+    /// For sources: records left out because they could not be decoded (a Kafka source
+    /// with `bad_records: skip`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_records: u64,
+    /// What the subtask is waiting for, said for people: a source retrying an unreachable
+    /// broker or a topic that does not exist yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `GET /v1/checkpoints`: the job's checkpoints and savepoints.

@@ -42,7 +42,11 @@ pub struct Broker {
 impl Broker {
     /// Starts one.
     pub fn start() -> anyhow::Result<Broker> {
-        let port = crate::free_port()?;
+        Broker::start_on(crate::free_port()?)
+    }
+
+    /// Starts one on `port`.
+    pub fn start_on(port: u16) -> anyhow::Result<Broker> {
         let mut broker = Broker {
             process: None,
             port,

@@ -7,6 +7,7 @@
 //! the last second, the signals the autoscaler reads. `guard.rs`: who may ask for a
 //! savepoint, and where it may go.
 
+mod exposition;
 mod guard;
 
 pub use guard::{Guard, MAX_PENDING_SAVEPOINTS};
@@ -21,7 +22,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use prometheus::{Encoder, GaugeVec, IntGaugeVec, Opts, Registry, TextEncoder};
 use strom_protocol::{
     CheckpointInfo, CheckpointsStatus, JobState, JobStatus, SavepointState, SavepointStatus,
     SubtaskMetrics, VertexStatus, routes,
@@ -271,6 +271,8 @@ impl JobView {
                 watermark: (watermark != i64::MIN).then_some(watermark),
                 watermark_idle: m.watermark_idle.load(Ordering::Relaxed),
                 pending_records: u64::try_from(m.pending_records.load(Ordering::Relaxed)).ok(),
+                skipped_records: m.skipped_records.load(Ordering::Relaxed),
+                waiting: m.waiting.lock().expect("waiting").clone(),
             };
             match vertices.iter_mut().find(|v| v.name == m.vertex) {
                 Some(v) => {
@@ -296,160 +298,6 @@ impl JobView {
             error,
             vertices,
         }
-    }
-
-    /// The Prometheus text exposition of the job's metrics.
-    pub fn prometheus(&self) -> String {
-        let registry = Registry::new();
-        let labels = &["vertex", "subtask"];
-        let gauge = |name: &str, help: &str| {
-            GaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
-        };
-        let counter = |name: &str, help: &str| {
-            IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
-        };
-        let busy = gauge(
-            "strom_engine_task_busy_ms_per_second",
-            "Milliseconds per second the subtask spent processing.",
-        );
-        let idle = gauge(
-            "strom_engine_task_idle_ms_per_second",
-            "Milliseconds per second the subtask spent waiting for input.",
-        );
-        let back = gauge(
-            "strom_engine_task_backpressured_ms_per_second",
-            "Milliseconds per second the subtask spent blocked on a full output.",
-        );
-        let rin = counter(
-            "strom_engine_task_records_in_total",
-            "Rows received (for sources: read).",
-        );
-        let rout = counter("strom_engine_task_records_out_total", "Rows sent.");
-        let late = counter(
-            "strom_engine_task_late_records_total",
-            "Rows dropped because they arrived after their window.",
-        );
-        let wm = counter(
-            "strom_engine_task_watermark_ms",
-            "The subtask's current watermark, epoch milliseconds.",
-        );
-        let lag = counter(
-            "strom_engine_task_watermark_lag_ms",
-            "Wall-clock time minus the watermark, milliseconds.",
-        );
-        let pending = counter(
-            "strom_engine_source_pending_records",
-            "Records a source subtask has still to read (only where known).",
-        );
-        let wm_idle = counter(
-            "strom_engine_task_watermark_idle",
-            "1 while the subtask is idle for watermarks (does not hold them back), else 0.",
-        );
-        let alignment = counter(
-            "strom_engine_task_checkpoint_alignment_us",
-            "How long the subtask's last checkpoint barrier alignment took, microseconds.",
-        );
-        for m in &self.metrics {
-            alignment
-                .with_label_values(&[m.vertex.as_str(), &m.subtask.to_string()])
-                .set(m.last_alignment_us.load(Ordering::Relaxed) as i64);
-        }
-        let checkpoints = self.checkpoints();
-        let job_gauge = |name: &str, help: &str, value: f64| {
-            let g = prometheus::Gauge::new(name, help).expect("valid metric");
-            g.set(value);
-            g
-        };
-        let last = checkpoints
-            .history
-            .iter()
-            .rev()
-            .find(|h| h.kind == strom_protocol::SnapshotKind::Checkpoint);
-        let checkpoint_metrics = [
-            job_gauge(
-                "strom_engine_checkpoints_completed",
-                "Number of the newest completed checkpoint.",
-                checkpoints.latest_completed as f64,
-            ),
-            job_gauge(
-                "strom_engine_checkpoints_failed_total",
-                "Checkpoints that could not be written.",
-                checkpoints.failed as f64,
-            ),
-            job_gauge(
-                "strom_engine_checkpoint_last_duration_seconds",
-                "From trigger to complete, of the newest checkpoint.",
-                last.map_or(0.0, |h| h.duration_ms as f64 / 1000.0),
-            ),
-            job_gauge(
-                "strom_engine_checkpoint_last_size_bytes",
-                "State bytes of the newest checkpoint.",
-                last.map_or(0.0, |h| h.size_bytes as f64),
-            ),
-        ];
-        let status = self.status();
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        for v in &status.vertices {
-            for s in &v.subtasks {
-                let l = [v.name.as_str(), &s.subtask.to_string()];
-                busy.with_label_values(&l).set(s.busy_ms_per_second);
-                idle.with_label_values(&l).set(s.idle_ms_per_second);
-                back.with_label_values(&l)
-                    .set(s.backpressured_ms_per_second);
-                rin.with_label_values(&l).set(s.records_in as i64);
-                rout.with_label_values(&l).set(s.records_out as i64);
-                late.with_label_values(&l).set(s.late_records as i64);
-                wm_idle
-                    .with_label_values(&l)
-                    .set(i64::from(s.watermark_idle));
-                if let Some(p) = s.pending_records {
-                    pending.with_label_values(&l).set(p as i64);
-                }
-                if let Some(w) = s.watermark.filter(|w| *w != i64::MAX) {
-                    wm.with_label_values(&l).set(w);
-                    lag.with_label_values(&l).set(now_ms - w);
-                }
-            }
-        }
-        let uptime = prometheus::Gauge::new(
-            "strom_engine_job_uptime_seconds",
-            "Seconds since the job started.",
-        )
-        .expect("valid metric");
-        uptime.set(status.uptime_ms as f64 / 1000.0);
-        let restarts = prometheus::IntGauge::new(
-            "strom_engine_job_restarts_total",
-            "Restarts of the job in this process.",
-        )
-        .expect("valid metric");
-        restarts.set(status.restarts as i64);
-        for c in [
-            Box::new(busy) as Box<dyn prometheus::core::Collector>,
-            Box::new(idle),
-            Box::new(back),
-            Box::new(rin),
-            Box::new(rout),
-            Box::new(late),
-            Box::new(wm_idle),
-            Box::new(pending),
-            Box::new(wm),
-            Box::new(lag),
-            Box::new(uptime),
-            Box::new(alignment),
-            Box::new(restarts),
-        ] {
-            registry.register(c).expect("unique metric names");
-        }
-        for g in checkpoint_metrics {
-            registry.register(Box::new(g)).expect("unique metric names");
-        }
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&registry.gather(), &mut out)
-            .expect("text encoding");
-        String::from_utf8(out).unwrap_or_default()
     }
 }
 

@@ -4,14 +4,15 @@
 //! that was the latest when the job first started.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::message::Message;
 use super::metrics::{Clock, Phase};
 use super::operator_task;
 use super::task::{TaskContext, TaskError, source_schema};
 use crate::batch::{Batch, MAX_WATERMARK, MIN_WATERMARK};
-use crate::io::kafka::source::{KafkaPosition, KafkaReader};
+use crate::io::kafka::partition_owner;
+use crate::io::kafka::source::{KafkaPosition, KafkaReader, OpenFailure};
 use crate::io::source::BATCH_ROWS;
 use crate::ops::Chain;
 use crate::plan::VertexKind;
@@ -40,30 +41,63 @@ pub(crate) fn run(
         .iter()
         .map(|b| decode::<KafkaPosition>(b))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut reader = KafkaReader::open(
-        spec,
-        name,
-        source_schema(v),
-        ctx.subtask,
-        v.parallelism,
-        &saved,
-    )?;
+    let mut last_checkpoint = ctx.ckpt.shared.trigger.load(Ordering::SeqCst);
+    // Until the reader opens, a checkpoint holds the restored positions this subtask owns,
+    // so nothing restored is lost while the brokers are away.
+    let owned = KafkaPosition {
+        partitions: saved
+            .iter()
+            .flat_map(|p| p.partitions.iter())
+            .filter(|p| partition_owner(&p.topic, p.partition, v.parallelism) == ctx.subtask)
+            .cloned()
+            .collect(),
+    };
+    let mut backoff = Duration::from_millis(500);
+    let mut reader = loop {
+        match KafkaReader::open(
+            spec,
+            name,
+            source_schema(v),
+            ctx.subtask,
+            v.parallelism,
+            &saved,
+        ) {
+            Ok(r) => break r,
+            Err(OpenFailure::Invalid(e)) => return Err(e.into()),
+            Err(OpenFailure::Unavailable(why)) => {
+                tracing::warn!(source = %name, subtask = ctx.subtask, reason = %why, "the Kafka source waits and retries");
+                metrics.set_waiting(Some(format!(
+                    "{why} (retrying every {} s)",
+                    backoff.as_secs().max(1)
+                )));
+                let until = Instant::now() + backoff;
+                while Instant::now() < until {
+                    if ctx.cancel.load(Ordering::Relaxed)
+                        || ctx.ckpt.shared.stop.load(Ordering::Relaxed)
+                    {
+                        return Err(TaskError::Cancelled);
+                    }
+                    let id = ctx.ckpt.shared.trigger.load(Ordering::SeqCst);
+                    if id > last_checkpoint {
+                        last_checkpoint = id;
+                        let mut states = ctx.chain_states(&chain)?;
+                        states.push(position_state(ctx, &owned));
+                        ctx.ack(id, states, Vec::new(), false);
+                        outputs.broadcast(&mut clock, &Message::Barrier(id))?;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
+    metrics.set_waiting(None);
     let (delay, column) = match v.watermark {
         Some((col, delay)) => (delay, Some(col)),
         None => (0, None),
     };
     let idle_timeout = v.idle_timeout;
-    let state = |reader: &KafkaReader| OpState {
-        uid: v.uid.clone(),
-        kind: KIND.into(),
-        subtask: ctx.subtask,
-        parallelism: v.parallelism,
-        state: StateOut {
-            scalar: encode(&reader.position()),
-            ..Default::default()
-        },
-    };
-    let mut last_checkpoint = ctx.ckpt.shared.trigger.load(Ordering::SeqCst);
+    let state = |reader: &KafkaReader| position_state(ctx, &reader.position());
     let mut last_wm = MIN_WATERMARK;
     let mut idle = false;
     if reader.partition_count() == 0 {
@@ -90,6 +124,10 @@ pub(crate) fn run(
         clock.switch(Phase::Busy);
         let polled = reader.poll(BATCH_ROWS, POLL_WAIT)?;
         clock.switch(Phase::Idle);
+        metrics
+            .skipped_records
+            .store(reader.skipped, Ordering::Relaxed);
+        metrics.set_waiting(reader.waiting());
         metrics.pending_records.store(-1, Ordering::Relaxed);
         if let Some(polled) = polled {
             let rows = polled.batch.num_rows() as u64;
@@ -150,4 +188,18 @@ pub(crate) fn run(
     ctx.ack(last_checkpoint, states, Vec::new(), true);
     clock.switch(Phase::Busy);
     Ok(())
+}
+
+/// A source subtask's positions as its state in a snapshot.
+fn position_state(ctx: &TaskContext<'_>, position: &KafkaPosition) -> OpState {
+    OpState {
+        uid: ctx.v.uid.clone(),
+        kind: KIND.into(),
+        subtask: ctx.subtask,
+        parallelism: ctx.v.parallelism,
+        state: StateOut {
+            scalar: encode(position),
+            ..Default::default()
+        },
+    }
 }

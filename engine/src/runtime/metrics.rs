@@ -40,6 +40,18 @@ pub struct TaskMetrics {
     pub watermark_idle: std::sync::atomic::AtomicBool,
     /// How long the last checkpoint barrier alignment took, in microseconds.
     pub last_alignment_us: AtomicU64,
+    /// For sources: records left out as undecodable (`bad_records: skip`).
+    pub skipped_records: AtomicU64,
+    /// What the task is waiting for, said for people (a source retrying an unreachable
+    /// broker or a missing topic); None while it runs normally.
+    pub waiting: std::sync::Mutex<Option<String>>,
+}
+
+impl TaskMetrics {
+    /// Says what the task waits for (None: nothing).
+    pub fn set_waiting(&self, why: Option<String>) {
+        *self.waiting.lock().expect("waiting") = why;
+    }
 }
 
 impl TaskMetrics {

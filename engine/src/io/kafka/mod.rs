@@ -21,6 +21,10 @@ use rdkafka::config::ClientConfig;
 /// How long a call that needs the brokers (metadata, offsets, transactions) may take.
 pub const BROKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long a source waits for topic metadata before it reports the brokers unreachable
+/// and tries again.
+pub const METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A client configuration: the brokers, then the spec's properties, each `${NAME}` value
 /// read from the environment (a Secret's key mapped into the pod), then the engine's own.
 pub fn client_config(

@@ -13,9 +13,10 @@ use arrow::record_batch::RecordBatch;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
 
 use super::codec::Decoder;
-use super::{BROKER_TIMEOUT, client_config, partition_owner};
+use super::{BROKER_TIMEOUT, METADATA_TIMEOUT, client_config, partition_owner};
 use crate::batch::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::spec::{BadRecords, KafkaSource, KafkaStart};
 
@@ -68,12 +69,28 @@ pub struct KafkaReader {
     bounded: bool,
     /// Records left out under `bad_records: skip`.
     pub skipped: u64,
-    /// The last error the client reported (it retries on its own), for the job's status.
-    pub last_error: Option<String>,
+    /// The last error the client reported (it retries on its own) and when.
+    last_error: Option<(String, Instant)>,
 }
 
 fn kafka(context: String, e: rdkafka::error::KafkaError) -> ArrowError {
     ArrowError::ExternalError(format!("{context}: {e}").into())
+}
+
+/// Why a reader could not open.
+#[derive(Debug)]
+pub enum OpenFailure {
+    /// The spec cannot work as written (a property's environment variable is missing, a
+    /// client property is refused): retrying cannot help.
+    Invalid(ArrowError),
+    /// The brokers cannot be reached or a topic does not exist (yet): worth retrying.
+    Unavailable(String),
+}
+
+impl From<ArrowError> for OpenFailure {
+    fn from(e: ArrowError) -> Self {
+        OpenFailure::Unavailable(e.to_string())
+    }
 }
 
 impl KafkaReader {
@@ -86,7 +103,7 @@ impl KafkaReader {
         subtask: usize,
         parallelism: usize,
         restored: &[KafkaPosition],
-    ) -> Result<KafkaReader, ArrowError> {
+    ) -> Result<KafkaReader, OpenFailure> {
         let group = spec
             .group_id
             .clone()
@@ -101,10 +118,13 @@ impl KafkaReader {
                 ("enable.partition.eof", "false"),
             ],
         )
-        .map_err(|e| ArrowError::ExternalError(e.into()))?;
-        let consumer: BaseConsumer = config
-            .create()
-            .map_err(|e| kafka(format!("cannot create a Kafka consumer for {name}"), e))?;
+        .map_err(|e| OpenFailure::Invalid(ArrowError::ExternalError(e.into())))?;
+        let consumer: BaseConsumer = config.create().map_err(|e| {
+            OpenFailure::Invalid(kafka(
+                format!("cannot create a Kafka consumer for {name}"),
+                e,
+            ))
+        })?;
         let saved: HashMap<(String, i32), &PartitionPosition> = restored
             .iter()
             .flat_map(|p| p.partitions.iter())
@@ -113,7 +133,7 @@ impl KafkaReader {
         let mut partitions = Vec::new();
         for topic in &spec.topics {
             let meta = consumer
-                .fetch_metadata(Some(topic), BROKER_TIMEOUT)
+                .fetch_metadata(Some(topic), METADATA_TIMEOUT)
                 .map_err(|e| {
                     kafka(
                         format!(
@@ -129,20 +149,23 @@ impl KafkaReader {
                     t.partitions().iter().map(|p| p.id()).collect()
                 }
                 Some(t) => {
-                    return Err(ArrowError::ExternalError(
-                        format!(
-                            "topic {topic} cannot be read: {}",
-                            t.error()
-                                .map_or("it has no partitions".into(), |e| format!("{e:?}"))
-                        )
-                        .into(),
-                    ));
+                    let why = match t.error() {
+                        None => "it has no partitions".to_owned(),
+                        Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => {
+                            "it does not exist".to_owned()
+                        }
+                        Some(e) => format!("{e:?}"),
+                    };
+                    return Err(OpenFailure::Unavailable(format!(
+                        "topic {topic} on {} cannot be read: {why}",
+                        spec.bootstrap_servers
+                    )));
                 }
                 None => {
-                    return Err(ArrowError::ExternalError(
-                        format!("topic {topic} does not exist on {}", spec.bootstrap_servers)
-                            .into(),
-                    ));
+                    return Err(OpenFailure::Unavailable(format!(
+                        "topic {topic} on {} cannot be read: it does not exist",
+                        spec.bootstrap_servers
+                    )));
                 }
             };
             for q in ids {
@@ -202,6 +225,15 @@ impl KafkaReader {
         })
     }
 
+    /// What the reader waits for, for the job's status: the client's last error, until
+    /// records flow again or it has been quiet for 30 s.
+    pub fn waiting(&self) -> Option<String> {
+        self.last_error
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < Duration::from_secs(30))
+            .map(|(e, _)| format!("the Kafka client reports: {e} (it retries on its own)"))
+    }
+
     /// How many partitions this subtask reads.
     pub fn partition_count(&self) -> usize {
         self.partitions.len()
@@ -237,7 +269,7 @@ impl KafkaReader {
                     // The client retries on its own (brokers away, leaders moving); the
                     // error is shown in the job's status until records flow again.
                     tracing::warn!(error = %e, "the Kafka consumer reported an error");
-                    self.last_error = Some(e.to_string());
+                    self.last_error = Some((e.to_string(), Instant::now()));
                     continue;
                 }
             };
