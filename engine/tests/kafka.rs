@@ -343,3 +343,68 @@ sinks:
     ids.sort_unstable();
     assert_eq!(ids, (0..20_000).collect::<Vec<i64>>());
 }
+
+#[test]
+fn a_new_run_fences_the_transactions_an_earlier_run_left_open() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    let broker = Broker::start().unwrap();
+    broker.create_topic("fence-in", 1).unwrap();
+    broker.create_topic("fence-out", 1).unwrap();
+    broker
+        .produce("fence-in", Some(0), json_records(&[], 100))
+        .unwrap();
+    // A zombie of an earlier run: subtask 0's first slot, a transaction open with records.
+    let zombie: ThreadedProducer<rdkafka::producer::DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("transactional.id", "fence-0-0")
+        .create()
+        .unwrap();
+    zombie.init_transactions(Duration::from_secs(30)).unwrap();
+    zombie.begin_transaction().unwrap();
+    zombie
+        .send(BaseRecord::<(), str>::to("fence-out").payload(r#"{"id": -1, "name": "zombie"}"#))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    zombie.flush(Duration::from_secs(30)).unwrap();
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [fence-in], format: json, bounded: true}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+sinks:
+  - name: out
+    input: events
+    kafka: {{bootstrap_servers: "{b}", topic: fence-out, format: json, delivery: exactly-once, transactional_id_prefix: fence}}
+"#,
+        b = broker.bootstrap()
+    );
+    let running = Running::start(Plan::build(&JobSpec::parse(&text).unwrap(), 1).unwrap());
+    running.wait().unwrap();
+    // The zombie can no longer commit: the new run's producer took its id with a newer
+    // epoch, which aborted its open transaction.
+    let err = zombie
+        .commit_transaction(Duration::from_secs(30))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.to_lowercase().contains("fenced") || err.to_lowercase().contains("epoch"),
+        "{err}"
+    );
+    // Nothing holds the last stable offset back: a read_committed reader reaches the end
+    // and finds the job's 100 records.
+    let ids: Vec<i64> = broker
+        .read_committed("fence-out")
+        .unwrap()
+        .into_values()
+        .flatten()
+        .map(|v| {
+            serde_json::from_slice::<serde_json::Value>(&v).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .filter(|id| *id >= 0)
+        .collect();
+    assert_eq!(ids.len(), 100);
+}

@@ -86,8 +86,6 @@ pub(crate) struct TaskCheckpoints {
     pub(crate) shared: Arc<Shared>,
     pub(crate) acks: Sender<Ack>,
     pub(crate) task: usize,
-    /// The number of this run's first checkpoint.
-    pub(crate) first_checkpoint: u64,
 }
 
 impl Running {
@@ -165,6 +163,19 @@ impl Running {
                     return Err(Error::Incompatible(homeless));
                 }
                 dropped = homeless;
+            }
+            // Exactly-once Kafka sinks' brokers, for the transactions the snapshot names.
+            for v in &plan.vertices {
+                if let VertexKind::Sink(SinkKind::Kafka { spec, name, .. }) = &v.kind
+                    && spec.delivery() == crate::spec::Delivery::ExactlyOnce
+                {
+                    let config = crate::io::kafka::sink::producer_config(spec)
+                        .map_err(|e| Error::Restore(format!("sink {name}: {e}")))?;
+                    shared.transactions.register_client(
+                        &crate::io::kafka::sink::transactional_prefix(spec, name),
+                        config,
+                    );
+                }
             }
             // The snapshot's sink parts become visible; parts staged after it are redone.
             // A part that cannot be committed stops the restore before the staged parts
@@ -250,7 +261,6 @@ impl Running {
                     shared: shared.clone(),
                     acks: ack_tx.clone(),
                     task,
-                    first_checkpoint: first_id + 1,
                 };
                 task += 1;
                 handles.push(

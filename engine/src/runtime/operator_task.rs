@@ -36,7 +36,6 @@ pub(crate) fn run(
                 name,
                 *key,
                 ctx.subtask,
-                ctx.ckpt.first_checkpoint,
                 ctx.ckpt.shared.transactions.clone(),
             )?)))
         }

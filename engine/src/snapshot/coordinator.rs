@@ -288,8 +288,11 @@ pub fn commit_all<'a>(
                     failed.push(format!("{} → {}: {e}", staged.display(), done.display()));
                 }
             }
-            Commit::Kafka { kafka_transaction } => {
-                if let Err(e) = transactions.commit(kafka_transaction) {
+            Commit::Kafka {
+                kafka_transaction,
+                checkpoint,
+            } => {
+                if let Err(e) = transactions.commit(kafka_transaction, *checkpoint) {
                     failed.push(format!("Kafka transaction {kafka_transaction}: {e}"));
                 }
             }

@@ -80,6 +80,8 @@ pub enum Commit {
     Kafka {
         /// Its transactional id.
         kafka_transaction: String,
+        /// The checkpoint its records belong to (the id is reused by later intervals).
+        checkpoint: u64,
     },
 }
 

@@ -38,7 +38,10 @@ impl<G: Storage> Service<G, EndTxnRequest> for EndTxnService {
         ctx: Context<G>,
         req: EndTxnRequest,
     ) -> Result<Self::Response, Self::Error> {
-        ctx.state()
+        // A refusal (a fenced producer, an unknown transaction) is an answer with its
+        // error code, as Kafka gives it, not a dropped connection.
+        let code = match ctx
+            .state()
             .txn_end(
                 req.transactional_id.as_str(),
                 req.producer_id,
@@ -46,11 +49,14 @@ impl<G: Storage> Service<G, EndTxnRequest> for EndTxnService {
                 req.committed,
             )
             .await
-            .map(|code| {
-                EndTxnResponse::default()
-                    .throttle_time_ms(0)
-                    .error_code(code.into())
-            })
+        {
+            Ok(code) => code,
+            Err(tansu_storage::Error::Api(code)) => code,
+            Err(other) => return Err(other),
+        };
+        Ok(EndTxnResponse::default()
+            .throttle_time_ms(0)
+            .error_code(code.into()))
     }
 }
 

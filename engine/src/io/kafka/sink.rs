@@ -4,15 +4,18 @@
 //! - `at-least-once`: at every checkpoint barrier the producer is flushed and every
 //!   delivery must have succeeded, so a completed checkpoint never covers a lost record; a
 //!   restore may write the records after it again.
-//! - `exactly-once`: the records of one checkpoint interval go into one Kafka transaction
-//!   whose transactional id is `<prefix>-<subtask>-<checkpoint>`; at the barrier it is
-//!   flushed and handed to [`Transactions`], and committed when the checkpoint completes.
-//!   A new run's ids start above every checkpoint an earlier run could have taken, so its
-//!   producers never take over a live transaction, and a zombie of an earlier run that
-//!   shares an id is fenced by the new producer's epoch.
+//! - `exactly-once`: the records of one checkpoint interval go into one Kafka transaction;
+//!   at the barrier it is flushed and handed to [`Transactions`], and committed when the
+//!   checkpoint completes. Transactions run on a pool of producers per subtask,
+//!   transactional ids `<prefix>-<subtask>-<slot>` (as Flink's pooled producer): one holds
+//!   the open transaction, others wait for their checkpoints to complete, and a committed
+//!   one goes back to the pool for a later interval, so a checkpoint costs no new
+//!   connection. A new run fences the first slots of its subtask before it writes
+//!   ([`FENCED_SLOTS`]): whatever an earlier run left open under those ids is aborted and a
+//!   zombie of it can no longer write.
 
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::error::ArrowError;
@@ -51,8 +54,36 @@ impl ProducerContext for Delivered {
     }
 }
 
+/// Slots each exactly-once subtask fences when it starts: the open transaction and one
+/// waiting for its checkpoint, which is what an earlier run leaves unless its checkpoints
+/// failed in a row.
+pub const FENCED_SLOTS: usize = 2;
+
+/// A pooled producer: its slot and itself.
+pub type Pooled = (usize, ThreadedProducer<Delivered>);
+
 fn kafka(context: &str, e: KafkaError) -> ArrowError {
     ArrowError::ExternalError(format!("{context}: {e}").into())
+}
+
+/// The producers' configuration of a sink.
+pub fn producer_config(spec: &KafkaSink) -> Result<ClientConfig, String> {
+    let acks = match spec.delivery() {
+        Delivery::None => "1",
+        _ => "all",
+    };
+    let mut ours = vec![("acks", acks), ("partitioner", "murmur2_random")];
+    if spec.delivery() == Delivery::ExactlyOnce {
+        ours.push(("enable.idempotence", "true"));
+    }
+    client_config(&spec.bootstrap_servers, &spec.properties, &ours)
+}
+
+/// The start of a sink's transactional ids.
+pub fn transactional_prefix(spec: &KafkaSink, sink_name: &str) -> String {
+    spec.transactional_id_prefix
+        .clone()
+        .unwrap_or_else(|| format!("strom-{sink_name}"))
 }
 
 /// Where a Kafka sink subtask writes.
@@ -65,37 +96,35 @@ pub struct KafkaWriter {
     config: ClientConfig,
     /// The producer of `none`/`at-least-once`, or of the open transaction.
     producer: Option<ThreadedProducer<Delivered>>,
-    /// Exactly-once: the open transaction's id; the prefix and subtask of every id; the
-    /// checkpoint the next transaction belongs to.
-    open: Option<String>,
+    /// Exactly-once: the open transaction's slot; the prefix and subtask of every id;
+    /// producers free for a transaction, and those the coordinator gives back after their
+    /// commit; how many slots exist.
+    open: Option<usize>,
     prefix: String,
     subtask: usize,
-    next_checkpoint: u64,
+    free: Vec<Pooled>,
+    returned: Receiver<Pooled>,
+    give_back: Sender<Pooled>,
+    slots: usize,
     transactions: Arc<Transactions>,
 }
 
 impl KafkaWriter {
-    /// Subtask `subtask`'s writer; `first_checkpoint` is the first checkpoint this run
-    /// takes (it names the first transaction).
+    /// Subtask `subtask`'s writer; exactly-once transactions go to `transactions` at each
+    /// barrier.
     pub fn new(
         spec: &KafkaSink,
         sink_name: &str,
         key: Option<usize>,
         subtask: usize,
-        first_checkpoint: u64,
         transactions: Arc<Transactions>,
     ) -> Result<KafkaWriter, ArrowError> {
         let delivery = spec.delivery();
-        let acks = match delivery {
-            Delivery::None => "1",
-            _ => "all",
-        };
-        let mut ours = vec![("acks", acks), ("partitioner", "murmur2_random")];
+        let config = producer_config(spec).map_err(|e| ArrowError::ExternalError(e.into()))?;
+        let prefix = transactional_prefix(spec, sink_name);
         if delivery == Delivery::ExactlyOnce {
-            ours.push(("enable.idempotence", "true"));
+            transactions.register_client(&prefix, config.clone());
         }
-        let config = client_config(&spec.bootstrap_servers, &spec.properties, &ours)
-            .map_err(|e| ArrowError::ExternalError(e.into()))?;
         let partition = match spec.partitioner {
             Some(KafkaPartitioner::Fixed) => {
                 let probe: BaseProducer = config.create().map_err(|e| {
@@ -128,6 +157,7 @@ impl KafkaWriter {
             }
             _ => None,
         };
+        let (give_back, returned) = std::sync::mpsc::channel();
         let mut writer = KafkaWriter {
             topic: spec.topic.clone(),
             partition,
@@ -136,18 +166,43 @@ impl KafkaWriter {
             config,
             producer: None,
             open: None,
-            prefix: spec
-                .transactional_id_prefix
-                .clone()
-                .unwrap_or_else(|| format!("strom-{sink_name}")),
+            prefix,
             subtask,
-            next_checkpoint: first_checkpoint,
+            free: Vec::new(),
+            returned,
+            give_back,
+            slots: 0,
             transactions,
         };
-        if delivery != Delivery::ExactlyOnce {
+        if delivery == Delivery::ExactlyOnce {
+            for _ in 0..FENCED_SLOTS {
+                let pooled = writer.new_slot()?;
+                writer.free.push(pooled);
+            }
+        } else {
             writer.producer = Some(writer.create(&writer.config.clone())?);
         }
         Ok(writer)
+    }
+
+    /// The transactional id of `slot`.
+    fn id(&self, slot: usize) -> String {
+        format!("{}-{}-{slot}", self.prefix, self.subtask)
+    }
+
+    /// A producer for a new slot, its id fenced: a transaction an earlier run left open
+    /// under it is aborted.
+    fn new_slot(&mut self) -> Result<Pooled, ArrowError> {
+        let slot = self.slots;
+        let id = self.id(slot);
+        let mut config = self.config.clone();
+        config.set("transactional.id", &id);
+        let producer = self.create(&config)?;
+        producer
+            .init_transactions(BROKER_TIMEOUT)
+            .map_err(|e| kafka(&format!("cannot start Kafka transactions as {id}"), e))?;
+        self.slots += 1;
+        Ok((slot, producer))
     }
 
     fn create(&self, config: &ClientConfig) -> Result<ThreadedProducer<Delivered>, ArrowError> {
@@ -161,21 +216,21 @@ impl KafkaWriter {
             })
     }
 
-    /// Starts the transaction of the current interval, fencing any earlier producer of
-    /// the same id.
+    /// Starts the transaction of the current interval on a free producer (or a new slot).
     fn begin(&mut self) -> Result<(), ArrowError> {
-        let id = format!("{}-{}-{}", self.prefix, self.subtask, self.next_checkpoint);
-        let mut config = self.config.clone();
-        config.set("transactional.id", &id);
-        let producer = self.create(&config)?;
-        producer
-            .init_transactions(BROKER_TIMEOUT)
-            .map_err(|e| kafka(&format!("cannot start Kafka transaction {id}"), e))?;
-        producer
-            .begin_transaction()
-            .map_err(|e| kafka(&format!("cannot begin Kafka transaction {id}"), e))?;
+        self.free.extend(self.returned.try_iter());
+        let (slot, producer) = match self.free.pop() {
+            Some(p) => p,
+            None => self.new_slot()?,
+        };
+        producer.begin_transaction().map_err(|e| {
+            kafka(
+                &format!("cannot begin a Kafka transaction as {}", self.id(slot)),
+                e,
+            )
+        })?;
         self.producer = Some(producer);
-        self.open = Some(id);
+        self.open = Some(slot);
         Ok(())
     }
 
@@ -227,8 +282,7 @@ impl KafkaWriter {
 
     /// At checkpoint `id`'s barrier (or the end): makes sure every record so far is on the
     /// brokers, and for exactly-once hands the interval's transaction to the checkpoint.
-    pub fn stage(&mut self, id: u64) -> Result<Vec<Commit>, ArrowError> {
-        self.next_checkpoint = self.next_checkpoint.max(id + 1);
+    pub fn stage(&mut self, checkpoint: u64) -> Result<Vec<Commit>, ArrowError> {
         let Some(producer) = &self.producer else {
             return Ok(Vec::new());
         };
@@ -241,12 +295,15 @@ impl KafkaWriter {
         if self.delivery != Delivery::ExactlyOnce {
             return Ok(Vec::new());
         }
-        let (Some(id), Some(producer)) = (self.open.take(), self.producer.take()) else {
+        let (Some(slot), Some(producer)) = (self.open.take(), self.producer.take()) else {
             return Ok(Vec::new());
         };
-        self.transactions.hand_over(id.clone(), producer);
+        let id = self.id(slot);
+        self.transactions
+            .hand_over(id.clone(), (slot, producer), self.give_back.clone());
         Ok(vec![Commit::Kafka {
             kafka_transaction: id,
+            checkpoint,
         }])
     }
 }

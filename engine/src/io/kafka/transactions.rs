@@ -3,29 +3,41 @@
 //! At a checkpoint barrier a sink subtask flushes its open transaction (every record is
 //! on the brokers, not yet visible to `read_committed` readers) and hands the producer
 //! over here; the checkpoint names the transaction. Once the checkpoint's `_metadata` is
-//! written, the coordinator commits it ([`Transactions::commit`]); a checkpoint that fails
-//! carries its transactions to the next one, which commits them.
+//! written, the coordinator commits it ([`Transactions::commit`]) and gives the producer
+//! back to its subtask's pool; a checkpoint that fails carries its transactions to the
+//! next one, which commits them.
 //!
 //! A restore names the restored checkpoint's transactions again. The producer that wrote
 //! one is gone with the process that died, and librdkafka cannot take over another
 //! producer's transaction (Flink does so by setting the producer id and epoch by
-//! reflection), so such a transaction is reported, not committed: it is lost if the old
-//! process died in the moment between writing `_metadata` and committing (see
-//! docs/engine.md, "Kafka").
+//! reflection). Such a transaction was committed unless the old process died in the moment
+//! between writing `_metadata` and committing; then it is still open, and it is fenced
+//! here (aborted), so that it does not hold back `read_committed` readers until the
+//! brokers time it out. Its records are then lost (docs/engine.md, "Kafka").
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::sync::mpsc::Sender;
 
-use rdkafka::producer::{Producer, ThreadedProducer};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, Producer};
 
 use super::BROKER_TIMEOUT;
-use super::sink::Delivered;
+use super::sink::Pooled;
+
+struct Pending {
+    producer: Pooled,
+    give_back: Sender<Pooled>,
+}
 
 /// The pending transactions of this process, by transactional id.
 #[derive(Default)]
 pub struct Transactions {
-    pending: Mutex<HashMap<String, ThreadedProducer<Delivered>>>,
-    committed: Mutex<BTreeSet<String>>,
+    pending: Mutex<HashMap<String, Pending>>,
+    /// (id, checkpoint) of those committed.
+    committed: Mutex<BTreeSet<(String, u64)>>,
+    /// How to reach the brokers of each transactional-id prefix, for a restore's fencing.
+    clients: Mutex<Vec<(String, ClientConfig)>>,
 }
 
 impl std::fmt::Debug for Transactions {
@@ -42,38 +54,48 @@ impl std::fmt::Debug for Transactions {
 }
 
 impl Transactions {
-    /// Keeps a flushed transaction until its checkpoint completes.
-    pub fn hand_over(&self, id: String, producer: ThreadedProducer<Delivered>) {
-        self.pending
-            .lock()
-            .expect("transactions")
-            .insert(id, producer);
+    /// Keeps a flushed transaction until its checkpoint completes; the producer goes back
+    /// through `give_back` once committed.
+    pub fn hand_over(&self, id: String, producer: Pooled, give_back: Sender<Pooled>) {
+        self.pending.lock().expect("transactions").insert(
+            id,
+            Pending {
+                producer,
+                give_back,
+            },
+        );
     }
 
-    /// Commits transaction `id`: idempotent for one this process committed; one it never
-    /// held (named by a restored checkpoint) is reported and left alone.
-    pub fn commit(&self, id: &str) -> Result<(), String> {
-        let producer = self.pending.lock().expect("transactions").remove(id);
-        let Some(producer) = producer else {
-            if !self.committed.lock().expect("transactions").contains(id) {
-                tracing::warn!(
-                    transaction = id,
-                    "a Kafka transaction named by the restored checkpoint was written by an \
-                     earlier run; it was committed then unless that run died between completing \
-                     the checkpoint and committing (its records are then not visible)"
-                );
-            }
+    /// Says how to reach the brokers of the transactional ids starting `prefix-`.
+    pub fn register_client(&self, prefix: &str, config: ClientConfig) {
+        let mut clients = self.clients.lock().expect("clients");
+        if !clients.iter().any(|(p, _)| p == prefix) {
+            clients.push((prefix.to_owned(), config));
+        }
+    }
+
+    /// Commits transaction `id` (of `checkpoint`'s interval): idempotent for one this
+    /// process committed; one it never held (named by a restored checkpoint) is fenced.
+    pub fn commit(&self, id: &str, checkpoint: u64) -> Result<(), String> {
+        let key = (id.to_owned(), checkpoint);
+        if self.committed.lock().expect("transactions").contains(&key) {
             return Ok(());
+        }
+        let pending = self.pending.lock().expect("transactions").remove(id);
+        let Some(Pending {
+            producer: (slot, producer),
+            give_back,
+        }) = pending
+        else {
+            return self.fence(id, checkpoint);
         };
         match producer.commit_transaction(BROKER_TIMEOUT) {
             Ok(()) => {
-                self.committed
-                    .lock()
-                    .expect("transactions")
-                    .insert(id.to_owned());
-                // Closing a producer can wait on the network: not on the coordinator's
-                // thread.
-                std::thread::spawn(move || drop(producer));
+                self.committed.lock().expect("transactions").insert(key);
+                if let Err(back) = give_back.send((slot, producer)) {
+                    // The subtask is gone: close the producer off this thread.
+                    std::thread::spawn(move || drop(back));
+                }
                 Ok(())
             }
             Err(e) => {
@@ -81,11 +103,51 @@ impl Transactions {
                 // A retriable failure keeps the transaction for the next attempt; any other
                 // means it can no longer commit, and the checkpoint's failure says so.
                 if matches!(&e, rdkafka::error::KafkaError::Transaction(t) if t.is_retriable()) {
-                    self.hand_over(id.to_owned(), producer);
+                    self.hand_over(id.to_owned(), (slot, producer), give_back);
                 }
                 Err(message)
             }
         }
+    }
+
+    /// A restored checkpoint's transaction that this process never held: fences its id,
+    /// which aborts it if the process that wrote it died before committing.
+    fn fence(&self, id: &str, checkpoint: u64) -> Result<(), String> {
+        let config = {
+            let clients = self.clients.lock().expect("clients");
+            clients
+                .iter()
+                .filter(|(prefix, _)| id.starts_with(&format!("{prefix}-")))
+                .max_by_key(|(prefix, _)| prefix.len())
+                .map(|(_, c)| c.clone())
+        };
+        let Some(mut config) = config else {
+            tracing::warn!(
+                transaction = id,
+                checkpoint,
+                "the restored checkpoint names a Kafka transaction of a sink this job no longer has; left alone"
+            );
+            return Ok(());
+        };
+        config.set("transactional.id", id);
+        let producer: BaseProducer = config
+            .create()
+            .map_err(|e| format!("cannot reach the brokers to fence {id}: {e}"))?;
+        producer
+            .init_transactions(BROKER_TIMEOUT)
+            .map_err(|e| format!("cannot fence Kafka transaction {id}: {e}"))?;
+        tracing::warn!(
+            transaction = id,
+            checkpoint,
+            "a Kafka transaction named by the restored checkpoint was written by an earlier run; \
+             it was committed then unless that run died between completing the checkpoint and \
+             committing, in which case it is now aborted and its records are not visible"
+        );
+        self.committed
+            .lock()
+            .expect("transactions")
+            .insert((id.to_owned(), checkpoint));
+        Ok(())
     }
 
     /// How many are waiting.
