@@ -128,7 +128,7 @@ pub struct KafkaSink {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
     /// With exactly-once: the start of every transactional id this sink uses
-    /// (`<prefix>-<subtask>-<checkpoint>`); must be unique per job on a Kafka cluster.
+    /// (`<prefix>-<subtask>-<slot>`); must be unique per job on a Kafka cluster.
     /// Default `strom-<sink name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transactional_id_prefix: Option<String>,
