@@ -204,16 +204,23 @@ pub fn run(
             && (0..tasks).all(|t| p.acks.contains_key(&t) || finals.contains_key(&t))
         {
             let Some(p) = pending.take() else { continue };
+            let finished = finals.len() == tasks;
+            // While some task runs, a task's acknowledgement of this checkpoint is its part
+            // (its final state is later than the others' barrier). Once every task has
+            // finished, the final states are the snapshot, and what a task staged both at
+            // this barrier and at its end is committed.
+            let mut staged = carried.clone();
             let parts: Vec<&Ack> = (0..tasks)
-                .map(|t| {
-                    p.acks
-                        .get(&t)
-                        .or_else(|| finals.get(&t))
-                        .expect("checked above")
+                .map(|t| match (p.acks.get(&t), finals.get(&t)) {
+                    (Some(ack), Some(last)) if finished => {
+                        staged.extend(ack.commits.iter().cloned());
+                        last
+                    }
+                    (Some(ack), _) => ack,
+                    (None, last) => last.expect("checked above"),
                 })
                 .collect();
-            let finished = finals.len() == tasks;
-            match write(&config, &p, &parts, &carried, finished, &shared) {
+            let written = match write(&config, &p, &parts, &staged, finished, &shared) {
                 Ok(url) => {
                     carried.clear();
                     if let Some(r) = p.savepoint {
@@ -222,9 +229,11 @@ pub fn run(
                             shared.stop.store(true, Ordering::SeqCst);
                         }
                     }
+                    true
                 }
                 Err(e) => {
                     shared.failures.fetch_add(1, Ordering::Relaxed);
+                    carried = staged;
                     carried.extend(
                         parts
                             .iter()
@@ -236,10 +245,13 @@ pub fn run(
                     if let Some(r) = p.savepoint {
                         let _ = r.reply.send(Err(e));
                     }
+                    false
                 }
-            }
+            };
             last = Instant::now();
-            if finished {
+            // Finished and written: done. Finished but not written: the final checkpoint
+            // below tries again, and its failure is the job's.
+            if finished && written {
                 return Ok(Some(p.id));
             }
             continue;
@@ -249,7 +261,9 @@ pub fn run(
             // part files), so a restore after this point does not redo any work.
             if config.is_none() {
                 commit_all(
-                    finals.values().flat_map(|a| a.commits.iter()),
+                    carried
+                        .iter()
+                        .chain(finals.values().flat_map(|a| a.commits.iter())),
                     &shared.transactions,
                 )?;
                 return Ok(None);
@@ -499,6 +513,66 @@ mod tests {
         commit_all(files.iter(), &none).unwrap();
         assert!(dir.join("part-a-0-1.csv").is_file());
         assert!(!blocked.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_task_that_acknowledged_and_then_finished_has_both_its_stagings_committed() {
+        let dir = std::env::temp_dir().join(format!("strom-final-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let at_barrier = dir.join(".part-a-0-0.csv.inprogress");
+        let at_end = dir.join(".part-a-0-1.csv.inprogress");
+        std::fs::write(&at_barrier, "x\n1\n").unwrap();
+        std::fs::write(&at_end, "x\n2\n").unwrap();
+        let (ack_tx, ack_rx) = std::sync::mpsc::channel();
+        let (sp_tx, sp_rx) = std::sync::mpsc::channel();
+        let (reply, answer) = std::sync::mpsc::channel();
+        sp_tx
+            .send(SavepointRequest {
+                target: Storage::open(dir.join("savepoint").to_str().unwrap()).unwrap(),
+                stop: false,
+                reply,
+            })
+            .unwrap();
+        // The one task acknowledges savepoint 1, then finishes before it is written.
+        let file = |p: &std::path::Path| Commit::File(p.display().to_string());
+        ack_tx
+            .send(Ack {
+                id: 1,
+                task: 0,
+                states: Vec::new(),
+                commits: vec![file(&at_barrier)],
+                finished: false,
+            })
+            .unwrap();
+        ack_tx
+            .send(Ack {
+                id: 1,
+                task: 0,
+                states: Vec::new(),
+                commits: vec![file(&at_end)],
+                finished: true,
+            })
+            .unwrap();
+        let shared = Arc::new(Shared::default());
+        let done = run(
+            None,
+            1,
+            0,
+            shared,
+            ack_rx,
+            sp_rx,
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        assert_eq!(done, Some(1));
+        assert!(answer.recv().unwrap().is_ok());
+        assert!(
+            dir.join("part-a-0-0.csv").is_file(),
+            "staged at the barrier"
+        );
+        assert!(dir.join("part-a-0-1.csv").is_file(), "staged at the end");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
