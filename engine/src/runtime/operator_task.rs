@@ -157,7 +157,9 @@ pub(crate) fn run(
             metrics.late_records.store(chain.late(), Ordering::Relaxed);
             let states = ctx.chain_states(&chain)?;
             let commits = match &mut sink {
-                Some(s) => s.stage(gate.last_checkpoint())?,
+                // What came after the last barrier is the next interval's: a pooled Kafka
+                // id may have carried the last barrier's transaction already.
+                Some(s) => s.stage(gate.last_checkpoint() + 1)?,
                 None => {
                     if current < MAX_WATERMARK {
                         outputs.broadcast(&mut clock, &Message::Watermark(MAX_WATERMARK))?;

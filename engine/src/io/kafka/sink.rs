@@ -280,7 +280,8 @@ impl KafkaWriter {
         Ok(())
     }
 
-    /// At checkpoint `id`'s barrier (or the end): makes sure every record so far is on the
+    /// At checkpoint `checkpoint`'s barrier (at the end: the number after the last barrier,
+    /// the interval its records belong to): makes sure every record so far is on the
     /// brokers, and for exactly-once hands the interval's transaction to the checkpoint.
     pub fn stage(&mut self, checkpoint: u64) -> Result<Vec<Commit>, ArrowError> {
         let Some(producer) = &self.producer else {
@@ -299,8 +300,12 @@ impl KafkaWriter {
             return Ok(Vec::new());
         };
         let id = self.id(slot);
-        self.transactions
-            .hand_over(id.clone(), (slot, producer), self.give_back.clone());
+        self.transactions.hand_over(
+            id.clone(),
+            checkpoint,
+            (slot, producer),
+            self.give_back.clone(),
+        );
         Ok(vec![Commit::Kafka {
             kafka_transaction: id,
             checkpoint,

@@ -26,6 +26,8 @@ use super::BROKER_TIMEOUT;
 use super::sink::Pooled;
 
 struct Pending {
+    /// The checkpoint whose interval the transaction holds.
+    checkpoint: u64,
     producer: Pooled,
     give_back: Sender<Pooled>,
 }
@@ -54,12 +56,19 @@ impl std::fmt::Debug for Transactions {
 }
 
 impl Transactions {
-    /// Keeps a flushed transaction until its checkpoint completes; the producer goes back
-    /// through `give_back` once committed.
-    pub fn hand_over(&self, id: String, producer: Pooled, give_back: Sender<Pooled>) {
+    /// Keeps a flushed transaction (of `checkpoint`'s interval) until its checkpoint
+    /// completes; the producer goes back through `give_back` once committed.
+    pub fn hand_over(
+        &self,
+        id: String,
+        checkpoint: u64,
+        producer: Pooled,
+        give_back: Sender<Pooled>,
+    ) {
         self.pending.lock().expect("transactions").insert(
             id,
             Pending {
+                checkpoint,
                 producer,
                 give_back,
             },
@@ -78,15 +87,30 @@ impl Transactions {
     /// process committed; one it never held (named by a restored checkpoint) is fenced.
     pub fn commit(&self, id: &str, checkpoint: u64) -> Result<(), String> {
         let key = (id.to_owned(), checkpoint);
-        if self.committed.lock().expect("transactions").contains(&key) {
-            return Ok(());
-        }
-        let pending = self.pending.lock().expect("transactions").remove(id);
+        // A pooled id is reused for later intervals: the open transaction is the one to
+        // commit only if it holds this checkpoint's interval.
+        let pending = {
+            let mut pending = self.pending.lock().expect("transactions");
+            match pending.get(id).map(|p| p.checkpoint) {
+                Some(held) if held == checkpoint => pending.remove(id),
+                Some(held) if !self.committed.lock().expect("transactions").contains(&key) => {
+                    return Err(format!(
+                        "the checkpoint names transaction {id} of checkpoint {checkpoint}, \
+                         but that id now holds checkpoint {held}'s"
+                    ));
+                }
+                _ => None,
+            }
+        };
         let Some(Pending {
             producer: (slot, producer),
             give_back,
+            ..
         }) = pending
         else {
+            if self.committed.lock().expect("transactions").contains(&key) {
+                return Ok(());
+            }
             return self.fence(id, checkpoint);
         };
         match producer.commit_transaction(BROKER_TIMEOUT) {
@@ -103,7 +127,7 @@ impl Transactions {
                 // A retriable failure keeps the transaction for the next attempt; any other
                 // means it can no longer commit, and the checkpoint's failure says so.
                 if matches!(&e, rdkafka::error::KafkaError::Transaction(t) if t.is_retriable()) {
-                    self.hand_over(id.to_owned(), (slot, producer), give_back);
+                    self.hand_over(id.to_owned(), checkpoint, (slot, producer), give_back);
                 }
                 Err(message)
             }
