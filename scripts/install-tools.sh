@@ -8,7 +8,7 @@
 #   - checkov 3.3 (PyPI) in target/tools/checkov-venv: the Terraform modules' security checks
 #   - mdBook 0.4.52 (crates.io, `cargo install`) in target/tools/mdbook: the documentation site
 #   - strom-kafka-broker (testkit/kafka-broker: tansu 0.6's broker from crates.io with the
-#     EndTxn and ListOffsets repairs) in target/tools/strom-kafka-broker: the Kafka tests'
+#     EndTxn, ListOffsets and Fetch repairs) in target/tools/strom-kafka-broker: the Kafka tests'
 #     broker; rebuilt when its source changes
 #   - PostgreSQL (Debian's packages) when the machine has none: the control plane's tests
 #     start their own server with initdb/pg_ctl

@@ -7,7 +7,11 @@
 //!   client can commit or abort a transaction: this serves `EndTxn` from that storage call;
 //! - its `ListOffsets` answers LATEST with the last batch's base offset plus one rather
 //!   than the end of the log: this answers LATEST with the partition's high watermark (or
-//!   last stable offset, for `read_committed`), as Kafka does.
+//!   last stable offset, for `read_committed`), as Kafka does;
+//! - its `Fetch` never lists the aborted transactions in what it returns, so a
+//!   `read_committed` client (which drops aborted records by that list) reads them as if
+//!   committed: this fills the list from the log's own abort markers, as Kafka's index of
+//!   aborted transactions does.
 
 use std::net::SocketAddr;
 
@@ -15,14 +19,19 @@ use rama::layer::{MapErrLayer, MapStateLayer};
 use rama::{Context, Layer as _, Service};
 use tansu_broker::coordinator::group::administrator::Controller;
 use tansu_broker::service::{auth, coordinator, storage};
+use tansu_sans_io::record::{deflated, inflated};
 use tansu_sans_io::{
-    ApiKey as _, EndTxnRequest, EndTxnResponse, ListOffsetsRequest, ListOffsetsResponse,
+    ApiKey as _, BatchAttribute, ControlBatch, EndTxnRequest, EndTxnResponse, FetchRequest,
+    FetchResponse, IsolationLevel, ListOffsetsRequest, ListOffsetsResponse,
+    fetch_response::AbortedTransaction,
 };
 use tansu_service::{
     BytesFrameLayer, FrameRequestLayer, FrameRouteService, TcpBytesLayer, TcpContext,
     TcpContextLayer,
 };
-use tansu_storage::{BrokerRegistrationRequest, Storage, StorageContainer, Topition};
+use tansu_storage::{
+    BrokerRegistrationRequest, Storage, StorageContainer, TopicId, Topition,
+};
 use url::Url;
 
 /// `EndTxn`: commits or aborts a transaction through the storage.
@@ -109,6 +118,112 @@ impl<G: Storage> Service<G, ListOffsetsRequest> for ListOffsetsService {
     }
 }
 
+/// `Fetch`: tansu's answer, with the aborted transactions of what it returns listed for
+/// `read_committed` readers.
+#[derive(Clone, Copy, Debug, Default)]
+struct FetchService;
+
+impl<G: Storage> Service<G, FetchRequest> for FetchService {
+    type Response = FetchResponse;
+    type Error = tansu_storage::Error;
+
+    async fn serve(
+        &self,
+        ctx: Context<G>,
+        req: FetchRequest,
+    ) -> Result<Self::Response, Self::Error> {
+        let committed = req.isolation_level == Some(1);
+        let requested = req.topics.clone().unwrap_or_default();
+        let mut response = tansu_storage::FetchService
+            .serve(ctx.clone(), req)
+            .await?;
+        if !committed {
+            return Ok(response);
+        }
+        // One answer per requested topic, in order.
+        for (asked, topic) in requested.iter().zip(response.responses.iter_mut().flatten()) {
+            let meta = ctx.state().metadata(Some(&[TopicId::from(asked)])).await?;
+            let Some(name) = meta.topics().iter().find_map(|t| t.name.clone()) else {
+                continue;
+            };
+            for p in topic.partitions.iter_mut().flatten() {
+                let Some(frame) = &p.records else { continue };
+                let tp = Topition::new(name.clone(), p.partition_index);
+                let aborted = aborted(ctx.state(), &tp, &frame.batches, p.high_watermark).await?;
+                p.aborted_transactions = Some(aborted);
+            }
+        }
+        Ok(response)
+    }
+}
+
+/// The aborted transactions whose records are among `batches`: a transactional producer's
+/// records run from its first batch to its control marker, which may lie further on in the
+/// log (up to `end`), so the log is read on until every open transaction's marker is found.
+async fn aborted<G: Storage>(
+    storage: &G,
+    tp: &Topition,
+    batches: &[deflated::Batch],
+    end: i64,
+) -> Result<Vec<AbortedTransaction>, tansu_storage::Error> {
+    let mut open: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+    let mut found = Vec::new();
+    let mut visit = |batch: &deflated::Batch,
+                     open: &mut std::collections::BTreeMap<i64, i64>,
+                     scanning: bool|
+     -> Result<(), tansu_storage::Error> {
+        let attributes = BatchAttribute::try_from(batch.attributes)?;
+        if !attributes.transaction {
+            return Ok(());
+        }
+        if !attributes.control {
+            if !scanning {
+                open.entry(batch.producer_id).or_insert(batch.base_offset);
+            }
+            return Ok(());
+        }
+        let Some(first) = open.remove(&batch.producer_id) else {
+            return Ok(());
+        };
+        let inflated = inflated::Batch::try_from(batch)?;
+        let abort = inflated
+            .records
+            .first()
+            .and_then(|r| r.key.clone())
+            .map(ControlBatch::try_from)
+            .transpose()?
+            .is_some_and(|c| c.is_abort());
+        if abort {
+            found.push(
+                AbortedTransaction::default()
+                    .producer_id(batch.producer_id)
+                    .first_offset(first),
+            );
+        }
+        Ok(())
+    };
+    let mut next = 0;
+    for batch in batches {
+        visit(batch, &mut open, false)?;
+        next = batch.base_offset + i64::from(batch.last_offset_delta) + 1;
+    }
+    while !open.is_empty() && next < end {
+        let more = storage
+            .fetch(tp, next, 1, 1 << 20, IsolationLevel::ReadUncommitted)
+            .await?;
+        let Some(last) = more.last() else { break };
+        let after = last.base_offset + i64::from(last.last_offset_delta) + 1;
+        if after <= next {
+            break;
+        }
+        for batch in &more {
+            visit(batch, &mut open, true)?;
+        }
+        next = after;
+    }
+    Ok(found)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -142,7 +257,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stream.set_nodelay(true)?;
         let st = storage.clone();
         let st2 = st.clone();
-        // tansu's storage routes, but for ListOffsets (replaced below).
+        let st3 = st.clone();
+        // tansu's storage routes, but for ListOffsets and Fetch (replaced below).
         let routes = [
             storage::add_offsets_to_txn,
             storage::add_partitions_to_txn,
@@ -159,7 +275,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             storage::describe_groups,
             storage::describe_topic_partitions,
             storage::describe_user_scram_credentials,
-            storage::fetch,
             storage::find_coordinator,
             storage::get_telemetry_subscriptions,
             storage::incremental_alter_configs,
@@ -183,6 +298,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 FrameRequestLayer::<ListOffsetsRequest>::new(),
             )
                 .into_layer(ListOffsetsService)
+                .boxed(),
+        )?
+        .with_route(
+            FetchRequest::KEY,
+            (
+                MapErrLayer::new(tansu_broker::Error::from),
+                MapStateLayer::new(move |_| st3),
+                FrameRequestLayer::<FetchRequest>::new(),
+            )
+                .into_layer(FetchService)
                 .boxed(),
         )?
         .with_route(
