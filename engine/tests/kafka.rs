@@ -457,6 +457,7 @@ sinks:
     commit_all(at_barrier.iter(), &transactions).unwrap();
     // The end of input, on the producer given back. (The task labels it with the next
     // number; the registry must not mistake it for the committed one even under the same.)
+    std::thread::sleep(Duration::from_secs(1)); // the slot comes back, renewed
     writer.write(&batch(10..20)).unwrap();
     let at_end = writer.stage(5).unwrap();
     let ids = |commits: &[strom_engine::snapshot::Commit]| -> Vec<String> {
@@ -491,4 +492,129 @@ sinks:
         .collect();
     ids.sort_unstable();
     assert_eq!(ids, (0..20).collect::<Vec<i64>>());
+}
+
+/// A run dies between writing a checkpoint's `_metadata` and committing its transaction:
+/// the restore commits it with the producer id and epoch the checkpoint recorded. A
+/// transaction the run opened after a checkpoint whose own was committed is not committed
+/// by a restore of that checkpoint (the producer's epoch was renewed after the commit), but
+/// fenced by the new run.
+#[test]
+fn a_restore_commits_the_transaction_a_run_left_open_and_only_that_one() {
+    use std::sync::Arc;
+    use strom_engine::io::kafka::sink::{KafkaWriter, producer_config};
+    use strom_engine::io::kafka::transactions::Transactions;
+    use strom_engine::snapshot::coordinator::commit_all;
+    let broker = Broker::start().unwrap();
+    broker.create_topic("resume-out", 1).unwrap();
+    let spec = JobSpec::parse(&format!(
+        r#"
+sources:
+  - {{name: g, datagen: {{count: 1, columns: [{{name: id, expr: "id"}}]}}}}
+sinks:
+  - name: out
+    input: g
+    kafka: {{bootstrap_servers: "{b}", topic: resume-out, format: json, delivery: exactly-once, transactional_id_prefix: resume}}
+"#,
+        b = broker.bootstrap()
+    ))
+    .unwrap();
+    let strom_engine::spec::SinkKind::Kafka(sink) = spec.sinks[0].kind() else {
+        panic!("a Kafka sink")
+    };
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Int64, false),
+    ]));
+    let batch = |ids: std::ops::Range<i64>| {
+        arrow::record_batch::RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(arrow::array::Int64Array::from_iter_values(ids))],
+        )
+        .unwrap()
+    };
+    let restore = |tokens: &[strom_engine::snapshot::Commit]| {
+        let fresh = Transactions::default();
+        fresh.register_client("resume", producer_config(sink).unwrap());
+        commit_all(tokens.iter(), &fresh).unwrap();
+    };
+    let read = || -> Vec<i64> {
+        let mut ids: Vec<i64> = broker
+            .read_committed("resume-out")
+            .unwrap()
+            .into_values()
+            .flatten()
+            .map(|v| {
+                serde_json::from_slice::<serde_json::Value>(&v).unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+
+    // Run 1 writes checkpoint 5 (its token recorded) and dies before committing.
+    let dying = Arc::new(Transactions::default());
+    let mut writer = KafkaWriter::new(sink, "out", None, 0, dying.clone()).unwrap();
+    writer.write(&batch(0..10)).unwrap();
+    let checkpoint_5 = writer.stage(5).unwrap();
+    assert!(
+        matches!(
+            &checkpoint_5[..],
+            [strom_engine::snapshot::Commit::Kafka {
+                producer_id: Some(_),
+                producer_epoch: Some(_),
+                ..
+            }]
+        ),
+        "the token records the producer id and epoch: {checkpoint_5:?}"
+    );
+    std::mem::forget(writer);
+    std::mem::forget(dying);
+    // Run 2 restores checkpoint 5: its transaction is committed (before run 2's sink
+    // fences its slots), and restoring it once more commits nothing twice.
+    restore(&checkpoint_5);
+    restore(&checkpoint_5);
+    assert_eq!(read(), (0..10).collect::<Vec<i64>>());
+
+    // Run 2 writes checkpoint 6, commits it, and the committed slot goes on to hold
+    // interval 7's transaction when run 2 dies.
+    let running = Arc::new(Transactions::default());
+    let mut writer = KafkaWriter::new(sink, "out", None, 0, running.clone()).unwrap();
+    writer.write(&batch(10..20)).unwrap();
+    let checkpoint_6 = writer.stage(6).unwrap();
+    commit_all(checkpoint_6.iter(), &running).unwrap();
+    std::thread::sleep(Duration::from_secs(1)); // the slot comes back, renewed
+    writer.write(&batch(20..30)).unwrap();
+    let interval_7 = writer.stage(7).unwrap();
+    let slot = |tokens: &[strom_engine::snapshot::Commit]| match tokens {
+        [
+            strom_engine::snapshot::Commit::Kafka {
+                kafka_transaction,
+                producer_id,
+                producer_epoch,
+                ..
+            },
+        ] => (kafka_transaction.clone(), *producer_id, *producer_epoch),
+        other => panic!("one Kafka transaction, not {other:?}"),
+    };
+    let (id_6, producer_6, epoch_6) = slot(&checkpoint_6);
+    let (id_7, producer_7, epoch_7) = slot(&interval_7);
+    assert_eq!(
+        (id_6, producer_6),
+        (id_7, producer_7),
+        "interval 7 runs on checkpoint 6's slot"
+    );
+    assert!(
+        epoch_7 > epoch_6,
+        "with a renewed epoch ({epoch_6:?} → {epoch_7:?})"
+    );
+    std::mem::forget(writer);
+    std::mem::forget(running);
+    // Run 3 restores checkpoint 6: interval 7's records are not committed by it, and the
+    // new run's sink fences them away.
+    restore(&checkpoint_6);
+    let fresh = Arc::new(Transactions::default());
+    let _fencing = KafkaWriter::new(sink, "out", None, 0, fresh).unwrap();
+    assert_eq!(read(), (0..20).collect::<Vec<i64>>());
 }

@@ -153,6 +153,7 @@ pub const RESERVED_PROPERTIES: &[&str] = &[
     "enable.auto.offset.store",
     "transactional.id",
     "enable.idempotence",
+    "statistics.interval.ms",
 ];
 
 /// Problems with a property list, as (key, reason).

@@ -305,8 +305,11 @@ pub fn commit_all<'a>(
             Commit::Kafka {
                 kafka_transaction,
                 checkpoint,
+                producer_id,
+                producer_epoch,
             } => {
-                if let Err(e) = transactions.commit(kafka_transaction, *checkpoint) {
+                let producer = producer_id.zip(*producer_epoch);
+                if let Err(e) = transactions.commit(kafka_transaction, *checkpoint, producer) {
                     failed.push(format!("Kafka transaction {kafka_transaction}: {e}"));
                 }
             }

@@ -82,6 +82,13 @@ pub enum Commit {
         kafka_transaction: String,
         /// The checkpoint its records belong to (the id is reused by later intervals).
         checkpoint: u64,
+        /// The producer id and epoch that hold it open: a restore commits it with them if
+        /// the run that wrote it died before committing. Absent in older checkpoints.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        producer_id: Option<i64>,
+        /// See `producer_id`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        producer_epoch: Option<i16>,
     },
 }
 

@@ -7,9 +7,12 @@
 //!   the checkpoint), exactly-once (one transaction per subtask and checkpoint interval,
 //!   committed when the checkpoint completes) or fire-and-forget.
 //! - [`transactions`]: the transactions written and waiting for their checkpoint.
+//! - [`resume`]: committing a restored checkpoint's transaction that another process
+//!   opened, by its producer id and epoch.
 //! - [`codec`]: values to rows and rows to values.
 
 pub mod codec;
+pub mod resume;
 pub mod sink;
 pub mod source;
 pub mod transactions;

@@ -28,18 +28,37 @@ use rdkafka::producer::{
 };
 
 use super::codec::Encoder;
+use super::resume::identity_in_statistics;
 use super::transactions::Transactions;
 use super::{BROKER_TIMEOUT, client_config};
 use crate::snapshot::Commit;
 use crate::spec::{Delivery, KafkaPartitioner, KafkaSink};
 
-/// Collects the outcome of deliveries: the first failure is kept for the next flush.
+/// Collects the outcome of deliveries (the first failure is kept for the next flush) and,
+/// for a transactional producer, its producer id and epoch from librdkafka's statistics.
 #[derive(Default)]
 pub struct Delivered {
     failure: Mutex<Option<String>>,
+    identity: Mutex<Option<(i64, i16)>>,
 }
 
-impl ClientContext for Delivered {}
+impl ClientContext for Delivered {
+    fn stats_raw(&self, statistics: &[u8]) {
+        if let Some(identity) = identity_in_statistics(statistics) {
+            *self.identity.lock().expect("identity") = Some(identity);
+        }
+    }
+}
+
+impl Delivered {
+    /// The producer id and epoch last reported.
+    fn identity(&self) -> Option<(i64, i16)> {
+        *self.identity.lock().expect("identity")
+    }
+}
+
+/// How often a transactional producer reports its statistics (its producer id and epoch).
+const STATISTICS_MS: &str = "100";
 
 impl ProducerContext for Delivered {
     type DeliveryOpaque = ();
@@ -75,8 +94,45 @@ pub fn producer_config(spec: &KafkaSink) -> Result<ClientConfig, String> {
     let mut ours = vec![("acks", acks), ("partitioner", "murmur2_random")];
     if spec.delivery() == Delivery::ExactlyOnce {
         ours.push(("enable.idempotence", "true"));
+        ours.push(("statistics.interval.ms", STATISTICS_MS));
+        // A transaction must outlive a restore that commits it: the brokers' default
+        // maximum (15 min) rather than librdkafka's 60 s, unless the spec sets one.
+        if !spec.properties.contains_key("transaction.timeout.ms") {
+            ours.push(("transaction.timeout.ms", "900000"));
+        }
     }
     client_config(&spec.bootstrap_servers, &spec.properties, &ours)
+}
+
+/// A producer of transactional id `id` (its sink's `config`), ready for a transaction: its
+/// `InitProducerId` gives it a new epoch, which fences every earlier holder of the id and
+/// aborts what one left open; its producer id and epoch are known, for the checkpoint to
+/// record with each transaction (so that a restore can commit one this process could not).
+/// One epoch carries one transaction: after a commit, the coordinator renews the producer
+/// this way before it goes back to the pool, so a recorded producer id and epoch can only
+/// ever commit the transaction it was recorded with.
+pub fn transactional_producer(
+    config: &ClientConfig,
+    id: &str,
+) -> Result<ThreadedProducer<Delivered>, String> {
+    let mut config = config.clone();
+    config.set("transactional.id", id);
+    let producer: ThreadedProducer<Delivered> = config
+        .create_with_context(Delivered::default())
+        .map_err(|e| format!("cannot create the producer {id}: {e}"))?;
+    producer
+        .init_transactions(BROKER_TIMEOUT)
+        .map_err(|e| format!("cannot start Kafka transactions as {id}: {e}"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while producer.context().identity().is_none() {
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "the producer {id} did not report its producer id within 10 s"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(producer)
 }
 
 /// The start of a sink's transactional ids.
@@ -194,13 +250,8 @@ impl KafkaWriter {
     /// under it is aborted.
     fn new_slot(&mut self) -> Result<Pooled, ArrowError> {
         let slot = self.slots;
-        let id = self.id(slot);
-        let mut config = self.config.clone();
-        config.set("transactional.id", &id);
-        let producer = self.create(&config)?;
-        producer
-            .init_transactions(BROKER_TIMEOUT)
-            .map_err(|e| kafka(&format!("cannot start Kafka transactions as {id}"), e))?;
+        let producer = transactional_producer(&self.config, &self.id(slot))
+            .map_err(|e| ArrowError::ExternalError(e.into()))?;
         self.slots += 1;
         Ok((slot, producer))
     }
@@ -300,6 +351,7 @@ impl KafkaWriter {
             return Ok(Vec::new());
         };
         let id = self.id(slot);
+        let identity = producer.context().identity();
         self.transactions.hand_over(
             id.clone(),
             checkpoint,
@@ -309,6 +361,8 @@ impl KafkaWriter {
         Ok(vec![Commit::Kafka {
             kafka_transaction: id,
             checkpoint,
+            producer_id: identity.map(|(p, _)| p),
+            producer_epoch: identity.map(|(_, e)| e),
         }])
     }
 }

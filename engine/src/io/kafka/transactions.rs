@@ -11,9 +11,10 @@
 //! one is gone with the process that died, and librdkafka cannot take over another
 //! producer's transaction (Flink does so by setting the producer id and epoch by
 //! reflection). Such a transaction was committed unless the old process died in the moment
-//! between writing `_metadata` and committing; then it is still open, and it is fenced
-//! here (aborted), so that it does not hold back `read_committed` readers until the
-//! brokers time it out. Its records are then lost (docs/engine.md, "Kafka").
+//! between writing `_metadata` and committing; then it is still open, and the restore
+//! commits it with the producer id and epoch the checkpoint recorded ([`super::resume`]).
+//! A checkpoint without them (written before they were recorded) has its transactions
+//! fenced instead (aborted if open: their records are lost, as the log says).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -23,7 +24,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 
 use super::BROKER_TIMEOUT;
-use super::sink::Pooled;
+use super::sink::{Pooled, transactional_producer};
 
 struct Pending {
     /// The checkpoint whose interval the transaction holds.
@@ -84,8 +85,14 @@ impl Transactions {
     }
 
     /// Commits transaction `id` (of `checkpoint`'s interval): idempotent for one this
-    /// process committed; one it never held (named by a restored checkpoint) is fenced.
-    pub fn commit(&self, id: &str, checkpoint: u64) -> Result<(), String> {
+    /// process committed; one it never held (named by a restored checkpoint) is committed
+    /// as `producer` (id, epoch), or fenced when the checkpoint did not record them.
+    pub fn commit(
+        &self,
+        id: &str,
+        checkpoint: u64,
+        producer: Option<(i64, i16)>,
+    ) -> Result<(), String> {
         let key = (id.to_owned(), checkpoint);
         // A pooled id is reused for later intervals: the open transaction is the one to
         // commit only if it holds this checkpoint's interval.
@@ -111,15 +118,32 @@ impl Transactions {
             if self.committed.lock().expect("transactions").contains(&key) {
                 return Ok(());
             }
-            return self.fence(id, checkpoint);
+            return match producer {
+                Some((producer_id, epoch)) => self.resume(id, checkpoint, producer_id, epoch),
+                None => self.fence(id, checkpoint),
+            };
         };
         match producer.commit_transaction(BROKER_TIMEOUT) {
             Ok(()) => {
                 self.committed.lock().expect("transactions").insert(key);
-                if let Err(back) = give_back.send((slot, producer)) {
-                    // The subtask is gone: close the producer off this thread.
-                    std::thread::spawn(move || drop(back));
-                }
+                // One epoch, one transaction: the slot goes back to its subtask with a new
+                // epoch (off this thread); if that fails, the subtask opens another slot.
+                let config = self.client_of(id, checkpoint);
+                let id = id.to_owned();
+                std::thread::spawn(move || {
+                    drop(producer);
+                    let Some(config) = config else { return };
+                    match transactional_producer(&config, &id) {
+                        Ok(renewed) => {
+                            let _ = give_back.send((slot, renewed));
+                        }
+                        Err(e) => tracing::warn!(
+                            transaction = id,
+                            error = %e,
+                            "could not renew a committed producer; its subtask opens another"
+                        ),
+                    }
+                });
                 Ok(())
             }
             Err(e) => {
@@ -134,23 +158,81 @@ impl Transactions {
         }
     }
 
-    /// A restored checkpoint's transaction that this process never held: fences its id,
-    /// which aborts it if the process that wrote it died before committing.
-    fn fence(&self, id: &str, checkpoint: u64) -> Result<(), String> {
-        let config = {
-            let clients = self.clients.lock().expect("clients");
-            clients
-                .iter()
-                .filter(|(prefix, _)| id.starts_with(&format!("{prefix}-")))
-                .max_by_key(|(prefix, _)| prefix.len())
-                .map(|(_, c)| c.clone())
-        };
-        let Some(mut config) = config else {
+    /// The client configuration of the sink whose transactional ids `id` is one of.
+    fn client_of(&self, id: &str, checkpoint: u64) -> Option<ClientConfig> {
+        let clients = self.clients.lock().expect("clients");
+        let config = clients
+            .iter()
+            .filter(|(prefix, _)| id.starts_with(&format!("{prefix}-")))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, c)| c.clone());
+        if config.is_none() {
             tracing::warn!(
                 transaction = id,
                 checkpoint,
                 "the restored checkpoint names a Kafka transaction of a sink this job no longer has; left alone"
             );
+        }
+        config
+    }
+
+    /// A restored checkpoint's transaction that this process never held, with the producer
+    /// id and epoch that held it: committed if still open.
+    fn resume(
+        &self,
+        id: &str,
+        checkpoint: u64,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<(), String> {
+        let Some(config) = self.client_of(id, checkpoint) else {
+            return Ok(());
+        };
+        if !super::resume::speaks(&config) {
+            tracing::warn!(
+                transaction = id,
+                checkpoint,
+                "committing a restored checkpoint's Kafka transaction is built for plaintext \
+                 brokers only; it is fenced instead"
+            );
+            return self.fence(id, checkpoint);
+        }
+        match super::resume::commit(&config, id, producer_id, epoch)? {
+            super::resume::Ended::Committed => tracing::info!(
+                transaction = id,
+                checkpoint,
+                "a Kafka transaction of the restored checkpoint is committed"
+            ),
+            // Its epoch is no longer current: the run that wrote it committed it and
+            // renewed the producer.
+            super::resume::Ended::NotOpen(answer) if answer != "InvalidTxnState" => {
+                tracing::debug!(
+                    transaction = id,
+                    checkpoint,
+                    answer,
+                    "a Kafka transaction of the restored checkpoint was committed by the run that wrote it"
+                )
+            }
+            super::resume::Ended::NotOpen(answer) => tracing::warn!(
+                transaction = id,
+                checkpoint,
+                answer,
+                "a Kafka transaction of the restored checkpoint is no longer open and was not \
+                 committed: the brokers aborted it (its transaction.timeout.ms passed before \
+                 the restore); its records are lost"
+            ),
+        }
+        self.committed
+            .lock()
+            .expect("transactions")
+            .insert((id.to_owned(), checkpoint));
+        Ok(())
+    }
+
+    /// A restored checkpoint's transaction that this process never held: fences its id,
+    /// which aborts it if the process that wrote it died before committing.
+    fn fence(&self, id: &str, checkpoint: u64) -> Result<(), String> {
+        let Some(mut config) = self.client_of(id, checkpoint) else {
             return Ok(());
         };
         config.set("transactional.id", id);
