@@ -105,6 +105,9 @@ pub enum Error {
     /// Reading or writing a local file failed.
     #[error("{0}")]
     Io(String),
+    /// Kafka's brokers refused a request or could not be reached.
+    #[error("{0}")]
+    Kafka(String),
 }
 
 /// A result with the engine's [`Error`].

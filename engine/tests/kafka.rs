@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use strom_engine::io::kafka::topics;
 use strom_engine::plan::Plan;
 use strom_engine::runtime::{RunOptions, Running};
 use strom_engine::snapshot::coordinator::CheckpointConfig;
@@ -22,6 +23,43 @@ use strom_testkit::kafka::Broker;
 
 #[path = "support/compare.rs"]
 mod compare;
+
+/// The engine's topic tools, on the test broker.
+trait Topics {
+    fn create_topic(&self, topic: &str, partitions: i32) -> strom_engine::Result<()>;
+    fn produce(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        values: impl IntoIterator<Item = impl AsRef<[u8]>>,
+    ) -> strom_engine::Result<u64>;
+    fn read_committed(
+        &self,
+        topic: &str,
+    ) -> strom_engine::Result<std::collections::BTreeMap<i32, Vec<Vec<u8>>>>;
+}
+
+impl Topics for Broker {
+    fn create_topic(&self, topic: &str, partitions: i32) -> strom_engine::Result<()> {
+        topics::create_topic(&self.bootstrap(), topic, partitions)
+    }
+
+    fn produce(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        values: impl IntoIterator<Item = impl AsRef<[u8]>>,
+    ) -> strom_engine::Result<u64> {
+        topics::produce(&self.bootstrap(), topic, partition, values)
+    }
+
+    fn read_committed(
+        &self,
+        topic: &str,
+    ) -> strom_engine::Result<std::collections::BTreeMap<i32, Vec<Vec<u8>>>> {
+        topics::read_committed(&self.bootstrap(), topic, Duration::from_secs(120))
+    }
+}
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/golden")

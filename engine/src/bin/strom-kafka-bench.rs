@@ -15,8 +15,8 @@ use clap::Parser;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use strom_engine::io::kafka::topics;
 use strom_engine::plan::Plan;
 use strom_engine::runtime::{RunOptions, Running};
 use strom_engine::snapshot::coordinator::CheckpointConfig;
@@ -44,55 +44,17 @@ struct Args {
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Fallible<()> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
-    let done = futures::executor::block_on(admin.create_topics(
-        [&NewTopic::new(
-            topic,
-            partitions,
-            TopicReplication::Fixed(1),
-        )],
-        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-    ))?;
-    for r in done {
-        r.map_err(|(t, e)| format!("creating {t}: {e}"))?;
-    }
-    Ok(())
-}
-
-/// The input: JSON orders of about 80 bytes, `id` 0.. in order.
+/// The input: JSON orders of about 80 bytes, `id` 0.. in order; the bytes written.
 fn fill(bootstrap: &str, topic: &str, records: u64) -> Fallible<u64> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
-    let mut bytes = 0u64;
-    for id in 0..records {
-        let value = format!(
+    let orders = (0..records).map(|id| {
+        format!(
             r#"{{"id":{id},"customer":{},"amount":{},"ts":{}}}"#,
             id % 10_007,
             (id * 7919) % 100_000,
             1_700_000_000_000u64 + id
-        );
-        bytes += value.len() as u64;
-        let mut record: BaseRecord<'_, (), str> = BaseRecord::to(topic).payload(value.as_str());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(600))?;
-    Ok(bytes)
+        )
+    });
+    Ok(topics::produce(bootstrap, topic, None, orders)?)
 }
 
 /// A bare consumer reading every record of `topic` from the start: seconds taken.
@@ -157,7 +119,7 @@ fn main() -> Fallible<()> {
     let b = args.bootstrap.as_str();
     let run = std::process::id();
     let input = format!("bench-in-{run}");
-    create_topic(b, &input, args.partitions)?;
+    topics::create_topic(b, &input, args.partitions)?;
     let fill_started = Instant::now();
     let bytes = fill(b, &input, args.records)?;
     println!(
@@ -215,7 +177,7 @@ sources:
         let mut times = Vec::new();
         for i in 0..args.runs {
             let out = format!("bench-out-{run}-{delivery}-{i}");
-            create_topic(b, &out, args.partitions)?;
+            topics::create_topic(b, &out, args.partitions)?;
             let text = source("")
                 + &format!(
                     r#"transforms:

@@ -10,11 +10,13 @@
 //! - [`resume`]: committing a restored checkpoint's transaction that another process
 //!   opened, by its producer id and epoch.
 //! - [`codec`]: values to rows and rows to values.
+//! - [`topics`]: whole topics for tools and tests (create, fill, read committed).
 
 pub mod codec;
 pub mod resume;
 pub mod sink;
 pub mod source;
+pub mod topics;
 pub mod transactions;
 
 use std::collections::BTreeMap;
