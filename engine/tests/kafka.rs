@@ -396,19 +396,39 @@ fn a_new_run_fences_the_transactions_an_earlier_run_left_open() {
     broker
         .produce("fence-in", Some(0), json_records(&[], 100))
         .unwrap();
-    // A zombie of an earlier run: subtask 0's first slot, a transaction open with records.
-    let zombie: ThreadedProducer<rdkafka::producer::DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("transactional.id", "fence-0-0")
-        .create()
-        .unwrap();
-    zombie.init_transactions(Duration::from_secs(30)).unwrap();
-    zombie.begin_transaction().unwrap();
-    zombie
-        .send(BaseRecord::<(), str>::to("fence-out").payload(r#"{"id": -1, "name": "zombie"}"#))
-        .map_err(|(e, _)| e)
-        .unwrap();
-    zombie.flush(Duration::from_secs(30)).unwrap();
+    // Zombies of an earlier run at parallelism 2, each with a transaction open with a
+    // record: subtask 0's first slot, its last slot, and a slot of subtask 1, which the new
+    // run (parallelism 1) no longer has.
+    let zombies: Vec<(
+        &str,
+        ThreadedProducer<rdkafka::producer::DefaultProducerContext>,
+    )> = ["fence-0-0", "fence-0-4", "fence-1-2"]
+        .into_iter()
+        .map(|id| {
+            let zombie: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+                ClientConfig::new()
+                    .set("bootstrap.servers", broker.bootstrap())
+                    .set("transactional.id", id)
+                    .create()
+                    .unwrap();
+            zombie.init_transactions(Duration::from_secs(30)).unwrap();
+            zombie.begin_transaction().unwrap();
+            zombie
+                .send(
+                    BaseRecord::<(), str>::to("fence-out")
+                        .payload(r#"{"id": -1, "name": "zombie"}"#),
+                )
+                .map_err(|(e, _)| e)
+                .unwrap();
+            zombie.flush(Duration::from_secs(30)).unwrap();
+            (id, zombie)
+        })
+        .collect();
+    // The earlier run's claim on the checkpoint directory says how wide it was.
+    let work = std::env::temp_dir().join(format!("strom-kafka-fence-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let storage = Storage::open(work.to_str().unwrap()).unwrap();
+    storage.claim(0, None, false, None, 2).unwrap();
     let text = format!(
         r#"
 sources:
@@ -422,20 +442,34 @@ sinks:
 "#,
         b = broker.bootstrap()
     );
-    let running = Running::start(Plan::build(&JobSpec::parse(&text).unwrap(), 1).unwrap());
+    let running = Running::start_with(
+        Plan::build(&JobSpec::parse(&text).unwrap(), 1).unwrap(),
+        RunOptions {
+            checkpoints: Some(CheckpointConfig {
+                storage,
+                interval: Duration::from_millis(200),
+                retain: 2,
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     running.wait().unwrap();
-    // The zombie can no longer commit: the new run's producer took its id with a newer
-    // epoch, which aborted its open transaction.
-    let err = zombie
-        .commit_transaction(Duration::from_secs(30))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.to_lowercase().contains("fenced") || err.to_lowercase().contains("epoch"),
-        "{err}"
-    );
+    let _ = std::fs::remove_dir_all(&work);
+    // No zombie can commit: the new run took each id with a newer epoch, which aborted its
+    // open transaction.
+    for (id, zombie) in zombies {
+        let err = zombie
+            .commit_transaction(Duration::from_secs(30))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.to_lowercase().contains("fenced") || err.to_lowercase().contains("epoch"),
+            "{id}: {err}"
+        );
+    }
     // Nothing holds the last stable offset back: a read_committed reader reaches the end
-    // and finds the job's 100 records, and not the zombie's aborted one.
+    // and finds the job's 100 records, and no zombie's aborted one.
     let mut ids: Vec<i64> = broker
         .read_committed("fence-out")
         .unwrap()
@@ -478,7 +512,7 @@ sinks:
         panic!("a Kafka sink")
     };
     let transactions = Arc::new(Transactions::default());
-    let mut writer = KafkaWriter::new(sink, "out", None, 0, transactions.clone()).unwrap();
+    let mut writer = KafkaWriter::new(sink, "out", None, 0, 1, transactions.clone()).unwrap();
     let schema = Arc::new(arrow::datatypes::Schema::new(vec![
         arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Int64, false),
     ]));
@@ -593,7 +627,7 @@ sinks:
 
     // Run 1 writes checkpoint 5 (its token recorded) and dies before committing.
     let dying = Arc::new(Transactions::default());
-    let mut writer = KafkaWriter::new(sink, "out", None, 0, dying.clone()).unwrap();
+    let mut writer = KafkaWriter::new(sink, "out", None, 0, 1, dying.clone()).unwrap();
     writer.write(&batch(0..10)).unwrap();
     let checkpoint_5 = writer.stage(5).unwrap();
     assert!(
@@ -618,7 +652,7 @@ sinks:
     // Run 2 writes checkpoint 6, commits it, and the committed slot goes on to hold
     // interval 7's transaction when run 2 dies.
     let running = Arc::new(Transactions::default());
-    let mut writer = KafkaWriter::new(sink, "out", None, 0, running.clone()).unwrap();
+    let mut writer = KafkaWriter::new(sink, "out", None, 0, 1, running.clone()).unwrap();
     writer.write(&batch(10..20)).unwrap();
     let checkpoint_6 = writer.stage(6).unwrap();
     commit_all(checkpoint_6.iter(), &running).unwrap();
@@ -653,6 +687,6 @@ sinks:
     // new run's sink fences them away.
     restore(&checkpoint_6);
     let fresh = Arc::new(Transactions::default());
-    let _fencing = KafkaWriter::new(sink, "out", None, 0, fresh).unwrap();
+    let _fencing = KafkaWriter::new(sink, "out", None, 0, 1, fresh).unwrap();
     assert_eq!(read(), (0..20).collect::<Vec<i64>>());
 }

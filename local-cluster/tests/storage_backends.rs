@@ -204,7 +204,7 @@ async fn zombie_sealed(loc: &Location) {
     dir.check_fence(old.attempt).await.unwrap();
     // ...then a new attempt, restoring chk-1, claims the directory.
     let new = dir
-        .claim_for(1, Some(loc.url_of("chk-1")), true, "new pod", None)
+        .claim_for(1, Some(loc.url_of("chk-1")), true, "new pod", None, None)
         .await
         .unwrap();
     // The zombie's manifest write (the commit's second step) loses to the seal.
@@ -240,7 +240,7 @@ async fn zombie_sealed(loc: &Location) {
     .unwrap();
     // ...and its claim: refused, naming the checkpoint to restore instead.
     let e = dir
-        .claim_for(1, Some(loc.url_of("chk-1")), true, "late pod", None)
+        .claim_for(1, Some(loc.url_of("chk-1")), true, "late pod", None, None)
         .await
         .unwrap_err();
     assert!(matches!(e, StorageError::StaleRestore { .. }), "{e}");
@@ -252,9 +252,16 @@ async fn zombie_sealed(loc: &Location) {
         "{e}"
     );
     // A run that named chk-1 on purpose is not refused.
-    dir.claim_for(1, Some(loc.url_of("chk-1")), false, "chosen pod", None)
-        .await
-        .unwrap();
+    dir.claim_for(
+        1,
+        Some(loc.url_of("chk-1")),
+        false,
+        "chosen pod",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
 }
 
 /// The store stops answering in the middle of a write: the write fails (within the

@@ -186,15 +186,25 @@ impl Running {
         if let Some(c) = &options.checkpoints {
             // This run's fencing token: checkpoints numbered from above everything in the
             // directory, and a stale writer of an earlier run can no longer commit.
-            let claim = c
+            let widest = plan
+                .vertices
+                .iter()
+                .map(|v| v.parallelism)
+                .max()
+                .unwrap_or(1);
+            let (claim, ever) = c
                 .storage
                 .claim(
                     first_id,
                     options.restored_from.clone(),
                     options.restored_latest,
                     options.deployment.as_deref(),
+                    widest as u32,
                 )
                 .map_err(|e| Error::Claim(Box::new(e)))?;
+            // Exactly-once Kafka sinks fence the transactional ids of every subtask any
+            // run of this directory may have had, not only this run's.
+            shared.transactions.fence_subtasks_below(ever as usize);
             shared.attempt.store(claim.attempt, Ordering::SeqCst);
             first_id = claim.first_checkpoint - 1;
         }

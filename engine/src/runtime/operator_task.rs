@@ -36,6 +36,7 @@ pub(crate) fn run(
                 name,
                 *key,
                 ctx.subtask,
+                v.parallelism,
                 ctx.ckpt.shared.transactions.clone(),
             )?)))
         }

@@ -94,23 +94,33 @@ impl Storage {
 
     /// Claims the next attempt of the job on this checkpoint directory (the fencing token):
     /// its first checkpoint number is above every checkpoint present and above `at_least`.
+    /// `parallelism`: the run's widest. Returns the claim and the widest parallelism of
+    /// every run of this directory so far, this one included.
     pub fn claim(
         &self,
         at_least: u64,
         restored_from: Option<String>,
         restored_latest: bool,
         deployment: Option<&str>,
-    ) -> Result<Attempt, Error> {
+        parallelism: u32,
+    ) -> Result<(Attempt, u32), Error> {
         let holder = std::env::var("HOSTNAME")
             .or_else(|_| std::env::var("POD_NAME"))
             .unwrap_or_else(|_| format!("pid {}", std::process::id()));
-        Ok(block_on(self.checkpoint_dir().claim_for(
+        let dir = self.checkpoint_dir();
+        let claim = block_on(dir.claim_for(
             at_least,
             restored_from,
             restored_latest,
             &holder,
             deployment,
-        ))?)
+            Some(parallelism),
+        ))?;
+        let widest = block_on(dir.attempts())?
+            .iter()
+            .filter_map(|a| a.parallelism)
+            .fold(parallelism, u32::max);
+        Ok((claim, widest))
     }
 
     /// Commits checkpoint `id` of `attempt` (data already written): fence check, then the

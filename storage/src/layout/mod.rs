@@ -130,6 +130,10 @@ pub struct Attempt {
     /// latest checkpoint instead of its start snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<String>,
+    /// The widest parallelism of the run's steps: a later run fences what this one may have
+    /// left open under ids numbered by subtask (Kafka transactional ids), up to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<u32>,
 }
 
 /// A checkpoint directory (`chk-N` directories inside).
@@ -236,11 +240,11 @@ impl CheckpointDir {
         restored_from: Option<String>,
         holder: &str,
     ) -> Result<Attempt, StorageError> {
-        self.claim_for(at_least, restored_from, false, holder, None)
+        self.claim_for(at_least, restored_from, false, holder, None, None)
             .await
     }
 
-    /// [`CheckpointDir::claim`] for a run of `deployment`.
+    /// [`CheckpointDir::claim`] for a run of `deployment` at `parallelism` (its widest).
     /// `restored_latest`: the run restored what was the newest complete checkpoint here
     /// when it chose (the claim refuses it if a newer one has completed since).
     pub async fn claim_for(
@@ -250,6 +254,7 @@ impl CheckpointDir {
         restored_latest: bool,
         holder: &str,
         deployment: Option<&str>,
+        parallelism: Option<u32>,
     ) -> Result<Attempt, StorageError> {
         loop {
             let newest = self.attempts().await?.last().map_or(0, |a| a.attempt);
@@ -266,6 +271,7 @@ impl CheckpointDir {
                 started_ms: now_ms(),
                 holder: holder.to_owned(),
                 deployment: deployment.map(str::to_owned),
+                parallelism,
             };
             let bytes = serde_json::to_vec_pretty(&claim).expect("claims serialize");
             match self

@@ -9,10 +9,10 @@
 //!   checkpoint completes. Transactions run on a pool of producers per subtask,
 //!   transactional ids `<prefix>-<subtask>-<slot>` (as Flink's pooled producer): one holds
 //!   the open transaction, others wait for their checkpoints to complete, and a committed
-//!   one goes back to the pool for a later interval, so a checkpoint costs no new
-//!   connection. A new run fences the first slots of its subtask before it writes
-//!   ([`FENCED_SLOTS`]): whatever an earlier run left open under those ids is aborted and a
-//!   zombie of it can no longer write.
+//!   one is renewed (a new epoch, off the data path) and goes back to the pool for a later
+//!   interval. A new run fences every slot of its subtask before it writes (and those of
+//!   subtasks an earlier, wider run had): whatever an earlier run left open under those ids
+//!   is aborted and a zombie of it can no longer write.
 
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ use rdkafka::producer::{
 
 use super::codec::Encoder;
 use super::resume::identity_in_statistics;
-use super::transactions::Transactions;
+use super::transactions::{Transactions, fence};
 use super::{BROKER_TIMEOUT, client_config};
 use crate::snapshot::Commit;
 use crate::spec::{Delivery, KafkaPartitioner, KafkaSink};
@@ -73,10 +73,15 @@ impl ProducerContext for Delivered {
     }
 }
 
-/// Slots each exactly-once subtask fences when it starts: the open transaction and one
-/// waiting for its checkpoint, which is what an earlier run leaves unless its checkpoints
-/// failed in a row.
-pub const FENCED_SLOTS: usize = 2;
+/// Transactional ids (slots) per exactly-once subtask, as Flink's default producer pool:
+/// one holds the open transaction, the others wait for their checkpoints to complete or are
+/// being renewed. A subtask that needs a sixth waits for one to come back; if none does
+/// within [`BROKER_TIMEOUT`] (checkpoints keep failing), the job fails, as Flink's does
+/// ("too many ongoing snapshots").
+pub const POOL_SLOTS: usize = 5;
+
+/// Slots opened when a subtask starts; the others are opened when needed.
+const WARM_SLOTS: usize = 2;
 
 /// A pooled producer: its slot and itself.
 pub type Pooled = (usize, ThreadedProducer<Delivered>);
@@ -173,6 +178,7 @@ impl KafkaWriter {
         sink_name: &str,
         key: Option<usize>,
         subtask: usize,
+        parallelism: usize,
         transactions: Arc<Transactions>,
     ) -> Result<KafkaWriter, ArrowError> {
         let delivery = spec.delivery();
@@ -231,10 +237,11 @@ impl KafkaWriter {
             transactions,
         };
         if delivery == Delivery::ExactlyOnce {
-            for _ in 0..FENCED_SLOTS {
+            for _ in 0..WARM_SLOTS {
                 let pooled = writer.new_slot()?;
                 writer.free.push(pooled);
             }
+            writer.fence_earlier_runs(parallelism)?;
         } else {
             writer.producer = Some(writer.create(&writer.config.clone())?);
         }
@@ -244,6 +251,26 @@ impl KafkaWriter {
     /// The transactional id of `slot`.
     fn id(&self, slot: usize) -> String {
         format!("{}-{}-{slot}", self.prefix, self.subtask)
+    }
+
+    /// Fences what earlier runs may have left open: this subtask's slots not opened yet,
+    /// and every slot of the subtasks an earlier, wider run had beyond this run's
+    /// `parallelism` (subtask `s` takes `s + parallelism`, `s + 2 × parallelism`, …), as
+    /// Flink's sink aborts the transactions of subtasks that no longer exist.
+    fn fence_earlier_runs(&self, parallelism: usize) -> Result<(), ArrowError> {
+        let parallelism = parallelism.max(1);
+        let below = self.transactions.subtasks_to_fence().max(parallelism);
+        let others = (self.subtask + parallelism..below).step_by(parallelism);
+        let ids = (self.slots..POOL_SLOTS)
+            .map(|slot| self.id(slot))
+            .chain(others.flat_map(|subtask| {
+                (0..POOL_SLOTS).map(move |slot| format!("{}-{subtask}-{slot}", self.prefix))
+            }));
+        for id in ids {
+            fence(&mut self.config.clone(), &id)
+                .map_err(|e| ArrowError::ExternalError(e.into()))?;
+        }
+        Ok(())
     }
 
     /// A producer for a new slot, its id fenced: a transaction an earlier run left open
@@ -267,12 +294,23 @@ impl KafkaWriter {
             })
     }
 
-    /// Starts the transaction of the current interval on a free producer (or a new slot).
+    /// Starts the transaction of the current interval on a free producer, a new slot, or
+    /// — all [`POOL_SLOTS`] taken — the first one given back.
     fn begin(&mut self) -> Result<(), ArrowError> {
         self.free.extend(self.returned.try_iter());
         let (slot, producer) = match self.free.pop() {
             Some(p) => p,
-            None => self.new_slot()?,
+            None if self.slots < POOL_SLOTS => self.new_slot()?,
+            None => self.returned.recv_timeout(BROKER_TIMEOUT).map_err(|_| {
+                ArrowError::ExternalError(
+                    format!(
+                        "all {POOL_SLOTS} Kafka transactions of this subtask wait for their \
+                         checkpoints, and none completed within {} s",
+                        BROKER_TIMEOUT.as_secs()
+                    )
+                    .into(),
+                )
+            })?,
         };
         producer.begin_transaction().map_err(|e| {
             kafka(

@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 
 use rdkafka::config::ClientConfig;
@@ -41,6 +42,20 @@ pub struct Transactions {
     committed: Mutex<BTreeSet<(String, u64)>>,
     /// How to reach the brokers of each transactional-id prefix, for a restore's fencing.
     clients: Mutex<Vec<(String, ClientConfig)>>,
+    /// See [`Transactions::fence_subtasks_below`].
+    fence_below: AtomicUsize,
+}
+
+/// Fences transactional id `id` on the brokers of `config`: a new epoch for it, which
+/// aborts a transaction left open under it and refuses the producer that held it.
+pub fn fence(config: &mut ClientConfig, id: &str) -> Result<(), String> {
+    config.set("transactional.id", id);
+    let producer: BaseProducer = config
+        .create()
+        .map_err(|e| format!("cannot reach the brokers to fence {id}: {e}"))?;
+    producer
+        .init_transactions(BROKER_TIMEOUT)
+        .map_err(|e| format!("cannot fence Kafka transaction {id}: {e}"))
 }
 
 impl std::fmt::Debug for Transactions {
@@ -235,13 +250,7 @@ impl Transactions {
         let Some(mut config) = self.client_of(id, checkpoint) else {
             return Ok(());
         };
-        config.set("transactional.id", id);
-        let producer: BaseProducer = config
-            .create()
-            .map_err(|e| format!("cannot reach the brokers to fence {id}: {e}"))?;
-        producer
-            .init_transactions(BROKER_TIMEOUT)
-            .map_err(|e| format!("cannot fence Kafka transaction {id}: {e}"))?;
+        fence(&mut config, id)?;
         tracing::warn!(
             transaction = id,
             checkpoint,
@@ -254,6 +263,17 @@ impl Transactions {
             .expect("transactions")
             .insert((id.to_owned(), checkpoint));
         Ok(())
+    }
+
+    /// Exactly-once sinks fence the transactional ids of subtasks below `subtasks` (the
+    /// widest any run of this job's checkpoint directory had), besides their own.
+    pub fn fence_subtasks_below(&self, subtasks: usize) {
+        self.fence_below.store(subtasks, Ordering::SeqCst);
+    }
+
+    /// See [`Transactions::fence_subtasks_below`].
+    pub fn subtasks_to_fence(&self) -> usize {
+        self.fence_below.load(Ordering::SeqCst)
     }
 
     /// How many are waiting.
