@@ -690,3 +690,94 @@ sinks:
     let _fencing = KafkaWriter::new(sink, "out", None, 0, 1, fresh).unwrap();
     assert_eq!(read(), (0..20).collect::<Vec<i64>>());
 }
+
+/// A Kafka source reports its lag: per partition and in total in `/v1/job`, per partition
+/// in `/metrics`, and the topic's partition count (what the autoscaler aligns parallelism
+/// to), as it reads a topic that already holds more than it can read at once.
+#[test]
+fn a_lagging_kafka_source_reports_its_lag_per_partition_and_its_partition_count() {
+    use std::io::{Read, Write};
+    use strom_engine::control::{JobView, serve};
+    let get = |addr: std::net::SocketAddr, path: &str| -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.split_once("\r\n\r\n").unwrap().1.to_owned()
+    };
+    let broker = Broker::start().unwrap();
+    broker.create_topic("lagging", 3).unwrap();
+    broker
+        .produce("lagging", None, json_records(&[], 300_000))
+        .unwrap();
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [lagging], format: json}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+transforms:
+  - {{name: slow, input: events, throttle: 2000}}
+sinks:
+  - {{name: out, input: slow, blackhole: {{}}}}
+"#,
+        b = broker.bootstrap()
+    );
+    let running = Running::start(Plan::build(&JobSpec::parse(&text).unwrap(), 2).unwrap());
+    let view = JobView::new(running.metrics.clone(), 2, running.started);
+    let addr = serve(view, "127.0.0.1:0".parse().unwrap()).unwrap();
+    // The ends come with the client's statistics, once a second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let status: strom_protocol::JobStatus =
+            serde_json::from_str(&get(addr, "/v1/job")).unwrap();
+        if status.vertices[0]
+            .subtasks
+            .iter()
+            .all(|s| s.pending_records.is_some())
+            || std::time::Instant::now() > deadline
+        {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let source = &status.vertices[0];
+    assert_eq!(source.name, "source:events");
+    assert_eq!(source.partitions, Some(3), "{source:?}");
+    let mut seen = Vec::new();
+    let mut total = 0;
+    for s in &source.subtasks {
+        let pending = s.pending_records.unwrap_or_else(|| panic!("{s:?}"));
+        assert_eq!(
+            pending,
+            s.partitions
+                .iter()
+                .map(|p| p.pending_records.unwrap())
+                .sum::<u64>(),
+            "{s:?}"
+        );
+        total += pending;
+        seen.extend(s.partitions.iter().map(|p| (p.partition, p.offset)));
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        [0, 1, 2],
+        "each partition read by one subtask"
+    );
+    // What is behind plus what was read (up to the batches in flight) is the topic.
+    let read: i64 = seen.iter().map(|(_, offset)| offset).sum();
+    assert_eq!(total + read as u64, 300_000, "{source:?}");
+    assert!(total > 100_000, "the throttled job is far behind: {total}");
+    let metrics = get(addr, "/metrics");
+    assert!(
+        metrics.contains("strom_engine_source_partition_pending_records{partition=\"0\",subtask="),
+        "{metrics}"
+    );
+    running.cancel();
+    let _ = running.wait();
+}

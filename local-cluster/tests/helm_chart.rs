@@ -428,7 +428,11 @@ fn monitoring_scrapes_operator_and_engines_and_the_dashboard_queries_real_metric
     // Every metric a panel queries is one the operator or the engine exports (names taken
     // from their sources), so a renamed metric cannot leave a panel silently empty.
     let mut defined = String::new();
-    for file in ["operator/src/controller.rs", "engine/src/control/mod.rs"] {
+    for file in [
+        "operator/src/controller.rs",
+        "engine/src/control/mod.rs",
+        "engine/src/control/exposition.rs",
+    ] {
         defined += &std::fs::read_to_string(root().join(file)).unwrap();
     }
     let mut queried = 0;

@@ -312,6 +312,7 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             pending_records: pending,
             skipped_records: 0,
             waiting: None,
+            partitions: Vec::new(),
         };
         let vertex = |id: &str, inputs: &[&str], scalable, s| VertexStatus {
             name: id.into(),

@@ -113,6 +113,26 @@ pub struct SubtaskMetrics {
     /// broker or a topic that does not exist yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// For a Kafka source: each partition the subtask reads and how far behind its end it
+    /// is (`pending_records` is their sum, once every one is known).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<PartitionLag>,
+}
+
+/// One partition a source subtask reads, and its lag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionLag {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The next offset the subtask reads.
+    pub offset: i64,
+    /// Records between it and the partition's end (the stop offset in bounded mode), once
+    /// the end is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_records: Option<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {

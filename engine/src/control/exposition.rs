@@ -50,6 +50,14 @@ impl JobView {
             "strom_engine_source_pending_records",
             "Records a source subtask has still to read (only where known).",
         );
+        let partition_pending = IntGaugeVec::new(
+            Opts::new(
+                "strom_engine_source_partition_pending_records",
+                "Records between a Kafka source subtask's position in a partition and the partition's end (where known).",
+            ),
+            &["vertex", "subtask", "topic", "partition"],
+        )
+        .expect("valid metric");
         let skipped = counter(
             "strom_engine_source_skipped_records_total",
             "Records a source left out because they could not be decoded (bad_records: skip).",
@@ -128,6 +136,13 @@ impl JobView {
                 if let Some(p) = s.pending_records {
                     pending.with_label_values(&l).set(p as i64);
                 }
+                for p in &s.partitions {
+                    if let Some(n) = p.pending_records {
+                        partition_pending
+                            .with_label_values(&[l[0], l[1], &p.topic, &p.partition.to_string()])
+                            .set(n as i64);
+                    }
+                }
                 if let Some(w) = s.watermark.filter(|w| *w != i64::MAX) {
                     wm.with_label_values(&l).set(w);
                     lag.with_label_values(&l).set(now_ms - w);
@@ -155,6 +170,7 @@ impl JobView {
             Box::new(late),
             Box::new(wm_idle),
             Box::new(pending),
+            Box::new(partition_pending),
             Box::new(skipped),
             Box::new(waiting),
             Box::new(wm),

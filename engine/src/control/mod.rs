@@ -273,18 +273,24 @@ impl JobView {
                 pending_records: u64::try_from(m.pending_records.load(Ordering::Relaxed)).ok(),
                 skipped_records: m.skipped_records.load(Ordering::Relaxed),
                 waiting: m.waiting.lock().expect("waiting").clone(),
+                partitions: m.partitions.lock().expect("partitions").clone(),
             };
+            // A partitioned source's partition count (its subtasks all know it).
+            let partitions = u32::try_from(m.source_partitions.load(Ordering::Relaxed))
+                .ok()
+                .filter(|n| *n > 0);
             match vertices.iter_mut().find(|v| v.name == m.vertex) {
                 Some(v) => {
                     v.parallelism += 1;
                     v.subtasks.push(sub);
+                    v.partitions = v.partitions.max(partitions);
                 }
                 None => vertices.push(VertexStatus {
                     name: m.vertex.clone(),
                     id: m.vertex_id.clone(),
                     inputs: m.inputs.clone(),
                     scalable: m.scalable,
-                    partitions: None,
+                    partitions,
                     parallelism: 1,
                     subtasks: vec![sub],
                 }),

@@ -92,6 +92,9 @@ pub(crate) fn run(
         }
     };
     metrics.set_waiting(None);
+    metrics
+        .source_partitions
+        .store(reader.total_partitions() as u64, Ordering::Relaxed);
     let (delay, column) = match v.watermark {
         Some((col, delay)) => (delay, Some(col)),
         None => (0, None),
@@ -128,7 +131,7 @@ pub(crate) fn run(
             .skipped_records
             .store(reader.skipped, Ordering::Relaxed);
         metrics.set_waiting(reader.waiting());
-        metrics.pending_records.store(-1, Ordering::Relaxed);
+        metrics.set_lag(reader.lag());
         if let Some(polled) = polled {
             let rows = polled.batch.num_rows() as u64;
             metrics.records_in.fetch_add(rows, Ordering::Relaxed);

@@ -45,12 +45,26 @@ pub struct TaskMetrics {
     /// What the task is waiting for, said for people (a source retrying an unreachable
     /// broker or a missing topic); None while it runs normally.
     pub waiting: std::sync::Mutex<Option<String>>,
+    /// For a Kafka source: its partitions' lag.
+    pub partitions: std::sync::Mutex<Vec<strom_protocol::PartitionLag>>,
+    /// For a Kafka source: how many partitions its topics have (0: not a partitioned
+    /// source, or not known yet).
+    pub source_partitions: AtomicU64,
 }
 
 impl TaskMetrics {
     /// Says what the task waits for (None: nothing).
     pub fn set_waiting(&self, why: Option<String>) {
         *self.waiting.lock().expect("waiting") = why;
+    }
+
+    /// A partitioned source's lag: per partition, and in total once every partition's is
+    /// known.
+    pub fn set_lag(&self, partitions: Vec<strom_protocol::PartitionLag>) {
+        let total: Option<u64> = partitions.iter().map(|p| p.pending_records).sum();
+        self.pending_records
+            .store(total.map_or(-1, |t| t as i64), Ordering::Relaxed);
+        *self.partitions.lock().expect("partitions") = partitions;
     }
 }
 

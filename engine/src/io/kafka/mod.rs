@@ -10,9 +10,11 @@
 //! - [`resume`]: committing a restored checkpoint's transaction that another process
 //!   opened, by its producer id and epoch.
 //! - [`codec`]: values to rows and rows to values.
+//! - [`lag`]: how far behind its partitions a reader is.
 //! - [`topics`]: whole topics for tools and tests (create, fill, read committed).
 
 pub mod codec;
+pub mod lag;
 pub mod resume;
 pub mod sink;
 pub mod source;

@@ -14,8 +14,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
+use strom_protocol::PartitionLag;
 
 use super::codec::Decoder;
+use super::lag::{Ends, STATISTICS_MS};
 use super::{BROKER_TIMEOUT, METADATA_TIMEOUT, client_config, partition_owner};
 use crate::batch::{Batch, MIN_WATERMARK, SchemaRef};
 use crate::spec::{BadRecords, KafkaSource, KafkaStart};
@@ -61,8 +63,10 @@ pub struct Polled {
 
 /// The Kafka reader of one source subtask.
 pub struct KafkaReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Ends>,
     partitions: Vec<Partition>,
+    /// Partitions of the source's topics, over all subtasks.
+    total_partitions: usize,
     index: HashMap<(String, i32), usize>,
     decoder: Decoder,
     bad: BadRecords,
@@ -116,21 +120,29 @@ impl KafkaReader {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "false"),
+                ("statistics.interval.ms", STATISTICS_MS),
             ],
         )
         .map_err(|e| OpenFailure::Invalid(ArrowError::ExternalError(e.into())))?;
-        let consumer: BaseConsumer = config.create().map_err(|e| {
-            OpenFailure::Invalid(kafka(
-                format!("cannot create a Kafka consumer for {name}"),
-                e,
-            ))
-        })?;
+        let read_committed = spec
+            .properties
+            .get("isolation.level")
+            .is_some_and(|l| l == "read_committed");
+        let consumer: BaseConsumer<Ends> = config
+            .create_with_context(Ends::new(read_committed))
+            .map_err(|e| {
+                OpenFailure::Invalid(kafka(
+                    format!("cannot create a Kafka consumer for {name}"),
+                    e,
+                ))
+            })?;
         let saved: HashMap<(String, i32), &PartitionPosition> = restored
             .iter()
             .flat_map(|p| p.partitions.iter())
             .map(|p| ((p.topic.clone(), p.partition), p))
             .collect();
         let mut partitions = Vec::new();
+        let mut total_partitions = 0;
         for topic in &spec.topics {
             let meta = consumer
                 .fetch_metadata(Some(topic), METADATA_TIMEOUT)
@@ -168,6 +180,7 @@ impl KafkaReader {
                     )));
                 }
             };
+            total_partitions += ids.len();
             for q in ids {
                 if partition_owner(topic, q, parallelism) != subtask {
                     continue;
@@ -216,6 +229,7 @@ impl KafkaReader {
         Ok(KafkaReader {
             consumer,
             partitions,
+            total_partitions,
             index,
             decoder: Decoder::new(spec.format, schema),
             bad: spec.bad_records.unwrap_or(BadRecords::Fail),
@@ -237,6 +251,29 @@ impl KafkaReader {
     /// How many partitions this subtask reads.
     pub fn partition_count(&self) -> usize {
         self.partitions.len()
+    }
+
+    /// How many partitions the source's topics have, over all subtasks.
+    pub fn total_partitions(&self) -> usize {
+        self.total_partitions
+    }
+
+    /// Each partition this subtask reads and how far behind its end (in bounded mode: its
+    /// stop offset) it is, where known.
+    pub fn lag(&self) -> Vec<PartitionLag> {
+        let ends = self.consumer.context();
+        self.partitions
+            .iter()
+            .map(|p| {
+                let end = p.at.stop.or_else(|| ends.end(&p.at.topic, p.at.partition));
+                PartitionLag {
+                    topic: p.at.topic.clone(),
+                    partition: p.at.partition,
+                    offset: p.at.next,
+                    pending_records: end.map(|e| e.saturating_sub(p.at.next).max(0) as u64),
+                }
+            })
+            .collect()
     }
 
     /// Whether a bounded source has read everything up to its stop offsets.
@@ -476,7 +513,7 @@ impl KafkaReader {
 
 /// Where a partition the checkpoint does not hold starts.
 fn start_offset(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<Ends>,
     spec: &KafkaSource,
     group: &str,
     topic: &str,

@@ -3,10 +3,16 @@
 //! restores it from its newest complete checkpoint — at the same or another parallelism —
 //! lets it finish, and checks that the committed output is exactly Flink's.
 //!
-//!   cargo run --release -p strom-engine --bin strom-chaos -- [--rounds 20] [--case 02_tumble_agg]
+//!   cargo run --release -p strom-engine --bin strom-chaos -- [--rounds 20] [--case 02_tumble_agg]...
+//!       [--kafka 127.0.0.1:9092]
+//!
+//! With `--kafka`, each round's inputs are produced to topics of its own and the job writes
+//! its output to a topic exactly once: a `read_committed` reader of it must get Flink's rows.
 //!
 //! The cases' sources are read in small batches behind a throttle, so that a run lasts long
 //! enough to be killed in the middle and checkpoints fall between many batches.
+
+mod kafka;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,9 +27,9 @@ struct Args {
     /// Kill-and-restore rounds per case and parallelism change.
     #[arg(long, default_value_t = 20)]
     rounds: usize,
-    /// Only this case (a folder name of the golden directory).
+    /// Only these cases (folder names of the golden directory; repeat the flag).
     #[arg(long)]
-    case: Option<String>,
+    case: Vec<String>,
     /// The golden cases.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden"))]
     golden: PathBuf,
@@ -33,12 +39,18 @@ struct Args {
     /// Source rows per second (per source) while running: sets how long a run lasts.
     #[arg(long, default_value_t = 40_000)]
     pace: u64,
+    /// Read inputs from and write the output to topics on these Kafka brokers.
+    #[arg(long)]
+    kafka: Option<String>,
 }
 
 /// The parallelism of each run of a round: every run but the last is killed, and each run
 /// restores from the newest complete checkpoint its predecessors left. `[1, 2, 1]` rescales
 /// twice, so a restore of a snapshot that was itself taken after a rescale is exercised.
 const RESCALES: &[&[usize]] = &[&[1, 1], &[2, 3], &[4, 1], &[1, 2, 1]];
+
+/// SIGKILLs sent to running jobs, over all rounds.
+static KILLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// When the first run is killed.
 #[derive(Clone, Copy, Debug)]
@@ -83,7 +95,7 @@ fn engine() -> PathBuf {
 }
 
 /// The case's spec with paced sources, its output in `out`.
-fn paced_spec(case: &str, dir: &Path, out: &Path, pace: u64) -> String {
+fn paced_spec(case: &str, dir: &Path, out: &Path, pace: u64) -> JobSpec {
     let text = std::fs::read_to_string(spec_path(case))
         .expect("the golden specs ship with the engine")
         .replace("${DIR}", &dir.display().to_string())
@@ -109,7 +121,7 @@ fn paced_spec(case: &str, dir: &Path, out: &Path, pace: u64) -> String {
         .expect("a throttle step");
         spec.transforms.insert(0, throttle);
     }
-    serde_json::to_string(&spec).expect("specs serialize")
+    spec
 }
 
 fn same_line(got: &str, want: &str) -> bool {
@@ -127,14 +139,17 @@ fn same_line(got: &str, want: &str) -> bool {
         })
 }
 
-/// Runs one round; Ok(description of what happened) or Err(what went wrong).
+/// Runs one round; Ok(description of what happened) or Err(what went wrong). With
+/// `brokers`, through Kafka.
 fn round(
     case: &str,
     golden: &Path,
     path: &[usize],
     kill: Kill,
     pace: u64,
+    brokers: Option<&str>,
 ) -> Result<(String, Duration), String> {
+    static ROUNDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = golden.join(case);
     let work = std::env::temp_dir().join(format!(
         "strom-chaos-{case}-{}-{}-{}",
@@ -155,7 +170,17 @@ fn round(
         work.join("checkpoints"),
         work.join("job.json"),
     );
-    std::fs::write(&job, paced_spec(case, &dir, &out, pace)).map_err(|e| e.to_string())?;
+    let mut spec = paced_spec(case, &dir, &out, pace);
+    let topic = match brokers {
+        Some(b) => {
+            let n = ROUNDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("{}-{}-{n}", case.replace('_', "-"), std::process::id());
+            Some(kafka::onto_topics(&mut spec, b, &name)?)
+        }
+        None => None,
+    };
+    let text = serde_json::to_string(&spec).expect("specs serialize");
+    std::fs::write(&job, text).map_err(|e| e.to_string())?;
     let run = |p: usize, restore: bool| {
         let mut c = Command::new(engine());
         c.args(["run", job.to_str().unwrap_or_default(), "--parallelism"])
@@ -189,7 +214,10 @@ fn round(
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        let _ = child.kill();
+        if let Ok(None) = child.try_wait() {
+            let _ = child.kill();
+            KILLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let _ = child.wait();
         if leg == 0 {
             first_run = started.elapsed();
@@ -210,14 +238,21 @@ fn round(
         .find(|l| l.starts_with("restoring from"))
         .unwrap_or("restoring from nothing")
         .to_owned();
-    let (header, mut got) =
-        strom_engine::io::sink::read_csv_dir(&out).map_err(|e| e.to_string())?;
     let want_text = std::fs::read_to_string(dir.join("expected.csv")).map_err(|e| e.to_string())?;
     let mut want: Vec<&str> = want_text.lines().collect();
     let want_header = want.remove(0);
-    if header.as_deref() != Some(want_header) {
-        return Err(format!("header {header:?}, Flink's {want_header:?}"));
-    }
+    let mut got = match &topic {
+        // A topic holds rows only.
+        Some(topic) => topic.rows()?,
+        None => {
+            let (header, got) =
+                strom_engine::io::sink::read_csv_dir(&out).map_err(|e| e.to_string())?;
+            if header.as_deref() != Some(want_header) {
+                return Err(format!("header {header:?}, Flink's {want_header:?}"));
+            }
+            got
+        }
+    };
     got.sort_unstable();
     want.sort_unstable();
     let same = got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| same_line(g, w));
@@ -247,7 +282,7 @@ fn main() {
         .filter_map(|e| e.ok())
         .filter(|e| e.path().join("expected.csv").is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|c| args.case.as_ref().is_none_or(|only| only == c))
+        .filter(|c| args.case.is_empty() || args.case.contains(c))
         .collect();
     cases.sort();
     // A case runs when Strom has a job spec for it; the others are named, not hidden.
@@ -267,6 +302,7 @@ fn main() {
             &[1, 1],
             Kill::After(Duration::from_secs(600)),
             args.pace,
+            args.kafka.as_deref(),
         )
         .unwrap_or_else(|e| panic!("{case} does not give Flink's output even uninterrupted: {e}"));
         let span = (took.as_millis() as u64).max(50);
@@ -287,7 +323,14 @@ fn main() {
                 } else {
                     Kill::After(Duration::from_millis(rng.random_range(10..span)))
                 };
-                match round(case, &args.golden, path, kill, args.pace) {
+                match round(
+                    case,
+                    &args.golden,
+                    path,
+                    kill,
+                    args.pace,
+                    args.kafka.as_deref(),
+                ) {
                     Ok((what, _)) => {
                         ok += 1;
                         if what.starts_with("restoring from file") {
@@ -312,6 +355,10 @@ fn main() {
         }
     }
     println!("outcomes: {by_outcome:?}");
+    println!(
+        "SIGKILLs: {}",
+        KILLS.load(std::sync::atomic::Ordering::Relaxed)
+    );
     if failures > 0 {
         println!("{failures} rounds differed from Flink's output");
         std::process::exit(1);
