@@ -781,3 +781,72 @@ sinks:
     running.cancel();
     let _ = running.wait();
 }
+
+/// When a checkpoint completes, the source commits its offsets at that checkpoint to the
+/// consumer group (for tools that watch the group; restores use the checkpoint).
+#[test]
+fn completed_checkpoints_commit_the_sources_offsets_to_its_consumer_group() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let broker = Broker::start().unwrap();
+    broker.create_topic("watched", 2).unwrap();
+    broker
+        .produce("watched", None, json_records(&[], 1000))
+        .unwrap();
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [watched], format: json, group_id: watchers}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+sinks:
+  - {{name: out, input: events, blackhole: {{}}}}
+"#,
+        b = broker.bootstrap()
+    );
+    let work = std::env::temp_dir().join(format!("strom-kafka-group-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let running = Running::start_with(
+        Plan::build(&JobSpec::parse(&text).unwrap(), 1).unwrap(),
+        RunOptions {
+            checkpoints: Some(CheckpointConfig {
+                storage: Storage::open(work.to_str().unwrap()).unwrap(),
+                interval: Duration::from_millis(200),
+                retain: 2,
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let watcher: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "watchers")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition("watched", 0);
+    tpl.add_partition("watched", 1);
+    let committed = || -> i64 {
+        watcher
+            .committed_offsets(tpl.clone(), Duration::from_secs(10))
+            .unwrap()
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => o,
+                _ => 0,
+            })
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while committed() < 1000 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    running.cancel();
+    let _ = running.wait();
+    let _ = std::fs::remove_dir_all(&work);
+    assert_eq!(
+        committed(),
+        1000,
+        "the group's offsets reach the end of both partitions"
+    );
+}

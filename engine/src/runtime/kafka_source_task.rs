@@ -101,6 +101,8 @@ pub(crate) fn run(
     };
     let idle_timeout = v.idle_timeout;
     let state = |reader: &KafkaReader| position_state(ctx, &reader.position());
+    // The positions at each barrier whose checkpoint has not completed yet.
+    let mut at_barriers: Vec<(u64, KafkaPosition)> = Vec::new();
     let mut last_wm = MIN_WATERMARK;
     let mut idle = false;
     if reader.partition_count() == 0 {
@@ -120,6 +122,17 @@ pub(crate) fn run(
             states.push(state(&reader));
             ctx.ack(id, states, Vec::new(), false);
             outputs.broadcast(&mut clock, &Message::Barrier(id))?;
+            at_barriers.push((id, reader.position()));
+        }
+        // A completed checkpoint's offsets go to the consumer group, for monitoring (as
+        // Flink's commit.offsets.on.checkpoint); a failed commit is only logged.
+        let completed = ctx.ckpt.shared.completed.load(Ordering::SeqCst);
+        if let Some(at) = at_barriers.iter().rposition(|(id, _)| *id <= completed) {
+            let (id, position) = &at_barriers[at];
+            if let Err(e) = reader.commit_to_group(position) {
+                tracing::warn!(source = %name, checkpoint = id, error = %e, "could not commit offsets to the consumer group");
+            }
+            at_barriers.drain(..=at);
         }
         if reader.finished() {
             break;

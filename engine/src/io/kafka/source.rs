@@ -276,6 +276,22 @@ impl KafkaReader {
             .collect()
     }
 
+    /// Commits `position` (a completed checkpoint's) to the consumer group, without
+    /// waiting: for tools that watch the group's lag; the checkpoint stays the truth.
+    pub fn commit_to_group(&self, position: &KafkaPosition) -> Result<(), ArrowError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in &position.partitions {
+            tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next))
+                .map_err(|e| kafka(format!("cannot commit {}/{}", p.topic, p.partition), e))?;
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        self.consumer
+            .commit(&tpl, rdkafka::consumer::CommitMode::Async)
+            .map_err(|e| kafka("cannot commit offsets to the consumer group".into(), e))
+    }
+
     /// Whether a bounded source has read everything up to its stop offsets.
     pub fn finished(&self) -> bool {
         self.bounded && self.partitions.iter().all(|p| p.finished)
