@@ -51,9 +51,21 @@ impl ClientContext for Delivered {
 }
 
 impl Delivered {
-    /// The producer id and epoch last reported.
-    fn identity(&self) -> Option<(i64, i16)> {
-        *self.identity.lock().expect("identity")
+    /// The producer id and epoch, waiting (up to 10 s) for the first statistics after
+    /// `InitProducerId` to report them.
+    fn identity(&self, id: &str) -> Result<(i64, i16), ArrowError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(identity) = *self.identity.lock().expect("identity") {
+                return Ok(identity);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(ArrowError::ExternalError(
+                    format!("the producer {id} did not report its producer id within 10 s").into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
@@ -128,15 +140,6 @@ pub fn transactional_producer(
     producer
         .init_transactions(BROKER_TIMEOUT)
         .map_err(|e| format!("cannot start Kafka transactions as {id}: {e}"))?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while producer.context().identity().is_none() {
-        if std::time::Instant::now() > deadline {
-            return Err(format!(
-                "the producer {id} did not report its producer id within 10 s"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
     Ok(producer)
 }
 
@@ -266,11 +269,19 @@ impl KafkaWriter {
             .chain(others.flat_map(|subtask| {
                 (0..POOL_SLOTS).map(move |slot| format!("{}-{subtask}-{slot}", self.prefix))
             }));
-        for id in ids {
-            fence(&mut self.config.clone(), &id)
-                .map_err(|e| ArrowError::ExternalError(e.into()))?;
-        }
-        Ok(())
+        // Each fence waits for the brokers: all at once.
+        let ids: Vec<String> = ids.collect();
+        let config = &self.config;
+        std::thread::scope(|scope| {
+            let fences: Vec<_> = ids
+                .iter()
+                .map(|id| scope.spawn(move || fence(&mut config.clone(), id)))
+                .collect();
+            fences
+                .into_iter()
+                .try_for_each(|f| f.join().unwrap_or_else(|_| Err("a fence panicked".into())))
+        })
+        .map_err(|e| ArrowError::ExternalError(e.into()))
     }
 
     /// A producer for a new slot, its id fenced: a transaction an earlier run left open
@@ -389,7 +400,7 @@ impl KafkaWriter {
             return Ok(Vec::new());
         };
         let id = self.id(slot);
-        let identity = producer.context().identity();
+        let (producer_id, epoch) = producer.context().identity(&id)?;
         self.transactions.hand_over(
             id.clone(),
             checkpoint,
@@ -399,8 +410,8 @@ impl KafkaWriter {
         Ok(vec![Commit::Kafka {
             kafka_transaction: id,
             checkpoint,
-            producer_id: identity.map(|(p, _)| p),
-            producer_epoch: identity.map(|(_, e)| e),
+            producer_id: Some(producer_id),
+            producer_epoch: Some(epoch),
         }])
     }
 }
