@@ -455,6 +455,19 @@ sinks:
     )
     .unwrap();
     running.wait().unwrap();
+    // The final checkpoint names the job's transactions and says they are committed.
+    let newest = std::fs::read_dir(&work)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_prefix("chk-")?.parse::<u64>().ok()
+        })
+        .max()
+        .unwrap();
+    let chk = work.join(format!("chk-{newest}"));
+    let manifest = std::fs::read_to_string(chk.join("_metadata")).unwrap();
+    assert!(manifest.contains("kafka_transaction"), "{manifest}");
+    assert!(chk.join("_committed").is_file(), "chk-{newest} is marked committed");
     let _ = std::fs::remove_dir_all(&work);
     // No zombie can commit: the new run took each id with a newer epoch, which aborted its
     // open transaction.
@@ -527,9 +540,9 @@ sinks:
     writer.write(&batch(0..10)).unwrap();
     let at_barrier = writer.stage(5).unwrap();
     commit_all(at_barrier.iter(), &transactions).unwrap();
+    transactions.release(true); // checkpoint 5 marked committed: the slot goes back
     // The end of input, on the producer given back. (The task labels it with the next
     // number; the registry must not mistake it for the committed one even under the same.)
-    std::thread::sleep(Duration::from_secs(1)); // the slot comes back, renewed
     writer.write(&batch(10..20)).unwrap();
     let at_end = writer.stage(5).unwrap();
     let ids = |commits: &[strom_engine::snapshot::Commit]| -> Vec<String> {
@@ -568,15 +581,17 @@ sinks:
 
 /// A run dies between writing a checkpoint's `_metadata` and committing its transaction:
 /// the restore commits it with the producer id and epoch the checkpoint recorded. A
-/// transaction the run opened after a checkpoint whose own was committed is not committed
-/// by a restore of that checkpoint (the producer's epoch was renewed after the commit), but
-/// fenced by the new run.
+/// checkpoint marked committed resumes nothing, though its slot went on to a later
+/// transaction with the same epoch; when the marker could not be written, the committed
+/// producer was renewed (a new epoch) before it went on, so resuming commits nothing
+/// either. The later transactions are fenced by the new run.
 #[test]
 fn a_restore_commits_the_transaction_a_run_left_open_and_only_that_one() {
     use std::sync::Arc;
     use strom_engine::io::kafka::sink::{KafkaWriter, producer_config};
     use strom_engine::io::kafka::transactions::Transactions;
-    use strom_engine::snapshot::coordinator::commit_all;
+    use strom_engine::snapshot::coordinator::{commit_all, commit_restored};
+    use strom_engine::snapshot::{Commit, Metadata};
     let broker = Broker::start().unwrap();
     broker.create_topic("resume-out", 1).unwrap();
     let spec = JobSpec::parse(&format!(
@@ -604,10 +619,20 @@ sinks:
         )
         .unwrap()
     };
-    let restore = |tokens: &[strom_engine::snapshot::Commit]| {
+    // What a new run does with a restored manifest naming `tokens`, marked or not.
+    let restore = |tokens: &[Commit], marked: bool| {
         let fresh = Transactions::default();
         fresh.register_client("resume", producer_config(sink).unwrap());
-        commit_all(tokens.iter(), &fresh).unwrap();
+        let meta: Metadata = serde_json::from_value(serde_json::json!({
+            "formatVersion": 1, "id": 1, "kind": "checkpoint", "completedMs": 0,
+            "jobFinished": false, "operators": [], "commits": tokens,
+        }))
+        .unwrap();
+        let meta = Metadata {
+            transactions_committed: marked,
+            ..meta
+        };
+        commit_restored(&meta, &fresh).unwrap();
     };
     let read = || -> Vec<i64> {
         let mut ids: Vec<i64> = broker
@@ -624,71 +649,80 @@ sinks:
         ids.sort_unstable();
         ids
     };
+    let slot = |tokens: &[Commit]| match tokens {
+        [
+            Commit::Kafka {
+                kafka_transaction,
+                producer_id: Some(p),
+                producer_epoch: Some(e),
+                ..
+            },
+        ] => (kafka_transaction.clone(), *p, *e),
+        other => panic!("one Kafka transaction with its producer, not {other:?}"),
+    };
+    let fence = || {
+        let _ =
+            KafkaWriter::new(sink, "out", None, 0, 1, Arc::new(Transactions::default())).unwrap();
+    };
 
-    // Run 1 writes checkpoint 5 (its token recorded) and dies before committing.
+    // Run 1 writes checkpoint 5 and dies before committing.
     let dying = Arc::new(Transactions::default());
     let mut writer = KafkaWriter::new(sink, "out", None, 0, 1, dying.clone()).unwrap();
     writer.write(&batch(0..10)).unwrap();
     let checkpoint_5 = writer.stage(5).unwrap();
-    assert!(
-        matches!(
-            &checkpoint_5[..],
-            [strom_engine::snapshot::Commit::Kafka {
-                producer_id: Some(_),
-                producer_epoch: Some(_),
-                ..
-            }]
-        ),
-        "the token records the producer id and epoch: {checkpoint_5:?}"
-    );
+    slot(&checkpoint_5);
     std::mem::forget(writer);
     std::mem::forget(dying);
-    // Run 2 restores checkpoint 5: its transaction is committed (before run 2's sink
-    // fences its slots), and restoring it once more commits nothing twice.
-    restore(&checkpoint_5);
-    restore(&checkpoint_5);
+    // Run 2 restores it (unmarked): committed, and restoring once more commits nothing twice.
+    restore(&checkpoint_5, false);
+    restore(&checkpoint_5, false);
     assert_eq!(read(), (0..10).collect::<Vec<i64>>());
 
-    // Run 2 writes checkpoint 6, commits it, and the committed slot goes on to hold
-    // interval 7's transaction when run 2 dies.
+    // Run 2 commits checkpoint 6 and marks it; the slot goes on, same epoch, to interval 7,
+    // and run 2 dies. Run 3 restores checkpoint 6: nothing resumed; interval 7 fenced.
     let running = Arc::new(Transactions::default());
     let mut writer = KafkaWriter::new(sink, "out", None, 0, 1, running.clone()).unwrap();
     writer.write(&batch(10..20)).unwrap();
     let checkpoint_6 = writer.stage(6).unwrap();
     commit_all(checkpoint_6.iter(), &running).unwrap();
-    std::thread::sleep(Duration::from_secs(1)); // the slot comes back, renewed
+    running.release(true);
     writer.write(&batch(20..30)).unwrap();
     let interval_7 = writer.stage(7).unwrap();
-    let slot = |tokens: &[strom_engine::snapshot::Commit]| match tokens {
-        [
-            strom_engine::snapshot::Commit::Kafka {
-                kafka_transaction,
-                producer_id,
-                producer_epoch,
-                ..
-            },
-        ] => (kafka_transaction.clone(), *producer_id, *producer_epoch),
-        other => panic!("one Kafka transaction, not {other:?}"),
-    };
-    let (id_6, producer_6, epoch_6) = slot(&checkpoint_6);
-    let (id_7, producer_7, epoch_7) = slot(&interval_7);
     assert_eq!(
-        (id_6, producer_6),
-        (id_7, producer_7),
-        "interval 7 runs on checkpoint 6's slot"
-    );
-    assert!(
-        epoch_7 > epoch_6,
-        "with a renewed epoch ({epoch_6:?} → {epoch_7:?})"
+        slot(&checkpoint_6),
+        slot(&interval_7),
+        "interval 7 runs on checkpoint 6's slot and epoch"
     );
     std::mem::forget(writer);
     std::mem::forget(running);
-    // Run 3 restores checkpoint 6: interval 7's records are not committed by it, and the
-    // new run's sink fences them away.
-    restore(&checkpoint_6);
-    let fresh = Arc::new(Transactions::default());
-    let _fencing = KafkaWriter::new(sink, "out", None, 0, 1, fresh).unwrap();
+    restore(&checkpoint_6, true);
+    fence();
     assert_eq!(read(), (0..20).collect::<Vec<i64>>());
+
+    // Run 3 commits checkpoint 8 but cannot mark it: the producer is renewed before it
+    // goes on to interval 9. Run 4 restores checkpoint 8 unmarked: resuming its epoch
+    // commits nothing of interval 9, which is fenced.
+    let running = Arc::new(Transactions::default());
+    let mut writer = KafkaWriter::new(sink, "out", None, 0, 1, running.clone()).unwrap();
+    writer.write(&batch(30..40)).unwrap();
+    let checkpoint_8 = writer.stage(8).unwrap();
+    commit_all(checkpoint_8.iter(), &running).unwrap();
+    running.release(false);
+    std::thread::sleep(Duration::from_secs(1)); // the slot comes back, renewed
+    writer.write(&batch(40..50)).unwrap();
+    let interval_9 = writer.stage(9).unwrap();
+    let ((id_8, producer_8, epoch_8), (id_9, producer_9, epoch_9)) =
+        (slot(&checkpoint_8), slot(&interval_9));
+    assert_eq!((id_8, producer_8), (id_9, producer_9), "the same slot");
+    assert!(
+        epoch_9 > epoch_8,
+        "with a new epoch ({epoch_8} → {epoch_9})"
+    );
+    std::mem::forget(writer);
+    std::mem::forget(running);
+    restore(&checkpoint_8, false);
+    fence();
+    assert_eq!(read(), (0..20).chain(30..40).collect::<Vec<i64>>());
 }
 
 /// A Kafka source reports its lag: per partition and in total in `/v1/job`, per partition

@@ -18,7 +18,7 @@ use super::task::{self, TaskContext, TaskError};
 use crate::io::sink::discard_staged;
 use crate::plan::{Partition, Plan, SinkKind, VertexKind};
 use crate::snapshot::coordinator::{
-    self, Ack, CheckpointConfig, SavepointRequest, Shared, commit_all,
+    self, Ack, CheckpointConfig, SavepointRequest, Shared, commit_restored,
 };
 use crate::snapshot::storage::Storage;
 use crate::snapshot::{Metadata, Restored, StateIn, state_in};
@@ -180,7 +180,7 @@ impl Running {
             // The snapshot's sink parts become visible; parts staged after it are redone.
             // A part that cannot be committed stops the restore before the staged parts
             // are cleaned up below, so it is not lost.
-            commit_all(meta.commits.iter(), &shared.transactions)
+            commit_restored(meta, &shared.transactions)
                 .map_err(|e| Error::Restore(e.to_string()))?;
         }
         if let Some(c) = &options.checkpoints {

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use super::storage::Storage;
 use super::{
-    Commit, FORMAT_VERSION, FileMeta, METADATA, Metadata, OperatorMeta, SnapshotKind, StateOut,
+    COMMITTED, Commit, FORMAT_VERSION, FileMeta, METADATA, Metadata, OperatorMeta, SnapshotKind,
+    StateOut,
 };
 use crate::Error;
 use crate::io::kafka::transactions::Transactions;
@@ -266,6 +267,8 @@ pub fn run(
                         .chain(finals.values().flat_map(|a| a.commits.iter())),
                     &shared.transactions,
                 )?;
+                // Nothing can restore this run: its producers are free at once.
+                shared.transactions.release(true);
                 return Ok(None);
             }
             id += 1;
@@ -323,6 +326,19 @@ pub fn commit_all<'a>(
             failed.join("; ")
         )))
     }
+}
+
+/// Commits again what a restored snapshot `meta` names (idempotent). A snapshot marked
+/// committed ([`COMMITTED`]) has no Kafka transaction left to resume, and the ids it names
+/// may hold later transactions by now (the new run fences them): only its part files.
+pub fn commit_restored(meta: &Metadata, transactions: &Transactions) -> Result<(), Error> {
+    let marked = meta.transactions_committed;
+    commit_all(
+        meta.commits
+            .iter()
+            .filter(|c| !(marked && matches!(c, Commit::Kafka { .. }))),
+        transactions,
+    )
 }
 
 /// The visible name of a staged part file: `.part-x.csv.inprogress` → `part-x.csv`.
@@ -411,6 +427,7 @@ fn write(
         stopped: p.savepoint.as_ref().is_some_and(|r| r.stop),
         operators: operators.into_values().collect(),
         commits: commits.clone(),
+        transactions_committed: false,
     };
     let manifest = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
     let mut url = String::new();
@@ -443,6 +460,28 @@ fn write(
     // again; a part that cannot be committed now fails the checkpoint as the job sees it, so
     // the part is carried to the next one rather than forgotten.
     commit_all(commits.iter(), &shared.transactions)?;
+    if commits.iter().any(|c| matches!(c, Commit::Kafka { .. })) {
+        // Every transaction is committed: say so beside `_metadata` (a restore then resumes
+        // none), and only then may their producers carry new transactions.
+        let marker = || -> Result<(), Error> {
+            let marker: bytes::Bytes = b"every Kafka transaction of this snapshot is committed\n"
+                .to_vec()
+                .into();
+            if let Some(c) = config {
+                c.storage
+                    .put_all(&[(format!("chk-{}/{COMMITTED}", p.id), marker.clone())])?;
+            }
+            if let Some(r) = &p.savepoint {
+                r.target.put_all(&[(COMMITTED.to_owned(), marker)])?;
+            }
+            Ok(())
+        };
+        let marked = marker();
+        if let Err(e) = &marked {
+            tracing::warn!(checkpoint = p.id, error = %e, "could not write the commit marker; the committed producers are renewed instead");
+        }
+        shared.transactions.release(marked.is_ok());
+    }
     shared.completed.store(p.id, Ordering::SeqCst);
     *shared.last_failure.lock().expect("last failure") = None;
     {

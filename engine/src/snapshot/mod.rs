@@ -29,6 +29,10 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The manifest's file name.
 pub const METADATA: &str = "_metadata";
 
+/// Written beside `_metadata` once every Kafka transaction the snapshot names is committed:
+/// a restore of it has none to resume (see `io::kafka::transactions`).
+pub const COMMITTED: &str = "_committed";
+
 /// Checkpoint or savepoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +70,9 @@ pub struct Metadata {
     /// What the sinks staged for this snapshot: committed when it completes, and again
     /// (idempotently) when a job restores from it.
     pub commits: Vec<Commit>,
+    /// Read, not written: the snapshot's directory holds [`COMMITTED`].
+    #[serde(skip)]
+    pub transactions_committed: bool,
 }
 
 /// Output a sink staged for a checkpoint, made visible when the checkpoint completes.

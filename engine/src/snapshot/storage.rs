@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use strom_storage::layout::{Attempt, CheckpointDir, CheckpointState};
 use strom_storage::{Location, StorageOptions, block_on};
 
-use super::{FORMAT_VERSION, METADATA, Metadata, Restored, StateFile};
+use super::{COMMITTED, FORMAT_VERSION, METADATA, Metadata, Restored, StateFile};
 
 /// Files of one snapshot written or read at once.
 const CONCURRENCY: usize = 8;
@@ -172,8 +172,9 @@ impl Storage {
                 "is missing: the snapshot never completed".into(),
             ));
         };
-        let meta: Metadata = serde_json::from_slice(&manifest)
+        let mut meta: Metadata = serde_json::from_slice(&manifest)
             .map_err(|e| bad(METADATA, format!("is not a snapshot manifest: {e}")))?;
+        meta.transactions_committed = self.get(&name(COMMITTED))?.is_some();
         if meta.format_version > FORMAT_VERSION {
             return Err(bad(
                 METADATA,

@@ -259,10 +259,20 @@ fn round(
     let _ = std::fs::remove_dir_all(&work);
     if !same {
         let extra = got.len() as i64 - want.len() as i64;
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
         return Err(format!(
-            "{} rows, Flink {} ({extra:+}); {from}",
+            "{} rows, Flink {} ({extra:+}); {from}{}{}",
             got.len(),
-            want.len()
+            want.len(),
+            topic
+                .as_ref()
+                .map(|t| format!(" (output topic {})", t.topic))
+                .unwrap_or_default(),
+            if warnings.is_empty() {
+                String::new()
+            } else {
+                format!("; the restored run warned: {}", warnings.join(" | "))
+            }
         ));
     }
     let what = if finished_first {

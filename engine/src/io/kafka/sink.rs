@@ -9,8 +9,8 @@
 //!   checkpoint completes. Transactions run on a pool of producers per subtask,
 //!   transactional ids `<prefix>-<subtask>-<slot>` (as Flink's pooled producer): one holds
 //!   the open transaction, others wait for their checkpoints to complete, and a committed
-//!   one is renewed (a new epoch, off the data path) and goes back to the pool for a later
-//!   interval. A new run fences every slot of its subtask before it writes (and those of
+//!   one goes back to the pool for a later interval once its checkpoint is marked
+//!   committed (see [`Transactions::release`]). A new run fences every slot of its subtask before it writes (and those of
 //!   subtasks an earlier, wider run had): whatever an earlier run left open under those ids
 //!   is aborted and a zombie of it can no longer write.
 
@@ -125,9 +125,8 @@ pub fn producer_config(spec: &KafkaSink) -> Result<ClientConfig, String> {
 /// `InitProducerId` gives it a new epoch, which fences every earlier holder of the id and
 /// aborts what one left open; its producer id and epoch are known, for the checkpoint to
 /// record with each transaction (so that a restore can commit one this process could not).
-/// One epoch carries one transaction: after a commit, the coordinator renews the producer
-/// this way before it goes back to the pool, so a recorded producer id and epoch can only
-/// ever commit the transaction it was recorded with.
+/// Also how a committed producer is renewed when its checkpoint could not be marked
+/// committed ([`Transactions::release`]).
 pub fn transactional_producer(
     config: &ClientConfig,
     id: &str,

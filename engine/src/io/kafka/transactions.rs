@@ -13,6 +13,11 @@
 //! reflection). Such a transaction was committed unless the old process died in the moment
 //! between writing `_metadata` and committing; then it is still open, and the restore
 //! commits it with the producer id and epoch the checkpoint recorded ([`super::resume`]).
+//! That is safe only while the recorded epoch still holds that transaction: a committed
+//! producer stays here until the checkpoint's `_committed` marker is written beside its
+//! `_metadata` ([`Transactions::release`]) — a restore of a marked checkpoint resumes
+//! nothing — and only then carries a later transaction; if the marker cannot be written,
+//! the producer is renewed (a new epoch) first.
 //! A checkpoint without them (written before they were recorded) has its transactions
 //! fenced instead (aborted if open: their records are lost, as the log says).
 
@@ -26,6 +31,14 @@ use rdkafka::producer::{BaseProducer, Producer};
 
 use super::BROKER_TIMEOUT;
 use super::sink::{Pooled, transactional_producer};
+
+/// A committed transaction's producer, not yet free for another.
+struct Held {
+    id: String,
+    checkpoint: u64,
+    producer: Pooled,
+    give_back: Sender<Pooled>,
+}
 
 struct Pending {
     /// The checkpoint whose interval the transaction holds.
@@ -44,6 +57,8 @@ pub struct Transactions {
     clients: Mutex<Vec<(String, ClientConfig)>>,
     /// See [`Transactions::fence_subtasks_below`].
     fence_below: AtomicUsize,
+    /// Committed, waiting for [`Transactions::release`].
+    held: Mutex<Vec<Held>>,
 }
 
 /// Fences transactional id `id` on the brokers of `config`: a new epoch for it, which
@@ -141,23 +156,13 @@ impl Transactions {
         match producer.commit_transaction(BROKER_TIMEOUT) {
             Ok(()) => {
                 self.committed.lock().expect("transactions").insert(key);
-                // One epoch, one transaction: the slot goes back to its subtask with a new
-                // epoch (off this thread); if that fails, the subtask opens another slot.
-                let config = self.client_of(id, checkpoint);
-                let id = id.to_owned();
-                std::thread::spawn(move || {
-                    drop(producer);
-                    let Some(config) = config else { return };
-                    match transactional_producer(&config, &id) {
-                        Ok(renewed) => {
-                            let _ = give_back.send((slot, renewed));
-                        }
-                        Err(e) => tracing::warn!(
-                            transaction = id,
-                            error = %e,
-                            "could not renew a committed producer; its subtask opens another"
-                        ),
-                    }
+                // Held until the snapshot says its transactions are committed
+                // ([`Transactions::release`]).
+                self.held.lock().expect("transactions").push(Held {
+                    id: id.to_owned(),
+                    checkpoint,
+                    producer: (slot, producer),
+                    give_back,
                 });
                 Ok(())
             }
@@ -263,6 +268,47 @@ impl Transactions {
             .expect("transactions")
             .insert((id.to_owned(), checkpoint));
         Ok(())
+    }
+
+    /// Gives the producers of committed transactions back to their subtasks. `marked`:
+    /// the snapshot that named them carries its [`crate::snapshot::COMMITTED`] marker, so a
+    /// restore of it resumes none, and each producer goes back as it is. Otherwise a
+    /// restore would resume them with the producer id and epoch it recorded, which must
+    /// then not hold a later transaction: each is renewed first (a new producer, a new
+    /// epoch; off this thread). A renewal that fails costs its subtask that slot.
+    pub fn release(&self, marked: bool) {
+        let held = std::mem::take(&mut *self.held.lock().expect("transactions"));
+        for Held {
+            id,
+            checkpoint,
+            producer,
+            give_back,
+        } in held
+        {
+            if marked {
+                if let Err(back) = give_back.send(producer) {
+                    // The subtask is gone: close the producer off this thread.
+                    std::thread::spawn(move || drop(back));
+                }
+                continue;
+            }
+            let config = self.client_of(&id, checkpoint);
+            std::thread::spawn(move || {
+                let (slot, old) = producer;
+                drop(old);
+                let Some(config) = config else { return };
+                match transactional_producer(&config, &id) {
+                    Ok(renewed) => {
+                        let _ = give_back.send((slot, renewed));
+                    }
+                    Err(e) => tracing::warn!(
+                        transaction = id,
+                        error = %e,
+                        "could not renew a committed producer; its subtask opens another"
+                    ),
+                }
+            });
+        }
     }
 
     /// Exactly-once sinks fence the transactional ids of subtasks below `subtasks` (the
