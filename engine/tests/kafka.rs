@@ -467,7 +467,10 @@ sinks:
     let chk = work.join(format!("chk-{newest}"));
     let manifest = std::fs::read_to_string(chk.join("_metadata")).unwrap();
     assert!(manifest.contains("kafka_transaction"), "{manifest}");
-    assert!(chk.join("_committed").is_file(), "chk-{newest} is marked committed");
+    assert!(
+        chk.join("_committed").is_file(),
+        "chk-{newest} is marked committed"
+    );
     let _ = std::fs::remove_dir_all(&work);
     // No zombie can commit: the new run took each id with a newer epoch, which aborted its
     // open transaction.

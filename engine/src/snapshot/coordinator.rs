@@ -459,7 +459,12 @@ fn write(
     // The checkpoint is on storage from here on, and a restore from it commits these parts
     // again; a part that cannot be committed now fails the checkpoint as the job sees it, so
     // the part is carried to the next one rather than forgotten.
-    commit_all(commits.iter(), &shared.transactions)?;
+    if let Err(e) = commit_all(commits.iter(), &shared.transactions) {
+        // This snapshot cannot be marked: the producers of what did commit are renewed
+        // before they carry anything else.
+        shared.transactions.release(false);
+        return Err(e);
+    }
     if commits.iter().any(|c| matches!(c, Commit::Kafka { .. })) {
         // Every transaction is committed: say so beside `_metadata` (a restore then resumes
         // none), and only then may their producers carry new transactions.
