@@ -509,7 +509,7 @@ fn a_pooled_id_reused_after_the_last_barrier_commits_the_end_of_input_transactio
     use std::sync::Arc;
     use strom_engine::io::kafka::sink::KafkaWriter;
     use strom_engine::io::kafka::transactions::Transactions;
-    use strom_engine::snapshot::coordinator::commit_all;
+    use strom_engine::snapshot::commit::commit_all;
     let broker = Broker::start().unwrap();
     broker.create_topic("reuse-out", 1).unwrap();
     let spec = JobSpec::parse(&format!(
@@ -593,7 +593,7 @@ fn a_restore_commits_the_transaction_a_run_left_open_and_only_that_one() {
     use std::sync::Arc;
     use strom_engine::io::kafka::sink::{KafkaWriter, producer_config};
     use strom_engine::io::kafka::transactions::Transactions;
-    use strom_engine::snapshot::coordinator::{commit_all, commit_restored};
+    use strom_engine::snapshot::commit::{commit_all, commit_restored};
     use strom_engine::snapshot::{Commit, Metadata};
     let broker = Broker::start().unwrap();
     broker.create_topic("resume-out", 1).unwrap();

@@ -17,9 +17,8 @@ use super::source_position;
 use super::task::{self, TaskContext, TaskError};
 use crate::io::sink::discard_staged;
 use crate::plan::{Partition, Plan, SinkKind, VertexKind};
-use crate::snapshot::coordinator::{
-    self, Ack, CheckpointConfig, SavepointRequest, Shared, commit_restored,
-};
+use crate::snapshot::commit::commit_restored;
+use crate::snapshot::coordinator::{self, Ack, CheckpointConfig, SavepointRequest, Shared};
 use crate::snapshot::storage::Storage;
 use crate::snapshot::{Metadata, Restored, StateIn, state_in};
 

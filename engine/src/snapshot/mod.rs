@@ -11,6 +11,7 @@
 //! so a snapshot taken at one parallelism restores at any other: each new subtask reads the
 //! files of the old subtasks whose ranges overlap its own and keeps the entries in its range.
 
+pub mod commit;
 pub mod coordinator;
 pub mod storage;
 

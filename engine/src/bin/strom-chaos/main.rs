@@ -256,12 +256,12 @@ fn round(
     got.sort_unstable();
     want.sort_unstable();
     let same = got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| same_line(g, w));
-    let _ = std::fs::remove_dir_all(&work);
     if !same {
+        // The work directory (its checkpoints, the job) stays for a look.
         let extra = got.len() as i64 - want.len() as i64;
         let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
         return Err(format!(
-            "{} rows, Flink {} ({extra:+}); {from}{}{}",
+            "{} rows, Flink {} ({extra:+}); {from}{}{}; the work directory {} is kept",
             got.len(),
             want.len(),
             topic
@@ -272,9 +272,11 @@ fn round(
                 String::new()
             } else {
                 format!("; the restored run warned: {}", warnings.join(" | "))
-            }
+            },
+            work.display()
         ));
     }
+    let _ = std::fs::remove_dir_all(&work);
     let what = if finished_first {
         "finished before the kill".into()
     } else if any_checkpoint {
