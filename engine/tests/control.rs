@@ -6,25 +6,14 @@
     reason = "a test should fail loudly at the first surprise"
 )]
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use strom_engine::control::{JobView, serve};
 use strom_engine::spec::JobSpec;
 
-fn get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
-}
+#[path = "support/http.rs"]
+mod http;
+use http::get;
 
 #[test]
 fn job_status_and_prometheus_metrics_show_backpressure() {

@@ -232,6 +232,23 @@ pub fn discard_staged(dir: &Path) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// Whether two CSV lines hold the same values, doubles equal to 1e-9 relative: how a job's
+/// rows are compared with Flink's (the golden tests, strom-chaos).
+pub fn same_csv_line(got: &str, want: &str) -> bool {
+    if got == want {
+        return true;
+    }
+    let (g, w): (Vec<&str>, Vec<&str>) = (got.split(',').collect(), want.split(',').collect());
+    g.len() == w.len()
+        && g.iter().zip(&w).all(|(a, b)| {
+            a == b
+                || match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => x == y || (x - y).abs() <= 1e-9 * y.abs().max(1e-300),
+                    _ => false,
+                }
+        })
+}
+
 /// The committed rows of a CSV sink directory: the header and every part's rows, in part
 /// name order.
 pub fn read_csv_dir(dir: &Path) -> std::io::Result<(Option<String>, Vec<String>)> {

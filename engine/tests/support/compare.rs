@@ -1,21 +1,7 @@
 //! Comparing a job's CSV rows with Flink's `expected.csv`: the header exactly, the rows as
 //! sorted lines (order across subtasks is not Flink's either), doubles numerically.
 
-/// Whether two CSV lines hold the same values (doubles equal to 1e-9 relative).
-pub fn same_line(got: &str, want: &str) -> bool {
-    if got == want {
-        return true;
-    }
-    let (g, w): (Vec<&str>, Vec<&str>) = (got.split(',').collect(), want.split(',').collect());
-    g.len() == w.len()
-        && g.iter().zip(&w).all(|(a, b)| {
-            a == b
-                || match (a.parse::<f64>(), b.parse::<f64>()) {
-                    (Ok(x), Ok(y)) => x == y || ((x - y).abs() <= 1e-9 * y.abs().max(1e-300)),
-                    _ => false,
-                }
-        })
-}
+use strom_engine::io::sink::same_csv_line as same_line;
 
 /// Panics with what differs unless `got` (rows, no header) are `want_text`'s rows.
 pub fn assert_same_rows(what: &str, mut got: Vec<&str>, want_text: &str) {

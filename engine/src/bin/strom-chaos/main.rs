@@ -124,21 +124,6 @@ fn paced_spec(case: &str, dir: &Path, out: &Path, pace: u64) -> JobSpec {
     spec
 }
 
-fn same_line(got: &str, want: &str) -> bool {
-    if got == want {
-        return true;
-    }
-    let (g, w): (Vec<&str>, Vec<&str>) = (got.split(',').collect(), want.split(',').collect());
-    g.len() == w.len()
-        && g.iter().zip(&w).all(|(a, b)| {
-            a == b
-                || match (a.parse::<f64>(), b.parse::<f64>()) {
-                    (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * y.abs().max(1e-300),
-                    _ => false,
-                }
-        })
-}
-
 /// Runs one round; Ok(description of what happened) or Err(what went wrong). With
 /// `brokers`, through Kafka.
 fn round(
@@ -255,7 +240,11 @@ fn round(
     };
     got.sort_unstable();
     want.sort_unstable();
-    let same = got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| same_line(g, w));
+    let same = got.len() == want.len()
+        && got
+            .iter()
+            .zip(&want)
+            .all(|(g, w)| strom_engine::io::sink::same_csv_line(g, w));
     if !same {
         // The work directory (its checkpoints, the job) stays for a look.
         let extra = got.len() as i64 - want.len() as i64;

@@ -1,0 +1,347 @@
+//! Kafka sources: bad records, brokers and topics that are away, lag, group offsets.
+
+use std::time::Duration;
+
+use strom_engine::plan::Plan;
+use strom_engine::runtime::{RunOptions, Running};
+use strom_engine::snapshot::coordinator::CheckpointConfig;
+use strom_engine::snapshot::storage::Storage;
+use strom_engine::spec::JobSpec;
+use strom_testkit::kafka::Broker;
+
+use super::support::{Topics, json_records, read_ids};
+
+/// A bounded JSON source over `topic` and a collecting sink; returns the running job and
+/// what the sink received.
+fn json_job(
+    broker_bootstrap: &str,
+    topic: &str,
+    bad_records: &str,
+) -> (Running, std::sync::Arc<std::sync::Mutex<Vec<i64>>>) {
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{broker_bootstrap}", topics: [{topic}], format: json, bounded: true, bad_records: {bad_records}}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+sinks:
+  - {{name: out, input: events, blackhole: {{}}}}
+"#
+    );
+    let spec = JobSpec::parse(&text).unwrap();
+    let mut plan = Plan::build(&spec, 1).unwrap();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    plan.collect_sinks(std::sync::Arc::new(
+        move |b: &arrow::record_batch::RecordBatch| {
+            let ids = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap();
+            sink.lock().unwrap().extend(ids.values().iter().copied());
+        },
+    ));
+    (Running::start(plan), got)
+}
+
+#[test]
+fn a_record_that_does_not_decode_stops_the_job_naming_topic_partition_and_offset() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("bad", 1).unwrap();
+    broker
+        .produce("bad", Some(0), json_records(&[7], 20))
+        .unwrap();
+    let (running, _) = json_job(&broker.bootstrap(), "bad", "fail");
+    let err = running.wait().unwrap_err().to_string();
+    assert!(
+        err.contains("topic bad partition 0 offset 7") && err.contains("bad_records: skip"),
+        "{err}"
+    );
+}
+
+#[test]
+fn records_that_do_not_decode_are_left_out_and_counted_under_skip() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("skip", 1).unwrap();
+    let mut values = json_records(&[3, 11, 12], 30);
+    values.push("{not json".into());
+    values.push(String::new());
+    broker.produce("skip", Some(0), values).unwrap();
+    let (running, got) = json_job(&broker.bootstrap(), "skip", "skip");
+    let metrics = running.metrics.clone();
+    running.wait().unwrap();
+    let mut ids = got.lock().unwrap().clone();
+    ids.sort_unstable();
+    let want: Vec<i64> = (0..30).filter(|i| ![3, 11, 12].contains(i)).collect();
+    assert_eq!(ids, want);
+    let skipped: u64 = metrics
+        .iter()
+        .map(|m| m.skipped_records.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    assert_eq!(
+        skipped, 5,
+        "three bad ids, one broken object, one empty value"
+    );
+}
+
+#[test]
+fn a_source_waits_for_an_unreachable_broker_and_a_missing_topic_then_reads_everything() {
+    let port = strom_testkit::free_port().unwrap();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let (running, got) = json_job(&bootstrap, "later", "fail");
+    let waiting = |running: &Running| {
+        running
+            .metrics
+            .iter()
+            .find_map(|m| m.waiting.lock().unwrap().clone())
+    };
+    let until = |what: &str, running: &Running, f: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(w) = waiting(running)
+                && f(&w)
+            {
+                return w;
+            }
+            assert!(std::time::Instant::now() < deadline, "never said: {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let said = until("no broker", &running, &|w| w.contains(&bootstrap));
+    assert!(!running.is_finished(), "it waits: {said}");
+    let broker = Broker::start_on(port).unwrap();
+    let said = until("no topic", &running, &|w| {
+        w.contains("topic later") && w.contains("does not exist")
+    });
+    assert!(!running.is_finished(), "it waits: {said}");
+    broker.create_topic("later", 2).unwrap();
+    broker
+        .produce("later", None, json_records(&[], 500))
+        .unwrap();
+    let metrics = running.metrics.clone();
+    running.wait().unwrap();
+    let mut ids = got.lock().unwrap().clone();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..500).collect::<Vec<i64>>());
+    assert!(metrics.iter().all(|m| m.waiting.lock().unwrap().is_none()));
+}
+
+#[test]
+fn a_broker_that_stops_answering_for_10_s_delays_the_job_and_loses_or_repeats_nothing() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("steady-in", 2).unwrap();
+    broker.create_topic("steady-out", 2).unwrap();
+    broker
+        .produce("steady-in", None, json_records(&[], 20_000))
+        .unwrap();
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [steady-in], format: json, bounded: true}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+transforms:
+  - {{name: slow, input: events, throttle: 2500}}
+sinks:
+  - name: out
+    input: slow
+    kafka: {{bootstrap_servers: "{b}", topic: steady-out, format: json, delivery: exactly-once, partitioner: fixed, transactional_id_prefix: steady}}
+"#,
+        b = broker.bootstrap()
+    );
+    let spec = JobSpec::parse(&text).unwrap();
+    let work = std::env::temp_dir().join(format!("strom-kafka-pause-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let running = Running::start_with(
+        Plan::build(&spec, 2).unwrap(),
+        RunOptions {
+            checkpoints: Some(CheckpointConfig {
+                storage: Storage::open(work.to_str().unwrap()).unwrap(),
+                interval: Duration::from_millis(300),
+                retain: 2,
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let checkpoints = running.checkpoints.clone();
+    let completed = || {
+        checkpoints
+            .completed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    // Under a loaded machine the first checkpoint can take a while: wait for it, not a fixed time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while completed() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = completed();
+    assert!(before > 0, "a checkpoint completed before the pause");
+    assert!(
+        !running.is_finished(),
+        "the throttled job (about 4 s of input) is still running when the broker pauses"
+    );
+    broker.pause();
+    std::thread::sleep(Duration::from_secs(10));
+    let during = completed();
+    broker.unpause();
+    running.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&work);
+    assert!(
+        completed() > during,
+        "checkpoints completed after the pause ({before} before, {during} when it ended, {} at the end)",
+        completed()
+    );
+    let ids = read_ids(&broker, "steady-out");
+    assert_eq!(ids, (0..20_000).collect::<Vec<i64>>());
+}
+
+/// A Kafka source reports its lag: per partition and in total in `/v1/job`, per partition
+/// in `/metrics`, and the topic's partition count (what the autoscaler aligns parallelism
+/// to), as it reads a topic that already holds more than it can read at once.
+#[test]
+fn a_lagging_kafka_source_reports_its_lag_per_partition_and_its_partition_count() {
+    use super::http::get;
+    use strom_engine::control::{JobView, serve};
+    let broker = Broker::start().unwrap();
+    broker.create_topic("lagging", 3).unwrap();
+    broker
+        .produce("lagging", None, json_records(&[], 300_000))
+        .unwrap();
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [lagging], format: json}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+transforms:
+  - {{name: slow, input: events, throttle: 2000}}
+sinks:
+  - {{name: out, input: slow, blackhole: {{}}}}
+"#,
+        b = broker.bootstrap()
+    );
+    let running = Running::start(Plan::build(&JobSpec::parse(&text).unwrap(), 2).unwrap());
+    let view = JobView::new(running.metrics.clone(), 2, running.started);
+    let addr = serve(view, "127.0.0.1:0".parse().unwrap()).unwrap();
+    // The ends come with the client's statistics, once a second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let status: strom_protocol::JobStatus =
+            serde_json::from_str(&get(addr, "/v1/job")).unwrap();
+        if status.vertices[0]
+            .subtasks
+            .iter()
+            .all(|s| s.pending_records.is_some())
+            || std::time::Instant::now() > deadline
+        {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let source = &status.vertices[0];
+    assert_eq!(source.name, "source:events");
+    assert_eq!(source.partitions, Some(3), "{source:?}");
+    let mut seen = Vec::new();
+    let mut total = 0;
+    for s in &source.subtasks {
+        let pending = s.pending_records.unwrap_or_else(|| panic!("{s:?}"));
+        assert_eq!(
+            pending,
+            s.partitions
+                .iter()
+                .map(|p| p.pending_records.unwrap())
+                .sum::<u64>(),
+            "{s:?}"
+        );
+        total += pending;
+        seen.extend(s.partitions.iter().map(|p| (p.partition, p.offset)));
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        [0, 1, 2],
+        "each partition read by one subtask"
+    );
+    // What is behind plus what was read (up to the batches in flight) is the topic.
+    let read: i64 = seen.iter().map(|(_, offset)| offset).sum();
+    assert_eq!(total + read as u64, 300_000, "{source:?}");
+    assert!(total > 100_000, "the throttled job is far behind: {total}");
+    let metrics = get(addr, "/metrics");
+    assert!(
+        metrics.contains("strom_engine_source_partition_pending_records{partition=\"0\",subtask="),
+        "{metrics}"
+    );
+    running.cancel();
+    let _ = running.wait();
+}
+
+/// When a checkpoint completes, the source commits its offsets at that checkpoint to the
+/// consumer group (for tools that watch the group; restores use the checkpoint).
+#[test]
+fn completed_checkpoints_commit_the_sources_offsets_to_its_consumer_group() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let broker = Broker::start().unwrap();
+    broker.create_topic("watched", 2).unwrap();
+    broker
+        .produce("watched", None, json_records(&[], 1000))
+        .unwrap();
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [watched], format: json, group_id: watchers}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+sinks:
+  - {{name: out, input: events, blackhole: {{}}}}
+"#,
+        b = broker.bootstrap()
+    );
+    let work = std::env::temp_dir().join(format!("strom-kafka-group-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let running = Running::start_with(
+        Plan::build(&JobSpec::parse(&text).unwrap(), 1).unwrap(),
+        RunOptions {
+            checkpoints: Some(CheckpointConfig {
+                storage: Storage::open(work.to_str().unwrap()).unwrap(),
+                interval: Duration::from_millis(200),
+                retain: 2,
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let watcher: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "watchers")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition("watched", 0);
+    tpl.add_partition("watched", 1);
+    let committed = || -> i64 {
+        watcher
+            .committed_offsets(tpl.clone(), Duration::from_secs(10))
+            .unwrap()
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => o,
+                _ => 0,
+            })
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while committed() < 1000 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    running.cancel();
+    let _ = running.wait();
+    let _ = std::fs::remove_dir_all(&work);
+    assert_eq!(
+        committed(),
+        1000,
+        "the group's offsets reach the end of both partitions"
+    );
+}
