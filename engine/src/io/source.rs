@@ -42,6 +42,17 @@ pub struct Watermarker {
     max_seen: Option<i64>,
 }
 
+/// The event-time column `column` of `data` (BIGINT epoch milliseconds).
+pub fn event_times(data: &RecordBatch, column: usize) -> Result<Int64Array, ArrowError> {
+    data.column(column)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .cloned()
+        .ok_or_else(|| {
+            ArrowError::CastError("the event-time column must be BIGINT epoch milliseconds".into())
+        })
+}
+
 impl Watermarker {
     /// A watermark generator over `column`.
     pub fn new(column: usize, delay: i64) -> Self {
@@ -54,16 +65,7 @@ impl Watermarker {
 
     /// Event time and per-row watermark of a batch.
     pub fn stamp(&mut self, data: RecordBatch) -> Result<Batch, ArrowError> {
-        let ts = data
-            .column(self.column)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| {
-                ArrowError::CastError(
-                    "the event-time column must be BIGINT epoch milliseconds".into(),
-                )
-            })?
-            .clone();
+        let ts = event_times(&data, self.column)?;
         let mut wm = Vec::with_capacity(ts.len());
         for t in ts.values() {
             wm.push(self.current());

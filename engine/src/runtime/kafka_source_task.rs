@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::message::Message;
 use super::metrics::{Clock, Phase};
-use super::operator_task;
 use super::task::{TaskContext, TaskError, source_schema};
-use crate::batch::{Batch, MAX_WATERMARK, MIN_WATERMARK};
+use super::{operator_task, source_task};
+use crate::batch::{Batch, MIN_WATERMARK};
 use crate::io::kafka::partition_owner;
 use crate::io::kafka::source::{KafkaPosition, KafkaReader, OpenFailure};
 use crate::io::source::BATCH_ROWS;
@@ -192,18 +192,7 @@ pub(crate) fn run(
         }
         metrics.late_records.store(chain.late(), Ordering::Relaxed);
     }
-    chain.on_watermark(MAX_WATERMARK, &mut out)?;
-    for b in out.drain(..) {
-        outputs.data(&mut clock, b)?;
-    }
-    metrics.late_records.store(chain.late(), Ordering::Relaxed);
-    let mut states = ctx.chain_states(&chain)?;
-    states.push(state(&reader));
-    outputs.broadcast(&mut clock, &Message::Watermark(MAX_WATERMARK))?;
-    outputs.broadcast(&mut clock, &Message::End)?;
-    ctx.ack(last_checkpoint, states, Vec::new(), true);
-    clock.switch(Phase::Busy);
-    Ok(())
+    source_task::end_of_input(ctx, &mut chain, &mut clock, state(&reader), last_checkpoint)
 }
 
 /// A source subtask's positions as its state in a snapshot.

@@ -12,6 +12,7 @@ use crate::batch::{Batch, MAX_WATERMARK, MIN_WATERMARK};
 use crate::io::source::{BATCH_ROWS, Datagen, FileReader, Watermarker};
 use crate::ops::Chain;
 use crate::plan::VertexKind;
+use crate::snapshot::coordinator::OpState;
 use crate::snapshot::decode;
 
 /// Reads the source (a file or generated records) at its rate, stamps watermarks, runs
@@ -225,17 +226,35 @@ pub(crate) fn run(
         }
         metrics.late_records.store(chain.late(), Ordering::Relaxed);
     }
+    // The final position: everything read.
+    let position = ctx.source_state(generator.as_ref(), marker.as_ref(), rows_read, produced);
+    end_of_input(ctx, &mut chain, &mut clock, position, last_checkpoint.get())
+}
+
+/// A source subtask's end: fires what the chain holds (the watermark goes to the end of
+/// time), acknowledges its final state (`position`, valid for every later checkpoint; the
+/// last one it saw: `last_checkpoint`), and tells its outputs.
+pub(crate) fn end_of_input(
+    ctx: &TaskContext<'_>,
+    chain: &mut Chain,
+    clock: &mut Clock,
+    position: OpState,
+    last_checkpoint: u64,
+) -> Result<(), TaskError> {
+    let mut out = Vec::new();
     chain.on_watermark(MAX_WATERMARK, &mut out)?;
     for b in out.drain(..) {
-        outputs.data(&mut clock, b)?;
+        ctx.outputs.data(clock, b)?;
     }
-    metrics.late_records.store(chain.late(), Ordering::Relaxed);
-    // The final position: everything read.
-    let mut states = ctx.chain_states(&chain)?;
-    states.push(ctx.source_state(generator.as_ref(), marker.as_ref(), rows_read, produced));
-    outputs.broadcast(&mut clock, &Message::Watermark(MAX_WATERMARK))?;
-    outputs.broadcast(&mut clock, &Message::End)?;
-    ctx.ack(last_checkpoint.get(), states, Vec::new(), true);
+    ctx.metrics
+        .late_records
+        .store(chain.late(), Ordering::Relaxed);
+    let mut states = ctx.chain_states(chain)?;
+    states.push(position);
+    ctx.outputs
+        .broadcast(clock, &Message::Watermark(MAX_WATERMARK))?;
+    ctx.outputs.broadcast(clock, &Message::End)?;
+    ctx.ack(last_checkpoint, states, Vec::new(), true);
     clock.switch(Phase::Busy);
     Ok(())
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, Int64Array};
+use arrow::array::Int64Array;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -458,17 +458,7 @@ impl KafkaReader {
         delay: i64,
         idle_timeout: Option<Duration>,
     ) -> Result<Batch, ArrowError> {
-        let ts = polled
-            .batch
-            .column(column)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| {
-                ArrowError::CastError(
-                    "the event-time column must be BIGINT epoch milliseconds".into(),
-                )
-            })?
-            .clone();
+        let ts = crate::io::source::event_times(&polled.batch, column)?;
         let mut wm = Vec::with_capacity(ts.len());
         // A partition that reached its end in this poll still counts until its rows are
         // stamped: its split finishes after its last record, as in Flink.
