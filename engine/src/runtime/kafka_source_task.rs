@@ -26,6 +26,10 @@ pub(crate) const KIND: &str = "source-kafka";
 /// and cancellation again.
 const POLL_WAIT: Duration = Duration::from_millis(50);
 
+/// How often the task works out its partitions' lag for `/v1/job` and `/metrics`: the
+/// figure is read by people and the autoscaler every few seconds, so per batch is waste.
+const LAG_EVERY: Duration = Duration::from_millis(250);
+
 pub(crate) fn run(
     ctx: &TaskContext<'_>,
     mut chain: Chain,
@@ -105,6 +109,7 @@ pub(crate) fn run(
     let mut at_barriers: Vec<(u64, KafkaPosition)> = Vec::new();
     let mut last_wm = MIN_WATERMARK;
     let mut idle = false;
+    let mut lag_at: Option<Instant> = None;
     if reader.partition_count() == 0 {
         // More subtasks than partitions: this one has nothing to hold back.
         idle = true;
@@ -137,14 +142,24 @@ pub(crate) fn run(
         if reader.finished() {
             break;
         }
+        // Waiting for the first record is idle; fetching and decoding the batch is work.
+        // (Counting the wait as busy would make a quiet topic's source look saturated to
+        // the autoscaler.)
         clock.switch(Phase::Busy);
-        let polled = reader.poll(BATCH_ROWS, POLL_WAIT)?;
-        clock.switch(Phase::Idle);
+        let mut arrived = false;
+        let polled = reader.poll(BATCH_ROWS, POLL_WAIT, || {
+            clock.switch(Phase::Idle);
+            arrived = true;
+        })?;
+        clock.switch(if arrived { Phase::Busy } else { Phase::Idle });
         metrics
             .skipped_records
             .store(reader.skipped, Ordering::Relaxed);
         metrics.set_waiting(reader.waiting());
-        metrics.set_lag(reader.lag());
+        if lag_at.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
+            lag_at = Some(Instant::now());
+            metrics.set_lag(reader.lag());
+        }
         if let Some(polled) = polled {
             let rows = polled.batch.num_rows() as u64;
             metrics.records_in.fetch_add(rows, Ordering::Relaxed);

@@ -147,13 +147,25 @@ impl KafkaReader {
             let meta = consumer
                 .fetch_metadata(Some(topic), METADATA_TIMEOUT)
                 .map_err(|e| {
-                    kafka(
-                        format!(
-                            "cannot read the metadata of topic {topic} from {}",
-                            spec.bootstrap_servers
-                        ),
-                        e,
-                    )
+                    // The client's own report says why (a failed SASL authentication)
+                    // where the call's error only says the transport failed; it arrives
+                    // as an error event on the consumer's queue.
+                    let reported = (0..16).find_map(|_| match consumer.poll(Duration::ZERO) {
+                        Some(Err(reported))
+                            if reported.rdkafka_error_code() != e.rdkafka_error_code() =>
+                        {
+                            Some(reported.to_string())
+                        }
+                        _ => None,
+                    });
+                    let why = match reported {
+                        Some(reported) => format!("{reported} ({e})"),
+                        None => e.to_string(),
+                    };
+                    OpenFailure::Unavailable(format!(
+                        "cannot read the metadata of topic {topic} from {}: {why}",
+                        spec.bootstrap_servers
+                    ))
                 })?;
             let found = meta.topics().iter().find(|t| t.name() == topic);
             let ids: Vec<i32> = match found {
@@ -305,7 +317,14 @@ impl KafkaReader {
     }
 
     /// Up to `max_rows` records, waiting at most `wait` for the first; None if none came.
-    pub fn poll(&mut self, max_rows: usize, wait: Duration) -> Result<Option<Polled>, ArrowError> {
+    /// `arrived` is called once the first record is in hand: the time before it was spent
+    /// waiting, the time after it working (the task's busy-time accounting).
+    pub fn poll(
+        &mut self,
+        max_rows: usize,
+        wait: Duration,
+        mut arrived: impl FnMut(),
+    ) -> Result<Option<Polled>, ArrowError> {
         let mut values: Vec<u8> = Vec::new();
         let mut ends: Vec<usize> = Vec::new();
         // Per record: partition index, offset.
@@ -315,6 +334,9 @@ impl KafkaReader {
             let Some(polled) = self.consumer.poll(timeout) else {
                 break;
             };
+            if !timeout.is_zero() {
+                arrived();
+            }
             timeout = Duration::ZERO;
             let message = match polled {
                 Ok(m) => m,
