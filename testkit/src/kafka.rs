@@ -13,8 +13,9 @@ use anyhow::Context;
 
 use crate::emulators::{Process, executable, wait_for_port};
 
-/// The broker binary, installed by `scripts/install-tools.sh`.
-fn broker_binary() -> anyhow::Result<std::path::PathBuf> {
+/// The broker binary, installed by `scripts/install-tools.sh` (the local cluster's tests
+/// serve it as the `strom/kafka-broker` image).
+pub fn broker_binary() -> anyhow::Result<std::path::PathBuf> {
     executable(
         "strom-kafka-broker/bin/strom-kafka-broker",
         "cargo install --path testkit/kafka-broker",
@@ -25,6 +26,8 @@ fn broker_binary() -> anyhow::Result<std::path::PathBuf> {
 pub struct Broker {
     process: Option<Process>,
     port: u16,
+    /// More command-line options (`--topic`, `--user`).
+    options: Vec<String>,
 }
 
 impl Broker {
@@ -33,11 +36,25 @@ impl Broker {
         Broker::start_on(crate::free_port()?)
     }
 
+    /// Starts one with more of the broker's options: `--topic NAME:PARTITIONS` (made before
+    /// the port opens), `--user NAME:PASSWORD` (clients must then authenticate with SASL
+    /// SCRAM-SHA-256 or -512).
+    pub fn start_with(options: &[&str]) -> anyhow::Result<Broker> {
+        let mut broker = Broker {
+            process: None,
+            port: crate::free_port()?,
+            options: options.iter().map(|o| (*o).to_owned()).collect(),
+        };
+        broker.resume()?;
+        Ok(broker)
+    }
+
     /// Starts one on `port`.
     pub fn start_on(port: u16) -> anyhow::Result<Broker> {
         let mut broker = Broker {
             process: None,
             port,
+            options: Vec::new(),
         };
         broker.resume()?;
         Ok(broker)
@@ -48,6 +65,7 @@ impl Broker {
     pub fn resume(&mut self) -> anyhow::Result<()> {
         let mut command = Command::new(broker_binary()?);
         command.args(["--port", &self.port.to_string()]);
+        command.args(&self.options);
         let mut process = Process::spawn(command).context("starting strom-kafka-broker")?;
         wait_for_port(self.port, &mut process.child, "strom-kafka-broker")?;
         self.process = Some(process);

@@ -1,5 +1,12 @@
 //! `strom-kafka-broker --port N`: a Kafka-protocol broker on 127.0.0.1:N with in-memory
-//! storage, for Strom's tests.
+//! storage, for Strom's tests and the local cluster's Kafka example.
+//!
+//! Options: `--port N` (on 127.0.0.1), or `--listen ADDR:PORT` (e.g. a pod's IP); the
+//! address clients are told to connect to is the listening one unless `--advertise
+//! HOST:PORT` says otherwise; `--topic NAME:PARTITIONS` (repeatable) creates a topic at
+//! start, before the port opens, so clients never see it missing; `--user NAME:PASSWORD`
+//! (repeatable) makes clients authenticate with SASL PLAIN or SCRAM-SHA-256/512
+//! (`users.rs`).
 //!
 //! It is tansu's broker assembled from its crates, with two repairs:
 //! - tansu 0.6 keeps transactions in its storage (`Storage::txn_end` writes the commit or
@@ -13,12 +20,16 @@
 //!   committed: this fills the list from the log's own abort markers, as Kafka's index of
 //!   aborted transactions does.
 
+mod users;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use rama::layer::{MapErrLayer, MapStateLayer};
 use rama::{Context, Layer as _, Service};
 use tansu_broker::coordinator::group::administrator::Controller;
 use tansu_broker::service::{auth, coordinator, storage};
+use tansu_sans_io::create_topics_request::CreatableTopic;
 use tansu_sans_io::record::{deflated, inflated};
 use tansu_sans_io::{
     ApiKey as _, BatchAttribute, ControlBatch, EndTxnRequest, EndTxnResponse, FetchRequest,
@@ -29,9 +40,7 @@ use tansu_service::{
     BytesFrameLayer, FrameRequestLayer, FrameRouteService, TcpBytesLayer, TcpContext,
     TcpContextLayer,
 };
-use tansu_storage::{
-    BrokerRegistrationRequest, Storage, StorageContainer, TopicId, Topition,
-};
+use tansu_storage::{BrokerRegistrationRequest, Storage, StorageContainer, TopicId, Topition};
 use url::Url;
 
 /// `EndTxn`: commits or aborts a transaction through the storage.
@@ -134,14 +143,15 @@ impl<G: Storage> Service<G, FetchRequest> for FetchService {
     ) -> Result<Self::Response, Self::Error> {
         let committed = req.isolation_level == Some(1);
         let requested = req.topics.clone().unwrap_or_default();
-        let mut response = tansu_storage::FetchService
-            .serve(ctx.clone(), req)
-            .await?;
+        let mut response = tansu_storage::FetchService.serve(ctx.clone(), req).await?;
         if !committed {
             return Ok(response);
         }
         // One answer per requested topic, in order.
-        for (asked, topic) in requested.iter().zip(response.responses.iter_mut().flatten()) {
+        for (asked, topic) in requested
+            .iter()
+            .zip(response.responses.iter_mut().flatten())
+        {
             let meta = ctx.state().metadata(Some(&[TopicId::from(asked)])).await?;
             let Some(name) = meta.topics().iter().find_map(|t| t.name.clone()) else {
                 continue;
@@ -224,15 +234,69 @@ async fn aborted<G: Storage>(
     Ok(found)
 }
 
+/// What the command line asks for.
+struct Options {
+    listen: SocketAddr,
+    advertise: String,
+    topics: Vec<(String, i32)>,
+    users: BTreeMap<String, String>,
+}
+
+const USAGE: &str = "usage: strom-kafka-broker (--port N | --listen ADDR:PORT) [--advertise HOST:PORT] [--topic NAME:PARTITIONS]... [--user NAME:PASSWORD]...";
+
+fn options() -> Result<Options, Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let (mut listen, mut advertise, mut topics) = (None, None, Vec::new());
+    let mut users = BTreeMap::new();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(USAGE)?;
+        match flag.as_str() {
+            "--port" => listen = Some(SocketAddr::from(([127, 0, 0, 1], value.parse()?))),
+            "--listen" => {
+                listen = Some(
+                    value
+                        .parse()
+                        .map_err(|e| format!("--listen {value:?}: {e} (ADDR:PORT)"))?,
+                );
+            }
+            "--advertise" => advertise = Some(value),
+            "--topic" => {
+                let (name, partitions) = value
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("--topic {value:?}: write NAME:PARTITIONS"))?;
+                let partitions: i32 = partitions
+                    .parse()
+                    .map_err(|e| format!("--topic {value:?}: partitions: {e}"))?;
+                if name.is_empty() || partitions < 1 {
+                    return Err(
+                        format!("--topic {value:?}: a name and at least one partition").into(),
+                    );
+                }
+                topics.push((name.to_owned(), partitions));
+            }
+            "--user" => {
+                let (name, password) = value
+                    .split_once(':')
+                    .ok_or_else(|| format!("--user {value:?}: write NAME:PASSWORD"))?;
+                users.insert(name.to_owned(), password.to_owned());
+            }
+            _ => return Err(format!("unknown option {flag:?}; {USAGE}").into()),
+        }
+    }
+    let listen = listen.ok_or(USAGE)?;
+    Ok(Options {
+        advertise: advertise.unwrap_or_else(|| listen.to_string()),
+        listen,
+        topics,
+        users,
+    })
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let port: u16 = match (args.next().as_deref(), args.next()) {
-        (Some("--port"), Some(p)) => p.parse()?,
-        _ => return Err("usage: strom-kafka-broker --port N".into()),
-    };
+    let options = options()?;
     let cluster_id = "strom-test";
-    let advertised = Url::parse(&format!("tcp://127.0.0.1:{port}"))?;
+    let advertised = Url::parse(&format!("tcp://{}", options.advertise))?;
     let storage = StorageContainer::builder()
         .cluster_id(cluster_id)
         .node_id(111)
@@ -250,8 +314,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             rack: None,
         })
         .await?;
+    for (name, partitions) in &options.topics {
+        storage
+            .create_topic(
+                CreatableTopic::default()
+                    .name(name.clone())
+                    .num_partitions(*partitions)
+                    .replication_factor(1)
+                    .assignments(Some([].into()))
+                    .configs(Some([].into())),
+                false,
+            )
+            .await?;
+    }
     let groups = Controller::with_storage(storage.clone())?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let sasl = if options.users.is_empty() {
+        None
+    } else {
+        Some(
+            rsasl::config::SASLConfig::builder()
+                .with_defaults()
+                .with_callback(users::Users(options.users.clone()))?,
+        )
+    };
+    let listener = tokio::net::TcpListener::bind(options.listen).await?;
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
@@ -325,7 +411,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let service = (
             TcpContextLayer::new(TcpContext::default().cluster_id(Some(cluster_id.into()))),
             TcpBytesLayer::default(),
-            BytesFrameLayer::default(),
+            BytesFrameLayer::default().with_sasl_config(sasl.clone()),
         )
             .into_layer(route);
         tokio::spawn(async move {
