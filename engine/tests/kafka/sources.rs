@@ -277,6 +277,53 @@ sinks:
     let _ = running.wait();
 }
 
+/// A Kafka source on a quiet topic spends its time waiting, and says so: its busy time
+/// stays near zero (waiting for records counted as busy would make every quiet source look
+/// saturated to the autoscaler, which would scale it up at each decision).
+#[test]
+fn a_kafka_source_on_a_quiet_topic_is_idle_not_busy() {
+    use super::http::get;
+    use strom_engine::control::{JobView, serve};
+    let broker = Broker::start().unwrap();
+    broker.create_topic("quiet", 2).unwrap();
+    broker
+        .produce("quiet", None, json_records(&[], 1000))
+        .unwrap();
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [quiet], format: json}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+sinks:
+  - {{name: out, input: events, blackhole: {{}}}}
+"#,
+        b = broker.bootstrap()
+    );
+    let running = Running::start(Plan::build(&JobSpec::parse(&text).unwrap(), 1).unwrap());
+    let view = JobView::new(running.metrics.clone(), 1, running.started);
+    let addr = serve(view, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let status = |addr| -> strom_protocol::JobStatus {
+        serde_json::from_str(&get(addr, "/v1/job")).unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while status(addr).vertices[0].subtasks[0].records_in < 1000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 1000 records were not read"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Everything read: from now on the topic is quiet.
+    let busy = |addr| status(addr).vertices[0].subtasks[0].busy_ms_total;
+    let before = busy(addr);
+    std::thread::sleep(Duration::from_secs(3));
+    let spent = busy(addr) - before;
+    assert!(spent < 300, "3 s on a quiet topic counted {spent} ms busy");
+    running.cancel();
+    let _ = running.wait();
+}
+
 /// When a checkpoint completes, the source commits its offsets at that checkpoint to the
 /// consumer group (for tools that watch the group; restores use the checkpoint).
 #[test]
@@ -343,5 +390,92 @@ sinks:
         committed(),
         1000,
         "the group's offsets reach the end of both partitions"
+    );
+}
+
+/// Against brokers that require SASL SCRAM: the right user and password (from the spec's
+/// `properties`, as a Secret's value would arrive) write and read; a wrong password makes
+/// the source wait and say that authentication failed, never read nor crash.
+#[test]
+fn wrong_credentials_make_a_source_wait_saying_authentication_failed() {
+    let broker = Broker::start_with(&["--topic", "secured:2", "--user", "strom:s3cret"]).unwrap();
+    let b = broker.bootstrap();
+    let sasl = |mechanism: &str, password: &str| {
+        format!(
+            "properties: {{security.protocol: SASL_PLAINTEXT, sasl.mechanism: {mechanism}, \
+             sasl.username: strom, sasl.password: {password}}}"
+        )
+    };
+    let writer = format!(
+        r#"
+sources:
+  - {{name: g, datagen: {{count: 300, columns: [{{name: id, expr: id}}]}}}}
+sinks:
+  - name: out
+    input: g
+    kafka: {{bootstrap_servers: "{b}", topic: secured, format: json, {}}}
+"#,
+        sasl("SCRAM-SHA-512", "s3cret")
+    );
+    Running::start(Plan::build(&JobSpec::parse(&writer).unwrap(), 1).unwrap())
+        .wait()
+        .unwrap();
+
+    let reader = |password: &str| {
+        let text = format!(
+            r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [secured], format: json, bounded: true, {}}}
+    schema: [{{name: id, type: BIGINT}}]
+sinks:
+  - {{name: out, input: events, blackhole: {{}}}}
+"#,
+            sasl("SCRAM-SHA-256", password)
+        );
+        Running::start(Plan::build(&JobSpec::parse(&text).unwrap(), 1).unwrap())
+    };
+    let wrong = reader("guessed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let said = loop {
+        let said = wrong
+            .metrics
+            .iter()
+            .find_map(|m| m.waiting.lock().unwrap().clone());
+        if let Some(w) = said {
+            break w;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a wrong password was never reported"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("a wrong password: {said}");
+    assert!(
+        said.to_lowercase().contains("authentication"),
+        "the reason names authentication: {said}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!wrong.is_finished(), "it waits rather than fails: {said}");
+    let source_read =
+        |metrics: &[std::sync::Arc<strom_engine::runtime::metrics::TaskMetrics>]| {
+            metrics
+                .iter()
+                .filter(|m| m.vertex_id == "source:events")
+                .map(|m| m.records_in.load(std::sync::atomic::Ordering::Relaxed))
+                .sum::<u64>()
+        };
+    assert_eq!(source_read(&wrong.metrics), 0);
+    wrong.cancel();
+    let _ = wrong.wait();
+
+    let right = reader("s3cret");
+    let metrics = right.metrics.clone();
+    right.wait().unwrap();
+    assert_eq!(
+        source_read(&metrics),
+        300,
+        "the right password reads every record"
     );
 }
