@@ -180,6 +180,9 @@ pub enum JobState {
     Created,
     /// Processing records.
     Running,
+    /// Running, but a source waits for the system it reads (its brokers cannot be reached,
+    /// its topic does not exist): the `Ready` condition says which and why.
+    Waiting,
     /// Failing; the engine is restarting tasks.
     Failing,
     /// Failed terminally.

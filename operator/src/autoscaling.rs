@@ -278,6 +278,7 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             savepoint: SavepointProgress::Unknown,
             latest_checkpoint: None,
             storage_refused: None,
+            waiting: None,
         }
     }
 

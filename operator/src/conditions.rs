@@ -28,6 +28,8 @@ impl Kind {
 pub enum Reason {
     /// Ready: the engine runs.
     Running,
+    /// Ready=False: the engine runs, but a source waits for the system it reads.
+    SourceWaiting,
     /// Ready=False: a bounded job finished.
     Finished,
     /// Ready=False: suspended.
@@ -49,6 +51,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Running => "Running",
+            Reason::SourceWaiting => "SourceWaiting",
             Reason::Finished => "Finished",
             Reason::Suspended => "Suspended",
             Reason::Failed => "Failed",

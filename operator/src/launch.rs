@@ -108,6 +108,9 @@ impl EngineLaunch {
             self.parallelism.to_string(),
             "--listen".into(),
             self.listen.clone(),
+            // A bounded job that finishes keeps its endpoint up to say so: an exited
+            // container would be restarted and counted as a failure.
+            "--stay-up-when-finished".into(),
         ];
         for (id, n) in &self.vertex_parallelism {
             args.extend(["--vertex-parallelism".into(), format!("{id}={n}")]);

@@ -192,7 +192,26 @@ pub(crate) async fn observe(
             savepoint,
             latest_checkpoint,
             storage_refused,
+            waiting: engine.as_ref().and_then(waiting),
         },
         engine,
     ))
+}
+
+/// What the engine's sources wait for: the first waiting subtask's reason, naming its
+/// vertex and subtask, and how many more wait.
+fn waiting(status: &strom_protocol::JobStatus) -> Option<String> {
+    let mut all = status.vertices.iter().flat_map(|v| {
+        v.subtasks.iter().filter_map(move |s| {
+            s.waiting.as_ref().map(|why| {
+                let vertex = if v.id.is_empty() { &v.name } else { &v.id };
+                format!("{vertex} subtask {}: {why}", s.subtask)
+            })
+        })
+    });
+    let first = all.next()?;
+    Some(match all.count() {
+        0 => first,
+        n => format!("{first} (and {n} more subtasks waiting)"),
+    })
 }

@@ -77,6 +77,12 @@ enum Command {
         /// job's savepoint directory); requests for other targets are refused.
         #[arg(long)]
         savepoint_dir: Option<String>,
+        /// When a bounded job finishes, keep serving the control endpoint (its state
+        /// `Finished`) until the process is terminated, rather than exit: under Kubernetes
+        /// an exited container is restarted, so the operator passes this and reads the
+        /// finished state (as Flink's `execution.shutdown-on-application-finish: false`).
+        #[arg(long, requires = "listen")]
+        stay_up_when_finished: bool,
     },
     /// Take a savepoint of a running job through its control endpoint and print where it
     /// went (with --stop, the job stops once it is written).
@@ -111,7 +117,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
-    let (job, parallelism, vertex_parallelism, dry_run, listen, snapshots, control) =
+    let (job, parallelism, vertex_parallelism, dry_run, listen, snapshots, control, stay_up) =
         match Cli::parse().command {
             Command::Run {
                 job,
@@ -128,6 +134,7 @@ fn main() -> ExitCode {
                 deployment,
                 control_token_file,
                 savepoint_dir,
+                stay_up_when_finished,
             } => (
                 job,
                 parallelism,
@@ -147,6 +154,7 @@ fn main() -> ExitCode {
                     token_file: control_token_file,
                     savepoint_dir,
                 },
+                stay_up_when_finished,
             ),
             Command::Savepoint {
                 endpoint,
@@ -291,6 +299,14 @@ fn main() -> ExitCode {
                 s.records_out,
                 s.late_records
             );
+            if stay_up {
+                eprintln!(
+                    "the job finished; the control endpoint stays up (--stay-up-when-finished) until the process is terminated"
+                );
+                loop {
+                    std::thread::park();
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -135,6 +135,9 @@ pub struct Observed {
     /// Why the operator will not touch the spec's storage (an endpoint off its list), if it
     /// will not: the spec is then invalid here.
     pub storage_refused: Option<String>,
+    /// What the engine's sources wait for, said for people (a broker that cannot be
+    /// reached, a topic that does not exist), if any waits.
+    pub waiting: Option<String>,
 }
 
 /// Something the controller must do.

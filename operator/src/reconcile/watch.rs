@@ -25,19 +25,30 @@ pub(super) fn watch(ctx: &Ctx, status: &mut FlinkJobStatus, actions: &mut Vec<Ac
                 status.last_stable_spec = Some(r.clone());
             }
             status.lifecycle_state = Some(LifecycleState::Running);
-            status.job_state = Some(strom_crds::status::JobState::Running);
             if status.failures > 0 && observed.checkpoint.is_some() {
                 status.failures = 0;
             }
-            conditions::set(
-                status,
-                Kind::Ready,
-                true,
-                CReason::Running,
-                "the engine runs and checkpoints".into(),
-                generation,
-                now,
-            );
+            // A bounded job that finished keeps its engine up to report it; a source
+            // waiting for its brokers is not a failure (the engine retries and checkpoints
+            // meanwhile), but no record flows: both said at a glance.
+            use strom_crds::status::JobState;
+            let (state, ready, reason, message) =
+                if observed.job_state == Some(strom_protocol::JobState::Finished) {
+                    let why = "the job finished: every source reached its end";
+                    (JobState::Finished, false, CReason::Finished, why.into())
+                } else if let Some(why) = &observed.waiting {
+                    (
+                        JobState::Waiting,
+                        false,
+                        CReason::SourceWaiting,
+                        why.clone(),
+                    )
+                } else {
+                    let why = "the engine runs and checkpoints";
+                    (JobState::Running, true, CReason::Running, why.into())
+                };
+            status.job_state = Some(state);
+            conditions::set(status, Kind::Ready, ready, reason, message, generation, now);
         }
         Some(PodState::Succeeded) => {
             status.job_state = Some(strom_crds::status::JobState::Finished);
@@ -70,6 +81,7 @@ pub(super) fn watch(ctx: &Ctx, status: &mut FlinkJobStatus, actions: &mut Vec<Ac
     }
     if status.operation.is_none()
         && status.lifecycle_state == Some(LifecycleState::Running)
+        && observed.job_state != Some(strom_protocol::JobState::Finished)
         && observed
             .deployed
             .as_ref()

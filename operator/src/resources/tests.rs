@@ -62,7 +62,7 @@ fn the_engine_runs_the_spec_with_its_storage_and_restore() {
     let args = c.args.clone().unwrap().join(" ");
     assert_eq!(
         args,
-        "run /etc/strom/job.yaml --parallelism 3 --listen $(POD_IP):8081 \
+        "run /etc/strom/job.yaml --parallelism 3 --listen $(POD_IP):8081 --stay-up-when-finished \
 --checkpoint-dir s3://state/c/payments/fraud/checkpoints --checkpoint-interval 10s --retain-checkpoints 3 --deployment g1-1 \
 --storage-option endpoint=http://minio:9000 --storage-option path_style=true --storage-option allow_http=true \
 --restore s3://state/s/sp-1 --allow-non-restored-state --control-token-file /etc/strom-control/token"

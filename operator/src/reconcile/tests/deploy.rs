@@ -129,3 +129,84 @@ fn a_storage_endpoint_off_the_operators_list_starts_nothing_and_says_why() {
     let p = plan(&j, &observed(None, ""), &now());
     assert_eq!(deploys(&p).len(), 1, "{:?}", p.actions);
 }
+
+#[test]
+fn a_running_job_whose_source_waits_says_so_and_is_running_again_when_it_reads() {
+    let (j, hash) = running();
+    let mut o = observed(Some(PodState::Running { ready: true }), &hash);
+    o.waiting = Some(
+        "source:orders subtask 0: topic orders on kafka:9092 cannot be read: it does not \
+         exist (retrying every 2 s)"
+            .into(),
+    );
+    let p = plan(&j, &o, &now());
+    assert!(p.actions.is_empty(), "nothing to do: {:?}", p.actions);
+    assert_eq!(p.status.lifecycle_state, Some(LifecycleState::Running));
+    assert_eq!(
+        p.status.job_state,
+        Some(strom_crds::status::JobState::Waiting)
+    );
+    let ready = conditions::get(&p.status, Kind::Ready).unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "SourceWaiting")
+    );
+    assert!(
+        ready.message.contains("topic orders on kafka:9092"),
+        "{}",
+        ready.message
+    );
+
+    let j = job("", 1, Some(p.status));
+    let p = plan(
+        &j,
+        &observed(Some(PodState::Running { ready: true }), &hash),
+        &now(),
+    );
+    assert_eq!(
+        p.status.job_state,
+        Some(strom_crds::status::JobState::Running)
+    );
+    assert!(conditions::holds(
+        &p.status,
+        Kind::Ready,
+        conditions::Reason::Running
+    ));
+}
+
+#[test]
+fn a_bounded_job_that_finished_is_finished_not_failed_and_takes_no_savepoints() {
+    let extra = "savepoints: {storage: 's3://state/s', periodicInterval: 1m}";
+    let j = job(extra, 1, None);
+    let hash = j.spec.hash();
+    let p = plan(&j, &observed(None, ""), &now());
+    let j = job(extra, 1, Some(p.status));
+    let running = observed(Some(PodState::Running { ready: true }), &hash);
+    let p = plan(&j, &running, &now());
+    let j = job(extra, 1, Some(p.status));
+    let later = Time(jiff::Timestamp::from_second(1_800_003_600).unwrap());
+    // Still running, an hour later: a periodic savepoint is due.
+    let p = plan(&j, &running, &later);
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, Action::RequestSavepoint { .. })),
+        "{:?}",
+        p.actions
+    );
+    // Finished: nothing to do, and it says so.
+    let mut finished = running.clone();
+    finished.job_state = Some(strom_protocol::JobState::Finished);
+    let p = plan(&j, &finished, &later);
+    assert!(p.actions.is_empty(), "nothing to do: {:?}", p.actions);
+    assert_eq!(p.status.lifecycle_state, Some(LifecycleState::Running));
+    assert_eq!(
+        p.status.job_state,
+        Some(strom_crds::status::JobState::Finished)
+    );
+    let ready = conditions::get(&p.status, Kind::Ready).unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "Finished")
+    );
+}

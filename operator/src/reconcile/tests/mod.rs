@@ -52,6 +52,7 @@ pub(super) fn observed(pod: Option<PodState>, hash: &str) -> Observed {
         savepoint: SavepointProgress::Unknown,
         latest_checkpoint: Some("s3://state/c/payments/fraud/checkpoints/chk-9".into()),
         storage_refused: None,
+        waiting: None,
     }
 }
 
