@@ -100,7 +100,7 @@ pub fn resolve(
                 "metadata.namespace" => ns.to_owned(),
                 "metadata.uid" => meta::meta_str(pod, "uid").unwrap_or_default().to_owned(),
                 "status.podIP" => ip.to_string(),
-                "status.hostIP" => "127.0.0.1".into(),
+                "status.hostIP" => super::HOST_IP.to_string(),
                 "spec.nodeName" => pod
                     .pointer("/spec/nodeName")
                     .and_then(Value::as_str)

@@ -25,6 +25,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::apiserver::ops::{DeleteOptions, WriteOptions};
+
+/// The node's address: `status.hostIP` of every pod, and the pod IP of a `hostNetwork` pod.
+pub(crate) const HOST_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
 use crate::apiserver::{ApiServer, meta};
 use crate::cluster::Config;
 
@@ -203,7 +206,16 @@ impl Kubelet {
                     if is_finished(pod) {
                         continue;
                     }
-                    let ip = self.allocate_ip();
+                    // `hostNetwork: true`: the pod shares the node's address, so what it
+                    // listens on is reachable at a fixed address (the Kafka example's
+                    // broker); releasing the host's address is a no-op.
+                    let ip = if pod.pointer("/spec/hostNetwork").and_then(Value::as_bool)
+                        == Some(true)
+                    {
+                        HOST_IP
+                    } else {
+                        self.allocate_ip()
+                    };
                     let handle = PodHandle {
                         namespace: meta::meta_str(pod, "namespace")
                             .unwrap_or("default")
@@ -251,6 +263,9 @@ impl Kubelet {
     }
 
     pub(crate) fn release_ip(&self, ip: Ipv4Addr) {
+        if ip == HOST_IP {
+            return;
+        }
         self.used_ips.lock().expect("ips").remove(&ip);
     }
 
