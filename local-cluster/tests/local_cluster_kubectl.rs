@@ -383,7 +383,9 @@ async fn flinkjobs_are_validated_by_the_server_and_scaled(bin: &Path) {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
             let text = std::fs::read_to_string(&path).unwrap();
-            let ns = serde_yaml_ng::from_str::<Value>(&text).unwrap()["metadata"]["namespace"]
+            // The first document's namespace (the Kafka example holds several objects).
+            let first = text.split("\n---\n").next().unwrap();
+            let ns = serde_yaml_ng::from_str::<Value>(first).unwrap()["metadata"]["namespace"]
                 .as_str()
                 .map(str::to_owned);
             if let Some(ns) = ns {

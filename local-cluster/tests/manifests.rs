@@ -43,6 +43,24 @@ fn load(path: &Path) -> (String, Value) {
     (text, value)
 }
 
+/// The FlinkJobs of an example, each as its text and value: an example may hold other
+/// objects besides (the Kafka example's broker pod), in documents separated by `---`.
+fn flinkjobs(path: &Path) -> Vec<(String, Value)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let jobs: Vec<(String, Value)> = text
+        .split("\n---\n")
+        .map(|doc| {
+            (
+                doc.to_owned(),
+                serde_yaml_ng::from_str::<Value>(doc).unwrap(),
+            )
+        })
+        .filter(|(_, v)| v["kind"] == "FlinkJob")
+        .collect();
+    assert!(!jobs.is_empty(), "{}: no FlinkJob", path.display());
+    jobs
+}
+
 #[test]
 fn every_example_is_accepted_by_the_api_server_schema_and_by_validate() {
     let validator = committed_crd_validator();
@@ -51,8 +69,10 @@ fn every_example_is_accepted_by_the_api_server_schema_and_by_validate() {
         examples.len() >= 5,
         "expected at least five examples, found {examples:?}"
     );
-    for path in examples {
-        let (text, value) = load(&path);
+    for (path, (text, value)) in examples
+        .iter()
+        .flat_map(|p| flinkjobs(p).into_iter().map(move |j| (p, j)))
+    {
         let errors = validator.validate(&value);
         assert!(
             errors.is_empty(),
@@ -69,7 +89,8 @@ fn every_example_is_accepted_by_the_api_server_schema_and_by_validate() {
 fn examples_cover_the_stores_and_features_users_start_from() {
     let jobs: Vec<strom_crds::FlinkJob> = yaml_files(&repo().join("examples"))
         .iter()
-        .map(|p| strom_crds::validate::from_yaml(&load(p).0).unwrap())
+        .flat_map(|p| flinkjobs(p))
+        .map(|(text, _)| strom_crds::validate::from_yaml(&text).unwrap())
         .collect();
     let savepoint_schemes: Vec<&str> = jobs
         .iter()
@@ -88,6 +109,15 @@ fn examples_cover_the_stores_and_features_users_start_from() {
     assert!(
         jobs.iter().any(|j| j.spec.checkpoints.is_none()),
         "no minimal example"
+    );
+    assert!(
+        jobs.iter()
+            .any(|j| j.spec.job.as_ref().is_some_and(|job| job
+                .sources
+                .iter()
+                .any(|s| s.kafka.is_some())
+                && job.sinks.iter().any(|s| s.kafka.is_some()))),
+        "no Kafka-to-Kafka example"
     );
 }
 
