@@ -26,11 +26,7 @@ pub(super) fn delete(ctx: &Ctx, status: &mut FlinkJobStatus, actions: &mut Vec<A
                 target.clone(),
                 now,
             );
-            let running = observed
-                .deployed
-                .as_ref()
-                .is_some_and(|d| matches!(d.pod, PodState::Running { .. }));
-            if running
+            if engine_running(observed)
                 && let Some(spec) = ctx.specs.of(&target)
                 && let Some(t) = savepoint_target(job, &spec, status)
             {

@@ -263,11 +263,15 @@ fn start(
     }
 }
 
+/// Whether the engine runs a job, and so can take a savepoint: its pod runs and its
+/// job has not finished (a finished bounded job's engine stays up only to report it;
+/// there is nothing left to save, so a change, suspend or delete stops it without one).
 fn engine_running(observed: &Observed) -> bool {
     observed
         .deployed
         .as_ref()
         .is_some_and(|d| matches!(d.pod, PodState::Running { .. }))
+        && observed.job_state != Some(strom_protocol::JobState::Finished)
 }
 
 /// Decides what to do for `job` given what was observed at `now`.

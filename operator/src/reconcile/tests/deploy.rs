@@ -209,4 +209,17 @@ fn a_bounded_job_that_finished_is_finished_not_failed_and_takes_no_savepoints() 
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", "Finished")
     );
+
+    // Deleted once finished: nothing is left to save, so it stops without a savepoint.
+    let mut deleting = job(extra, 1, Some(p.status));
+    deleting.metadata.deletion_timestamp = Some(later.clone());
+    let p = plan(&deleting, &finished, &later);
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::RequestSavepoint { .. })),
+        "{:?}",
+        p.actions
+    );
+    assert!(p.actions.contains(&Action::StopEngine), "{:?}", p.actions);
 }
