@@ -33,14 +33,18 @@ fn every_example_job_satisfies_the_engine() {
         if path.extension().is_none_or(|e| e != "yaml") {
             continue;
         }
-        let doc: serde_json::Value =
-            serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let job = if path.to_string_lossy().contains("/jobs/") {
-            Some(doc)
-        } else {
-            doc["spec"].get("job").cloned()
-        };
-        if let Some(job) = job {
+        // An example may hold several objects (the Kafka example's broker pod and jobs).
+        let text = std::fs::read_to_string(&path).unwrap();
+        for doc in text.split("\n---\n") {
+            let doc: serde_json::Value = serde_yaml_ng::from_str(doc).unwrap();
+            let job = if path.to_string_lossy().contains("/jobs/") {
+                Some(doc)
+            } else if doc["kind"] == "FlinkJob" {
+                doc["spec"].get("job").cloned()
+            } else {
+                None
+            };
+            let Some(job) = job else { continue };
             let spec = strom_engine::spec::JobSpec::parse(&job.to_string())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             strom_engine::plan::Plan::build(&spec, 2)

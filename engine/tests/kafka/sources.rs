@@ -133,7 +133,10 @@ fn a_broker_that_stops_answering_for_10_s_delays_the_job_and_loses_or_repeats_no
     broker.create_topic("steady-in", 2).unwrap();
     broker.create_topic("steady-out", 2).unwrap();
     broker
-        .produce("steady-in", None, json_records(&[], 20_000))
+        // About 8 s of input at the throttle's pace: under a loaded machine the first
+        // checkpoint can take seconds, and after the pause enough input must remain for
+        // checkpoints to complete again (with 4 s, a CI run once finished without one).
+        .produce("steady-in", None, json_records(&[], 40_000))
         .unwrap();
     let text = format!(
         r#"
@@ -180,7 +183,7 @@ sinks:
     assert!(before > 0, "a checkpoint completed before the pause");
     assert!(
         !running.is_finished(),
-        "the throttled job (about 4 s of input) is still running when the broker pauses"
+        "the throttled job (about 8 s of input) is still running when the broker pauses"
     );
     broker.pause();
     std::thread::sleep(Duration::from_secs(10));
@@ -194,7 +197,7 @@ sinks:
         completed()
     );
     let ids = read_ids(&broker, "steady-out");
-    assert_eq!(ids, (0..20_000).collect::<Vec<i64>>());
+    assert_eq!(ids, (0..40_000).collect::<Vec<i64>>());
 }
 
 /// A Kafka source reports its lag: per partition and in total in `/v1/job`, per partition
