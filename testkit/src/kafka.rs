@@ -40,21 +40,19 @@ impl Broker {
     /// the port opens), `--user NAME:PASSWORD` (clients must then authenticate with SASL
     /// SCRAM-SHA-256 or -512).
     pub fn start_with(options: &[&str]) -> anyhow::Result<Broker> {
-        let mut broker = Broker {
-            process: None,
-            port: crate::free_port()?,
-            options: options.iter().map(|o| (*o).to_owned()).collect(),
-        };
-        broker.resume()?;
-        Ok(broker)
+        Broker::launch(crate::free_port()?, options)
     }
 
     /// Starts one on `port`.
     pub fn start_on(port: u16) -> anyhow::Result<Broker> {
+        Broker::launch(port, &[])
+    }
+
+    fn launch(port: u16, options: &[&str]) -> anyhow::Result<Broker> {
         let mut broker = Broker {
             process: None,
             port,
-            options: Vec::new(),
+            options: options.iter().map(|o| (*o).to_owned()).collect(),
         };
         broker.resume()?;
         Ok(broker)
