@@ -26,10 +26,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apiserver::ops::{DeleteOptions, WriteOptions};
 
-/// The node's address: `status.hostIP` of every pod, and the pod IP of a `hostNetwork` pod.
-pub(crate) const HOST_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
 use crate::apiserver::{ApiServer, meta};
 use crate::cluster::Config;
+
+/// The node's address: `status.hostIP` of every pod, and the pod IP of a `hostNetwork` pod.
+pub(crate) const HOST_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 pub use container::ContainerState;
 
