@@ -25,7 +25,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::apiserver::ops::{DeleteOptions, WriteOptions};
-
 use crate::apiserver::{ApiServer, meta};
 use crate::cluster::Config;
 
