@@ -8,7 +8,7 @@
 //! (repeatable) makes clients authenticate with SASL PLAIN or SCRAM-SHA-256/512
 //! (`users.rs`).
 //!
-//! It is tansu's broker assembled from its crates, with two repairs:
+//! It is tansu's broker assembled from its crates, with these repairs:
 //! - tansu 0.6 keeps transactions in its storage (`Storage::txn_end` writes the commit or
 //!   abort markers and moves the last stable offset) but routes no `EndTxn` request, so no
 //!   client can commit or abort a transaction: this serves `EndTxn` from that storage call;
@@ -18,7 +18,10 @@
 //! - its `Fetch` never lists the aborted transactions in what it returns, so a
 //!   `read_committed` client (which drops aborted records by that list) reads them as if
 //!   committed: this fills the list from the log's own abort markers, as Kafka's index of
-//!   aborted transactions does.
+//!   aborted transactions does;
+//! - its `Fetch` returns the batches whose first offset is at or after the offset asked
+//!   for, so a reader resuming in the middle of a batch skips the rest of it: this puts
+//!   the batch holding that offset first, as Kafka does.
 
 mod users;
 
@@ -144,9 +147,6 @@ impl<G: Storage> Service<G, FetchRequest> for FetchService {
         let committed = req.isolation_level == Some(1);
         let requested = req.topics.clone().unwrap_or_default();
         let mut response = tansu_storage::FetchService.serve(ctx.clone(), req).await?;
-        if !committed {
-            return Ok(response);
-        }
         // One answer per requested topic, in order.
         for (asked, topic) in requested
             .iter()
@@ -157,13 +157,79 @@ impl<G: Storage> Service<G, FetchRequest> for FetchService {
                 continue;
             };
             for p in topic.partitions.iter_mut().flatten() {
-                let Some(frame) = &p.records else { continue };
                 let tp = Topition::new(name.clone(), p.partition_index);
+                let wanted = asked
+                    .partitions
+                    .iter()
+                    .flatten()
+                    .find(|a| a.partition == p.partition_index)
+                    .map(|a| a.fetch_offset);
+                let end = if committed {
+                    p.last_stable_offset.unwrap_or(p.high_watermark)
+                } else {
+                    p.high_watermark
+                };
+                if let Some(offset) = wanted {
+                    with_containing_batch(ctx.state(), &tp, offset, end, &mut p.records).await?;
+                }
+                if !committed {
+                    continue;
+                }
+                let Some(frame) = &p.records else { continue };
                 let aborted = aborted(ctx.state(), &tp, &frame.batches, p.high_watermark).await?;
                 p.aborted_transactions = Some(aborted);
             }
         }
         Ok(response)
+    }
+}
+
+/// Puts the batch that holds `offset` first in `records` when tansu left it out: its fetch
+/// returns the batches whose *first* offset is at or after the one asked for, so a reader
+/// resuming in the middle of a batch (a restored position) would skip the rest of that
+/// batch. Kafka returns the batch holding the offset, and the client drops the records
+/// before it. Found by looking back from `offset` in growing steps.
+async fn with_containing_batch<G: Storage>(
+    storage: &G,
+    tp: &Topition,
+    offset: i64,
+    end: i64,
+    records: &mut Option<deflated::Frame>,
+) -> Result<(), tansu_storage::Error> {
+    let first = records
+        .as_ref()
+        .and_then(|f| f.batches.first())
+        .map(|b| b.base_offset);
+    if offset >= end || first.is_some_and(|base| base <= offset) {
+        return Ok(());
+    }
+    let mut back: i64 = 1;
+    loop {
+        let from = (offset - back).max(0);
+        let found = storage
+            .fetch(tp, from, 1, 1 << 20, IsolationLevel::ReadUncommitted)
+            .await?;
+        if found.first().is_some_and(|b| b.base_offset <= offset) {
+            let holding = found.into_iter().find(|b| {
+                let last = b.base_offset + i64::from(b.last_offset_delta);
+                b.base_offset <= offset && offset <= last && last < end
+            });
+            if let Some(batch) = holding {
+                match records {
+                    Some(frame) => frame.batches.insert(0, batch),
+                    None => {
+                        *records = Some(deflated::Frame {
+                            batches: vec![batch],
+                        })
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if from == 0 {
+            return Ok(());
+        }
+        back *= 2;
     }
 }
 
