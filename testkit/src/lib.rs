@@ -7,6 +7,7 @@
 
 pub mod emulators;
 pub mod kafka;
+pub mod once;
 pub mod stores;
 
 use std::net::TcpListener;

@@ -11,6 +11,10 @@ use super::task::{TaskContext, TaskError, source_schema};
 use crate::batch::{Batch, MAX_WATERMARK, MIN_WATERMARK};
 use crate::io::source::{BATCH_ROWS, Datagen, FileReader, Watermarker};
 use crate::ops::Chain;
+
+/// How long a source past a stop-with-savepoint's barrier sleeps between looks at whether
+/// the job stops (or the savepoint failed and it reads on).
+pub(crate) const HOLD: Duration = Duration::from_millis(10);
 use crate::plan::VertexKind;
 use crate::snapshot::coordinator::OpState;
 use crate::snapshot::decode;
@@ -127,6 +131,10 @@ pub(crate) fn run(
             return Err(TaskError::Cancelled);
         }
         checkpoint(&chain, &mut clock, rows_read, produced, &marker, &generator)?;
+        if ctx.ckpt.shared.holds(last_checkpoint.get()) {
+            std::thread::sleep(HOLD);
+            continue;
+        }
         // Wait until the next record is due; a wait longer than the idle timeout
         // makes the subtask idle, so it stops holding back the watermark.
         if let Some(due) = crate::plan::due_after(&phases, produced as f64) {

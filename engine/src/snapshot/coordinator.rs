@@ -106,6 +106,11 @@ pub struct Shared {
     pub failures: AtomicU64,
     /// Set after a stop-with-savepoint: the job is to stop.
     pub stop: AtomicBool,
+    /// The stop-with-savepoint under way (0: none). A source that has sent its barrier
+    /// reads nothing more until the job stops (or, should the savepoint fail, goes on), as
+    /// in Flink: nothing is written after the savepoint, so an at-least-once sink repeats
+    /// nothing on the restore and an exactly-once sink leaves no transaction open.
+    pub stopping: AtomicU64,
     /// This run's attempt on the checkpoint directory (its fencing token); 0 without
     /// checkpoints.
     pub attempt: AtomicU64,
@@ -113,6 +118,15 @@ pub struct Shared {
     pub last_failure: Mutex<Option<String>>,
     /// Kafka transactions written and waiting for their checkpoint to complete.
     pub transactions: Arc<Transactions>,
+}
+
+impl Shared {
+    /// Whether a source whose last barrier was `sent` must hold: it has passed the barrier
+    /// of a stop-with-savepoint under way.
+    pub fn holds(&self, sent: u64) -> bool {
+        let stopping = self.stopping.load(Ordering::SeqCst);
+        stopping != 0 && sent >= stopping
+    }
 }
 
 struct Pending {
@@ -152,6 +166,9 @@ pub fn run(
                 .is_some_and(|c| last.elapsed() >= c.interval);
             if (request.is_some() || due) && finals.len() < tasks {
                 id += 1;
+                if request.as_ref().is_some_and(|r| r.stop) {
+                    shared.stopping.store(id, Ordering::SeqCst);
+                }
                 shared.trigger.store(id, Ordering::SeqCst);
                 pending = Some(Pending {
                     id,
@@ -192,6 +209,7 @@ pub fn run(
                 p.id,
                 CHECKPOINT_TIMEOUT.as_secs()
             ));
+            shared.stopping.store(0, Ordering::SeqCst);
             if let Some(r) = p.savepoint {
                 let _ = r.reply.send(Err(Error::CheckpointTimedOut {
                     id: p.id,
@@ -243,6 +261,8 @@ pub fn run(
                     );
                     tracing::warn!(checkpoint = p.id, error = %e, "checkpoint failed; the job goes on and the next checkpoint tries again");
                     *shared.last_failure.lock().expect("last failure") = Some(e.to_string());
+                    // A stop that failed is no stop: the sources read on.
+                    shared.stopping.store(0, Ordering::SeqCst);
                     if let Some(r) = p.savepoint {
                         let _ = r.reply.send(Err(e));
                     }

@@ -14,6 +14,7 @@ use strom_engine::snapshot::coordinator::CheckpointConfig;
 use strom_engine::snapshot::storage::Storage;
 use strom_engine::spec::JobSpec;
 use strom_testkit::kafka::Broker;
+use strom_testkit::once::each_once;
 
 use super::support::{Topics, exactly_once_sink, id_batch, json_records, read_ids};
 
@@ -271,4 +272,127 @@ fn a_restore_commits_the_transaction_a_run_left_open_and_only_that_one() {
     restore(&checkpoint_8, false);
     fence();
     assert_eq!(read(), (0..20).chain(30..40).collect::<Vec<i64>>());
+}
+
+/// A stop with a savepoint writes nothing after it (as Flink's): each source holds once it
+/// has sent the savepoint's barrier. Otherwise the exactly-once sink opens a transaction
+/// after the barrier that nothing commits (on Apache Kafka it holds back every
+/// `read_committed` reader of the partition until it times out; on the test broker it also
+/// took the savepoint's own transaction down with it), and the at-least-once sink writes
+/// records that the restored run writes again.
+#[test]
+fn a_stop_with_savepoint_writes_nothing_after_it_and_the_restore_goes_on_exactly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let broker = Broker::start().unwrap();
+    broker.create_topic("stop-in", 2).unwrap();
+    broker.create_topic("stop-once", 1).unwrap();
+    broker.create_topic("stop-least", 1).unwrap();
+    const N: i64 = 4000;
+    for partition in 0..2 {
+        let half = N / 2;
+        let values = (partition * half..(partition + 1) * half)
+            .map(|i| format!(r#"{{"id": {i}, "name": "n{i}"}}"#));
+        broker
+            .produce("stop-in", Some(partition as i32), values)
+            .unwrap();
+    }
+    let work = std::env::temp_dir().join(format!("strom-kafka-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let (job, savepoint) = (work.join("job.yaml"), work.join("sp"));
+    std::fs::write(
+        &job,
+        format!(
+            r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [stop-in], format: json, bounded: true, max_records_per_second: 1000}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+sinks:
+  - name: once
+    input: events
+    kafka: {{bootstrap_servers: "{b}", topic: stop-once, format: json, delivery: exactly-once, partitioner: fixed, transactional_id_prefix: stop}}
+  - name: least
+    input: events
+    kafka: {{bootstrap_servers: "{b}", topic: stop-least, format: json, delivery: at-least-once}}
+"#,
+            b = broker.bootstrap()
+        ),
+    )
+    .unwrap();
+    let engine = || Command::new(env!("CARGO_BIN_EXE_strom-engine"));
+    let checkpoints = work.join("checkpoints");
+    let mut running = engine()
+        .args(["run", job.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["--checkpoint-interval", "300ms", "--checkpoint-dir"])
+        .arg(&checkpoints)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(running.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("http://") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no endpoint");
+    }
+    let endpoint = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    // A second and a half in: about 1500 of the 4000 read.
+    std::thread::sleep(Duration::from_millis(1500));
+    let taken = engine()
+        .args(["savepoint", &endpoint, "--stop", "--target"])
+        .arg(&savepoint)
+        .output()
+        .unwrap();
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    assert!(running.wait().unwrap().success());
+    // Right after the stop, both topics hold exactly what the savepoint covers: the
+    // exactly-once one in committed transactions, nothing open after them.
+    let (once, least) = (
+        read_ids(&broker, "stop-once"),
+        read_ids(&broker, "stop-least"),
+    );
+    assert!(
+        !once.is_empty() && (once.len() as i64) < N,
+        "the stop came mid-way: {} records",
+        once.len()
+    );
+    assert_eq!(
+        each_once(&least, once.iter().copied()),
+        Ok(()),
+        "both sinks hold what the savepoint covers"
+    );
+
+    // The restore (at another parallelism) reads on from there: each record once in both.
+    let restored = engine()
+        .args(["run", job.to_str().unwrap(), "-p", "2", "--restore"])
+        .arg(&savepoint)
+        .args(["--checkpoint-interval", "300ms", "--checkpoint-dir"])
+        .arg(&checkpoints)
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert_eq!(
+        each_once(&read_ids(&broker, "stop-once"), 0..N),
+        Ok(()),
+        "exactly once"
+    );
+    assert_eq!(
+        each_once(&read_ids(&broker, "stop-least"), 0..N),
+        Ok(()),
+        "none repeated"
+    );
+    let _ = std::fs::remove_dir_all(&work);
 }
