@@ -79,6 +79,15 @@ impl SourceSpec {
             (None, None, None) => None,
         }
     }
+
+    /// Whether its vertex's parallelism can be set on its own: generated data and Kafka
+    /// topics (whose partitions are spread over the subtasks); a file is read by one.
+    pub fn is_scalable(&self) -> bool {
+        matches!(
+            self.kind(),
+            Some(SourceKind::Datagen(_) | SourceKind::Kafka(_))
+        )
+    }
 }
 
 impl TransformSpec {

@@ -228,7 +228,7 @@ impl Plan {
             let source = id.strip_prefix("source:").and_then(|name| {
                 spec.sources
                     .iter()
-                    .find(|s| s.name == name && s.datagen.is_some())
+                    .find(|s| s.name == name && s.is_scalable())
             });
             if let Some(s) = source {
                 source_parallelism.insert(s.name.clone(), *n as usize);
@@ -242,7 +242,7 @@ impl Plan {
                 let scalable: Vec<String> = spec
                     .sources
                     .iter()
-                    .filter(|s| s.datagen.is_some())
+                    .filter(|s| s.is_scalable())
                     .map(|s| format!("source:{}", s.name))
                     .chain(
                         spec.transforms
@@ -324,7 +324,10 @@ impl Plan {
         }
         for v in &mut b.vertices {
             v.scalable = match &v.kind {
-                VertexKind::Datagen { .. } | VertexKind::Kafka { .. } => true,
+                VertexKind::Datagen { .. } | VertexKind::Kafka { .. } => spec
+                    .sources
+                    .iter()
+                    .any(|s| format!("source:{}", s.name) == v.uid && s.is_scalable()),
                 VertexKind::Ops => spec
                     .transforms
                     .iter()
@@ -393,6 +396,46 @@ sinks: [{name: out, input: kept, file: {path: /tmp/x, format: csv}}]",
         for bad in [("sink:out", 2), ("kept", 2), ("nope", 2), ("slow", 0)] {
             let problems = shape(&[bad]).expect_err("refused").0;
             assert_eq!(problems[0].path, format!("--vertex-parallelism {}", bad.0));
+        }
+    }
+
+    /// What `/v1/job` reports as scalable (the autoscaler acts on it) is what
+    /// `--vertex-parallelism` accepts, for every kind of source and step.
+    #[test]
+    fn every_vertex_reported_scalable_takes_vertex_parallelism_and_no_other() {
+        let spec = crate::spec::JobSpec::parse(
+            r#"sources:
+  - {name: gen, datagen: {rate: 10, columns: [{name: v, expr: id}]}}
+  - name: topic
+    kafka: {bootstrap_servers: "localhost:9092", topics: [t], format: json}
+    schema: [{name: v, type: BIGINT}]
+  - name: file
+    file: {path: /tmp/x.csv, format: csv}
+    schema: [{name: v, type: BIGINT}]
+transforms:
+  - {name: all, union: [gen, topic, file]}
+  - {name: slow, input: all, throttle: 5}
+sinks: [{name: out, input: slow, kafka: {bootstrap_servers: "localhost:9092", topic: o, format: json}}]"#,
+        )
+        .expect("a valid spec");
+        let plan = Plan::build(&spec, 2).expect("plans");
+        let scalable: Vec<&str> = plan
+            .vertices
+            .iter()
+            .filter(|v| v.scalable)
+            .map(|v| v.uid.as_str())
+            .collect();
+        assert_eq!(scalable, ["source:gen", "source:topic", "slow"]);
+        for v in &plan.vertices {
+            let set = BTreeMap::from([(v.uid.clone(), 3)]);
+            match Plan::build_with(&spec, 2, &set) {
+                Ok(p) => {
+                    assert!(v.scalable, "{} is not reported scalable but was set", v.uid);
+                    let got = p.vertices.iter().find(|x| x.uid == v.uid).unwrap();
+                    assert_eq!(got.parallelism, 3, "{}", v.uid);
+                }
+                Err(e) => assert!(!v.scalable, "{} is reported scalable but: {e}", v.uid),
+            }
         }
     }
 
