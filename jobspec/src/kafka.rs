@@ -73,6 +73,12 @@ pub struct KafkaSource {
     /// What to do with a record that does not decode (default fail).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bad_records: Option<BadRecords>,
+    /// At most this many records per second per subtask (unset: as fast as the brokers
+    /// give them): spares downstream systems during a backfill. The total grows with the
+    /// parallelism, and the time a subtask is held back counts as busy, so the autoscaler
+    /// sees a capped source that falls behind its topic as saturated and adds subtasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_records_per_second: Option<u64>,
     /// Client properties passed to librdkafka as they are (e.g. `isolation.level`,
     /// `security.protocol`, `sasl.mechanism`); a value `${NAME}` is read from the
     /// environment variable NAME (set from a Kubernetes Secret), so secrets never sit in the
@@ -236,6 +242,12 @@ pub(crate) fn check_source(
         ),
         _ => {}
     }
+    if k.max_records_per_second == Some(0) {
+        fail(
+            format!("{path}.max_records_per_second"),
+            "must be at least 1 (leave it unset for no limit)".into(),
+        );
+    }
     if k.format == KafkaFormat::Raw
         && (s.schema.len() != 1 || s.schema[0].type_ != crate::FieldType::String)
     {
@@ -329,6 +341,7 @@ sources:
       topics: ["a b"]
       format: raw
       start: timestamp
+      max_records_per_second: 0
       properties: {group.id: x, "bad key": y}
     schema: [{name: id, type: BIGINT}]
 sinks:
@@ -344,6 +357,7 @@ sinks:
             "sources[0].kafka.topics[0]",
             "sources[0].kafka.start_timestamp",
             "sources[0].kafka.format",
+            "sources[0].kafka.max_records_per_second",
             "sources[0].kafka.properties.group.id",
             "sources[0].kafka.properties.bad key",
             "sinks[0].kafka.topic",

@@ -21,7 +21,7 @@ pub use aggregate::{AggKind, Aggregates};
 pub use calc::Calc;
 pub use dedup::Deduplicate;
 pub use join::IntervalJoin;
-pub use throttle::Throttle;
+pub use throttle::{Pace, Throttle};
 pub use topn::TopN;
 pub use union::Union;
 pub use window::{WindowAggregate, WindowKind};

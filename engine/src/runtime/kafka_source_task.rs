@@ -14,7 +14,7 @@ use crate::batch::{Batch, MIN_WATERMARK};
 use crate::io::kafka::partition_owner;
 use crate::io::kafka::source::{KafkaPosition, KafkaReader, OpenFailure};
 use crate::io::source::BATCH_ROWS;
-use crate::ops::Chain;
+use crate::ops::{Chain, Pace};
 use crate::plan::VertexKind;
 use crate::snapshot::coordinator::OpState;
 use crate::snapshot::{StateOut, decode, encode};
@@ -110,6 +110,12 @@ pub(crate) fn run(
     let mut last_wm = MIN_WATERMARK;
     let mut idle = false;
     let mut lag_at: Option<Instant> = None;
+    // `max_records_per_second`: at most 50 ms of records per poll, and the held-back time
+    // is busy, as a slow source's would be.
+    let mut pace = spec.max_records_per_second.map(Pace::new);
+    let batch_rows = pace
+        .as_ref()
+        .map_or(BATCH_ROWS, |p| p.rows_in(0.05).min(BATCH_ROWS));
     if reader.partition_count() == 0 {
         // More subtasks than partitions: this one has nothing to hold back.
         idle = true;
@@ -142,12 +148,18 @@ pub(crate) fn run(
         if reader.finished() {
             break;
         }
+        if ctx.ckpt.shared.holds(last_checkpoint) {
+            // Past a stop-with-savepoint's barrier: nothing more is read.
+            clock.switch(Phase::Idle);
+            std::thread::sleep(source_task::HOLD);
+            continue;
+        }
         // Waiting for the first record is idle; fetching and decoding the batch is work.
         // (Counting the wait as busy would make a quiet topic's source look saturated to
         // the autoscaler.)
         clock.switch(Phase::Busy);
         let mut arrived = false;
-        let polled = reader.poll(BATCH_ROWS, POLL_WAIT, || {
+        let polled = reader.poll(batch_rows, POLL_WAIT, || {
             clock.switch(Phase::Idle);
             arrived = true;
         })?;
@@ -162,6 +174,9 @@ pub(crate) fn run(
         }
         if let Some(polled) = polled {
             let rows = polled.batch.num_rows() as u64;
+            if let Some(pace) = &mut pace {
+                pace.pay(rows as usize);
+            }
             metrics.records_in.fetch_add(rows, Ordering::Relaxed);
             if idle {
                 idle = false;

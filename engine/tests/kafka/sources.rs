@@ -8,6 +8,7 @@ use strom_engine::snapshot::coordinator::CheckpointConfig;
 use strom_engine::snapshot::storage::Storage;
 use strom_engine::spec::JobSpec;
 use strom_testkit::kafka::Broker;
+use strom_testkit::once::each_once;
 
 use super::support::{Topics, json_records, read_ids};
 
@@ -197,7 +198,7 @@ sinks:
         completed()
     );
     let ids = read_ids(&broker, "steady-out");
-    assert_eq!(ids, (0..40_000).collect::<Vec<i64>>());
+    assert_eq!(each_once(&ids, 0..40_000), Ok(()));
 }
 
 /// A Kafka source reports its lag: per partition and in total in `/v1/job`, per partition
@@ -325,6 +326,74 @@ sinks:
     assert!(spent < 300, "3 s on a quiet topic counted {spent} ms busy");
     running.cancel();
     let _ = running.wait();
+}
+
+/// `max_records_per_second` caps each subtask, and the time a capped subtask is held back
+/// is busy time: a capped source behind its topic looks saturated, so the autoscaler gives
+/// it more subtasks (each with the same cap).
+#[test]
+fn a_capped_kafka_source_reads_at_its_cap_per_subtask_and_counts_the_holding_back_as_busy() {
+    use super::http::get;
+    use strom_engine::control::{JobView, serve};
+    let broker = Broker::start().unwrap();
+    broker.create_topic("backlog", 2).unwrap();
+    for partition in [0, 1] {
+        broker
+            .produce("backlog", Some(partition), json_records(&[], 2000))
+            .unwrap();
+    }
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [backlog], format: json, max_records_per_second: 400}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+sinks:
+  - {{name: out, input: events, blackhole: {{}}}}
+"#,
+        b = broker.bootstrap()
+    );
+    for parallelism in [1, 2] {
+        let running =
+            Running::start(Plan::build(&JobSpec::parse(&text).unwrap(), parallelism).unwrap());
+        let view = JobView::new(running.metrics.clone(), 1, running.started);
+        let addr = serve(view, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let subtasks = |addr| {
+            serde_json::from_str::<strom_protocol::JobStatus>(&get(addr, "/v1/job"))
+                .unwrap()
+                .vertices[0]
+                .subtasks
+                .clone()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while subtasks(addr).iter().all(|s| s.records_in == 0) {
+            assert!(std::time::Instant::now() < deadline, "nothing was read");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (start, before) = (std::time::Instant::now(), subtasks(addr));
+        std::thread::sleep(Duration::from_secs(2));
+        let (secs, after) = (start.elapsed().as_secs_f64(), subtasks(addr));
+        for (a, b) in before.iter().zip(&after) {
+            let rate = (b.records_in - a.records_in) as f64 / secs;
+            let busy = (b.busy_ms_total - a.busy_ms_total) as f64 / (secs * 1000.0);
+            eprintln!("parallelism {parallelism}: {rate:.0} records/s, {busy:.2} busy");
+            // One poll's worth (50 ms of the cap) may be read ahead of its sleep.
+            assert!(
+                rate <= 400.0 * 1.05 + 20.0 / secs,
+                "{rate:.0}/s exceeds the cap of 400/s"
+            );
+            assert!(
+                rate >= 200.0,
+                "{rate:.0}/s: the subtask should read near its cap"
+            );
+            assert!(
+                busy > 0.8,
+                "a subtask held back by its cap is busy, not {busy:.2}"
+            );
+        }
+        running.cancel();
+        let _ = running.wait();
+    }
 }
 
 /// When a checkpoint completes, the source commits its offsets at that checkpoint to the

@@ -133,9 +133,13 @@ pub struct VertexReport {
     pub utilization: Option<f64>,
     /// Records per second of capacity the recommendation provides for.
     pub required_capacity: f64,
-    /// Why the parallelism does not simply follow the recommendation, if it does not.
+    /// Why the parallelism does not simply follow the formulas, if it does not (alignment
+    /// to partitions, a blocked scale-up, a pending scale-down, a fixed vertex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// A source's partition count, when the recommendation was moved to fit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aligned_to_partitions: Option<u32>,
 }
 
 /// The result of [`decide`].
@@ -313,16 +317,17 @@ pub fn decide(samples: &[Sample], state: &State, config: &Config, now_ms: i64) -
             None if v.input_rate > 0.0 => Some(0.0),
             None => None,
         };
-        let recommended = if !v.scalable {
-            v.parallelism
+        let (recommended, unaligned) = if !v.scalable {
+            (v.parallelism, v.parallelism)
         } else {
             match (v.true_rate, utilization) {
                 (Some(t), _) => recommend(v, capacity, t, config),
                 // Input, but too little busy time to measure: as few subtasks as allowed.
                 (None, Some(_)) => recommend(v, 0.0, 1.0, config),
-                (None, None) => v.parallelism,
+                (None, None) => (v.parallelism, v.parallelism),
             }
         };
+        let aligned_to_partitions = v.partitions.filter(|_| recommended != unaligned);
         // Outside the band and able to move: only such vertices change.
         if let Some(u) = utilization
             && (u > high || u < low)
@@ -343,11 +348,14 @@ pub fn decide(samples: &[Sample], state: &State, config: &Config, now_ms: i64) -
             backlog: v.backlog,
             utilization,
             required_capacity: capacity,
-            note: if v.scalable {
-                None
-            } else {
-                Some("its parallelism is fixed by the engine".into())
+            note: match aligned_to_partitions {
+                _ if !v.scalable => Some("its parallelism is fixed by the engine".into()),
+                Some(parts) => Some(format!(
+                    "the formulas give {unaligned}; {recommended} splits its {parts} partitions evenly"
+                )),
+                None => None,
             },
+            aligned_to_partitions,
         });
     }
     // A vertex back in its band (or whose recommendation is its parallelism) ends its
@@ -455,7 +463,7 @@ pub fn decide(samples: &[Sample], state: &State, config: &Config, now_ms: i64) -
             state.ineffective.remove(&r.id);
         }
         parts.push(format!(
-            "{} {} → {} (utilization {}, target {}{}, true rate {})",
+            "{} {} → {} (utilization {}, target {}{}, true rate {}{})",
             r.id,
             r.parallelism,
             r.new_parallelism,
@@ -467,6 +475,8 @@ pub fn decide(samples: &[Sample], state: &State, config: &Config, now_ms: i64) -
                 String::new()
             },
             r.true_rate.map_or("n/a".into(), fmt_rate),
+            r.aligned_to_partitions
+                .map_or(String::new(), |n| format!(", aligned to {n} partitions")),
         ));
     }
     let parallelism = reports
@@ -545,8 +555,8 @@ fn targets(measured: &[VertexRates], config: &Config) -> Vec<(f64, f64)> {
 }
 
 /// `ceil(p × capacity ÷ true rate)`, within the bounds and factors, aligned to the
-/// partitions.
-fn recommend(v: &VertexRates, capacity: f64, true_rate: f64, config: &Config) -> u32 {
+/// partitions; and what it was before the alignment.
+fn recommend(v: &VertexRates, capacity: f64, true_rate: f64, config: &Config) -> (u32, u32) {
     let p = f64::from(v.parallelism.max(1));
     let raw = (p * capacity / true_rate)
         .ceil()
@@ -560,11 +570,12 @@ fn recommend(v: &VertexRates, capacity: f64, true_rate: f64, config: &Config) ->
         .max(config.min_parallelism);
     let lower = config.min_parallelism.max(by_factor_down).min(upper);
     let n = raw.clamp(lower, upper);
-    match v.partitions {
+    let aligned = match v.partitions {
         // More subtasks than partitions would idle.
         Some(parts) if parts > 0 && n >= parts => parts.clamp(lower, upper),
         // The smallest divisor of the partition count at or above n, if within bounds.
         Some(parts) if parts > 0 => (n..=upper.min(parts)).find(|d| parts % d == 0).unwrap_or(n),
         _ => n,
-    }
+    };
+    (aligned, n)
 }

@@ -341,7 +341,9 @@ fn source_parallelism_aligns_to_its_partitions() {
         20 * MIN * 1000,
     );
     assert_eq!(new_p(&d, "source:in"), 6);
-    // With 16 partitions: the divisor at or above 6 is 8 (two partitions each).
+    assert!(!d.summary.contains("aligned"), "{}", d.summary);
+    // With 16 partitions: the divisor at or above 6 is 8 (two partitions each), and the
+    // report says why it is not 6.
     let d = decide(
         &samples(&source(16), 0, 0, 20 * MIN),
         &State::default(),
@@ -349,6 +351,16 @@ fn source_parallelism_aligns_to_its_partitions() {
         20 * MIN * 1000,
     );
     assert_eq!(new_p(&d, "source:in"), 8);
+    assert!(
+        d.summary.contains("source:in 2 → 8 (")
+            && d.summary.contains(", aligned to 16 partitions)"),
+        "{}",
+        d.summary
+    );
+    assert_eq!(
+        d.vertices[0].note.as_deref(),
+        Some("the formulas give 6; 8 splits its 16 partitions evenly")
+    );
     // With 5 partitions: more than 5 subtasks would idle.
     let d = decide(
         &samples(&source(5), 0, 0, 20 * MIN),

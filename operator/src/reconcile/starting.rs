@@ -120,7 +120,7 @@ pub(super) fn step(
                         .iter()
                         .map(|(id, n)| format!("{id}={n}"))
                         .collect();
-                    format!(" ({})", each.join(", "))
+                    format!("; per vertex: {}", each.join(", "))
                 }
             ),
         )));

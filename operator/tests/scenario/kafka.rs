@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use strom_local_cluster::cluster::Cluster;
+use strom_testkit::once::each_once;
 use strom_testkit::{engine_binary, free_port, kafka::broker_binary};
 
 use super::support::{apply, kubectl, setup_with, wait};
@@ -19,8 +20,13 @@ use super::support::{apply, kubectl, setup_with, wait};
 const ORDERS: u64 = 32_000;
 const RATE: u64 = 400;
 
-/// The broker pod: on the node's network, both topics created before its port opens.
-fn broker_pod(port: u16) -> String {
+/// The broker pod: on the node's network, its topics (`name:partitions`) created before
+/// its port opens.
+pub(super) fn broker_pod(port: u16, topics: &[&str]) -> String {
+    let topics: String = topics
+        .iter()
+        .map(|t| format!(r#", "--topic", "{t}""#))
+        .collect();
     format!(
         r#"apiVersion: v1
 kind: Pod
@@ -33,7 +39,7 @@ spec:
   containers:
     - name: broker
       image: strom/kafka-broker:0.6
-      args: ["--listen", "127.0.0.1:{port}", "--topic", "orders:4", "--topic", "counts:4"]
+      args: ["--listen", "127.0.0.1:{port}"{topics}]
       readinessProbe:
         tcpSocket: {{port: {port}}}
         periodSeconds: 1
@@ -41,23 +47,32 @@ spec:
     )
 }
 
-fn producer(state: &Path, bootstrap: &str) -> String {
+/// A bounded FlinkJob `name` that writes `count` orders (`id`, `k = id % 4`, `ts = id * 10`
+/// ms) to `topic` at `rate` per second, exactly once.
+pub(super) fn producer(
+    name: &str,
+    state: &Path,
+    bootstrap: &str,
+    topic: &str,
+    count: u64,
+    rate: u64,
+) -> String {
     format!(
         r#"apiVersion: strom.dev/v1alpha1
 kind: FlinkJob
 metadata:
-  name: orders-producer
+  name: {name}
   namespace: default
 spec:
   image: strom/engine:0.1.0
   parallelism: 1
-  checkpoints: {{storage: "file://{state}", interval: 500ms}}
+  checkpoints: {{storage: "file://{state}", interval: 200ms}}
   job:
     sources:
       - name: gen
         datagen:
-          count: {ORDERS}
-          rate: {RATE}
+          count: {count}
+          rate: {rate}
           columns:
             - {{name: id, expr: id}}
             - {{name: k, expr: "MOD(id, 4)"}}
@@ -65,7 +80,7 @@ spec:
     sinks:
       - name: orders
         input: gen
-        kafka: {{bootstrap_servers: "{bootstrap}", topic: orders, format: json, delivery: exactly-once, transactional_id_prefix: producer}}
+        kafka: {{bootstrap_servers: "{bootstrap}", topic: {topic}, format: json, delivery: exactly-once, transactional_id_prefix: {name}}}
 "#,
         state = state.display()
     )
@@ -110,7 +125,7 @@ spec:
 
 /// The values a `read_committed` reader of `topic` gets now: the engine binary runs a
 /// bounded Kafka source into a CSV file, as a user would.
-fn read_topic(dir: &Path, bootstrap: &str, topic: &str) -> Vec<String> {
+pub(super) fn read_topic(dir: &Path, bootstrap: &str, topic: &str) -> Vec<String> {
     let out = dir.join(format!("read-{topic}"));
     let _ = std::fs::remove_dir_all(&out);
     let job = dir.join(format!("read-{topic}.yaml"));
@@ -168,7 +183,22 @@ fn read_counts(dir: &Path, bootstrap: &str) -> BTreeMap<(i64, i64), Vec<i64>> {
     counts
 }
 
-fn field(cluster: &Cluster, job: &str, path: &str) -> String {
+/// The ids of the JSON orders a `read_committed` reader of `topic` gets, sorted.
+pub(super) fn read_ids(dir: &Path, bootstrap: &str, topic: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = read_topic(dir, bootstrap, topic)
+        .iter()
+        .map(|v| {
+            serde_json::from_str::<serde_json::Value>(v).unwrap_or_else(|e| panic!("{v}: {e}"))
+                ["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+pub(super) fn field(cluster: &Cluster, job: &str, path: &str) -> String {
     kubectl(
         cluster,
         &["get", "fj", job, "-o", &format!("jsonpath={{{path}}}")],
@@ -212,7 +242,7 @@ async fn a_kafka_job_upgraded_and_rescaled_mid_stream_counts_every_order_once() 
         "{ready}"
     );
 
-    apply(&cluster, &broker_pod(port));
+    apply(&cluster, &broker_pod(port, &["orders:4", "counts:4"]));
     kubectl(
         &cluster,
         &[
@@ -230,7 +260,17 @@ async fn a_kafka_job_upgraded_and_rescaled_mid_stream_counts_every_order_once() 
         "127.0.0.1",
         "a hostNetwork pod has the node's address"
     );
-    apply(&cluster, &producer(&state, &bootstrap));
+    apply(
+        &cluster,
+        &producer(
+            "orders-producer",
+            &state,
+            &bootstrap,
+            "orders",
+            ORDERS,
+            RATE,
+        ),
+    );
     let settled = |generation: &str, p: &str| {
         field(&cluster, "order-counts", ".status.lifecycleState") == "Running"
             && field(&cluster, "order-counts", ".status.observedGeneration") == generation
@@ -300,19 +340,9 @@ async fn a_kafka_job_upgraded_and_rescaled_mid_stream_counts_every_order_once() 
         .collect();
     eprintln!("the last windows read: {tail:?}");
     // The input, read the same way: every order once.
-    let mut ids: Vec<i64> = read_topic(&dir, &bootstrap, "orders")
-        .iter()
-        .map(|v| {
-            serde_json::from_str::<serde_json::Value>(v).unwrap_or_else(|e| panic!("{v}: {e}"))
-                ["id"]
-                .as_i64()
-                .unwrap()
-        })
-        .collect();
-    ids.sort_unstable();
     assert_eq!(
-        ids,
-        (0..ORDERS as i64).collect::<Vec<_>>(),
+        each_once(&read_ids(&dir, &bootstrap, "orders"), 0..ORDERS as i64),
+        Ok(()),
         "the producer wrote every order once"
     );
     for w in 0..windows {

@@ -8,6 +8,7 @@
 )]
 
 mod kafka;
+mod kafka_autoscale;
 mod support;
 
 use std::path::Path;
@@ -907,7 +908,7 @@ async fn the_autoscaler_follows_a_load_surge_up_and_down_exactly_once() {
         "scale-down recommended",
         "rescale work 3 → 1",
         "savepoints/sp-2",
-        "(source:orders=1, work=3)",
+        "per vertex: source:orders=1, work=3",
     ] {
         assert!(events.contains(expected), "the events lack {expected:?}");
     }
