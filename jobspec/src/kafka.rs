@@ -36,12 +36,15 @@ pub enum KafkaStart {
 
 /// What a source does with a record it cannot decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum BadRecords {
     /// Stop the job; the error names the topic, partition and offset (the default).
     Fail,
-    /// Leave it out and count it (`strom_source_skipped_records_total`).
+    /// Leave it out and count it (`strom_engine_source_skipped_records_total`).
     Skip,
+    /// Write it as it was to `dead_letter_topic`, with headers naming its topic, partition,
+    /// offset and the reason, and count it (`strom_engine_source_dead_letter_records_total`).
+    DeadLetter,
 }
 
 /// A Kafka source: every partition of its topics, spread over the source's subtasks. The
@@ -73,6 +76,10 @@ pub struct KafkaSource {
     /// What to do with a record that does not decode (default fail).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bad_records: Option<BadRecords>,
+    /// With `bad_records: dead-letter`: the topic bad records go to (on the same brokers,
+    /// with the same client properties).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
     /// At most this many records per second per subtask (unset: as fast as the brokers
     /// give them): spares downstream systems during a backfill. The total grows with the
     /// parallelism, and the time a subtask is held back counts as busy, so the autoscaler
@@ -242,6 +249,25 @@ pub(crate) fn check_source(
         ),
         _ => {}
     }
+    match (k.bad_records, &k.dead_letter_topic) {
+        (Some(BadRecords::DeadLetter), None) => fail(
+            format!("{path}.dead_letter_topic"),
+            "bad_records: dead-letter needs the topic to write bad records to".into(),
+        ),
+        (Some(BadRecords::DeadLetter), Some(t)) if !valid_topic(t) => fail(
+            format!("{path}.dead_letter_topic"),
+            format!("{t:?} is not a Kafka topic name (1–249 of a-z A-Z 0-9 . _ -)"),
+        ),
+        (Some(BadRecords::DeadLetter), Some(t)) if k.topics.contains(t) => fail(
+            format!("{path}.dead_letter_topic"),
+            format!("{t:?} is a topic this source reads: its bad records would come back"),
+        ),
+        (bad, Some(_)) if bad != Some(BadRecords::DeadLetter) => fail(
+            format!("{path}.dead_letter_topic"),
+            "is only written with bad_records: dead-letter".into(),
+        ),
+        _ => {}
+    }
     if k.max_records_per_second == Some(0) {
         fail(
             format!("{path}.max_records_per_second"),
@@ -342,6 +368,7 @@ sources:
       format: raw
       start: timestamp
       max_records_per_second: 0
+      dead_letter_topic: dlq
       properties: {group.id: x, "bad key": y}
     schema: [{name: id, type: BIGINT}]
 sinks:
@@ -358,6 +385,7 @@ sinks:
             "sources[0].kafka.start_timestamp",
             "sources[0].kafka.format",
             "sources[0].kafka.max_records_per_second",
+            "sources[0].kafka.dead_letter_topic",
             "sources[0].kafka.properties.group.id",
             "sources[0].kafka.properties.bad key",
             "sinks[0].kafka.topic",

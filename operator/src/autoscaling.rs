@@ -312,6 +312,7 @@ job: {sources: [{name: s, datagen: {rate: 10, columns: [{name: v, expr: id}]}}],
             watermark_idle: false,
             pending_records: pending,
             skipped_records: 0,
+            dead_letter_records: 0,
             waiting: None,
             partitions: Vec::new(),
         };

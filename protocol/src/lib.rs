@@ -109,6 +109,10 @@ pub struct SubtaskMetrics {
     /// with `bad_records: skip`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub skipped_records: u64,
+    /// For sources: records that could not be decoded, written to the dead-letter topic
+    /// (a Kafka source with `bad_records: dead-letter`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dead_letter_records: u64,
     /// What the subtask is waiting for, said for people: a source retrying an unreachable
     /// broker or a topic that does not exist yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -62,6 +62,10 @@ impl JobView {
             "strom_engine_source_skipped_records_total",
             "Records a source left out because they could not be decoded (bad_records: skip).",
         );
+        let dead_letters = counter(
+            "strom_engine_source_dead_letter_records_total",
+            "Records a source could not decode and wrote to its dead-letter topic (bad_records: dead-letter).",
+        );
         let waiting = counter(
             "strom_engine_source_waiting",
             "1 while a source subtask waits for its brokers or topics (see /v1/job), else 0.",
@@ -130,6 +134,9 @@ impl JobView {
                     .with_label_values(&l)
                     .set(i64::from(s.watermark_idle));
                 skipped.with_label_values(&l).set(s.skipped_records as i64);
+                dead_letters
+                    .with_label_values(&l)
+                    .set(s.dead_letter_records as i64);
                 waiting
                     .with_label_values(&l)
                     .set(i64::from(s.waiting.is_some()));
@@ -172,6 +179,7 @@ impl JobView {
             Box::new(pending),
             Box::new(partition_pending),
             Box::new(skipped),
+            Box::new(dead_letters),
             Box::new(waiting),
             Box::new(wm),
             Box::new(lag),

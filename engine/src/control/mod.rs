@@ -272,6 +272,7 @@ impl JobView {
                 watermark_idle: m.watermark_idle.load(Ordering::Relaxed),
                 pending_records: u64::try_from(m.pending_records.load(Ordering::Relaxed)).ok(),
                 skipped_records: m.skipped_records.load(Ordering::Relaxed),
+                dead_letter_records: m.dead_letter_records.load(Ordering::Relaxed),
                 waiting: m.waiting.lock().expect("waiting").clone(),
                 partitions: m.partitions.lock().expect("partitions").clone(),
             };

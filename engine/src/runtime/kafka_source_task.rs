@@ -129,6 +129,9 @@ pub(crate) fn run(
         let id = ctx.ckpt.shared.trigger.load(Ordering::SeqCst);
         if id > last_checkpoint {
             last_checkpoint = id;
+            // The checkpoint takes the offsets past every bad record read so far: those
+            // must be in the dead-letter topic first.
+            reader.bad.flush()?;
             let mut states = ctx.chain_states(&chain)?;
             states.push(state(&reader));
             ctx.ack(id, states, Vec::new(), false);
@@ -166,7 +169,10 @@ pub(crate) fn run(
         clock.switch(if arrived { Phase::Busy } else { Phase::Idle });
         metrics
             .skipped_records
-            .store(reader.skipped, Ordering::Relaxed);
+            .store(reader.bad.skipped(), Ordering::Relaxed);
+        metrics
+            .dead_letter_records
+            .store(reader.bad.dead_lettered(), Ordering::Relaxed);
         metrics.set_waiting(reader.waiting());
         if lag_at.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
             lag_at = Some(Instant::now());
@@ -222,6 +228,7 @@ pub(crate) fn run(
         }
         metrics.late_records.store(chain.late(), Ordering::Relaxed);
     }
+    reader.bad.flush()?;
     source_task::end_of_input(ctx, &mut chain, &mut clock, state(&reader), last_checkpoint)
 }
 

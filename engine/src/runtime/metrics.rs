@@ -42,6 +42,8 @@ pub struct TaskMetrics {
     pub last_alignment_us: AtomicU64,
     /// For sources: records left out as undecodable (`bad_records: skip`).
     pub skipped_records: AtomicU64,
+    /// For sources: records written to the dead-letter topic (`bad_records: dead-letter`).
+    pub dead_letter_records: AtomicU64,
     /// What the task is waiting for, said for people (a source retrying an unreachable
     /// broker or a missing topic); None while it runs normally.
     pub waiting: std::sync::Mutex<Option<String>>,

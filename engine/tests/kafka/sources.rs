@@ -86,6 +86,87 @@ fn records_that_do_not_decode_are_left_out_and_counted_under_skip() {
     );
 }
 
+/// Under `dead-letter` a bad record goes, as it was, to the dead-letter topic, with headers
+/// naming where it was and why it was refused; the good ones are read, nothing is lost.
+#[test]
+fn records_that_do_not_decode_go_to_the_dead_letter_topic_saying_where_and_why() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use strom_engine::io::kafka::dead_letter::header;
+    let broker = Broker::start().unwrap();
+    broker.create_topic("letters", 2).unwrap();
+    broker.create_topic("letters-dlq", 1).unwrap();
+    let mut values = json_records(&[3, 11], 30);
+    values.push("{not json".into());
+    broker.produce("letters", Some(1), values).unwrap();
+    let (running, got) = json_job(
+        &broker.bootstrap(),
+        "letters",
+        "dead-letter, dead_letter_topic: letters-dlq",
+    );
+    let metrics = running.metrics.clone();
+    running.wait().unwrap();
+    let mut ids = got.lock().unwrap().clone();
+    ids.sort_unstable();
+    assert_eq!(
+        each_once(&ids, (0..30).filter(|i| ![3, 11].contains(i))),
+        Ok(())
+    );
+    let counted: u64 = metrics
+        .iter()
+        .map(|m| {
+            m.dead_letter_records
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    assert_eq!(counted, 3);
+
+    let reader: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "dlq-reader")
+        .create()
+        .unwrap();
+    let mut at = rdkafka::TopicPartitionList::new();
+    at.add_partition_offset("letters-dlq", 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    reader.assign(&at).unwrap();
+    let mut letters = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while letters.len() < 3 && std::time::Instant::now() < deadline {
+        if let Some(m) = reader.poll(Duration::from_millis(200)) {
+            let m = m.unwrap();
+            let headers: std::collections::BTreeMap<String, String> = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            let v = String::from_utf8_lossy(h.value.unwrap_or_default());
+                            (h.key.to_owned(), v.into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            letters.push((value, headers));
+        }
+    }
+    assert_eq!(letters.len(), 3, "{letters:?}");
+    for (offset, (value, headers)) in [3, 11, 30].iter().zip(&letters) {
+        let want = if *offset == 30 {
+            "{not json".to_owned()
+        } else {
+            format!(r#"{{"id": "not a number {offset}", "name": "x"}}"#)
+        };
+        assert_eq!(value, &want, "the record as it was");
+        assert_eq!(headers[header::SOURCE], "events");
+        assert_eq!(headers[header::TOPIC], "letters");
+        assert_eq!(headers[header::PARTITION], "1");
+        assert_eq!(headers[header::OFFSET], offset.to_string());
+        assert!(!headers[header::ERROR].is_empty(), "{headers:?}");
+    }
+    eprintln!("a dead letter's headers: {:?}", letters[0].1);
+}
+
 #[test]
 fn a_source_waits_for_an_unreachable_broker_and_a_missing_topic_then_reads_everything() {
     let port = strom_testkit::free_port().unwrap();

@@ -9,11 +9,15 @@
 //! - [`transactions`]: the transactions written and waiting for their checkpoint.
 //! - [`resume`]: committing a restored checkpoint's transaction that another process
 //!   opened, by its producer id and epoch.
+//! - [`bad_records`]: what a source does with records that do not decode.
+//! - [`dead_letter`]: a source's bad records, written to a topic of their own.
 //! - [`codec`]: values to rows and rows to values.
 //! - [`lag`]: how far behind its partitions a reader is.
 //! - [`topics`]: whole topics for tools and tests (create, fill, read committed).
 
+pub mod bad_records;
 pub mod codec;
+pub mod dead_letter;
 pub mod lag;
 pub mod resume;
 pub mod sink;

@@ -16,11 +16,13 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use strom_protocol::PartitionLag;
 
+use super::bad_records::BadRecordPolicy;
 use super::codec::Decoder;
+use super::dead_letter::BadRecord;
 use super::lag::{Ends, STATISTICS_MS};
 use super::{BROKER_TIMEOUT, METADATA_TIMEOUT, client_config, partition_owner};
 use crate::batch::{Batch, MIN_WATERMARK, SchemaRef};
-use crate::spec::{BadRecords, KafkaSource, KafkaStart};
+use crate::spec::{KafkaSource, KafkaStart};
 
 /// Where a source subtask is, per partition it owns (saved in checkpoints, format 1: the
 /// field order is the encoding).
@@ -69,10 +71,9 @@ pub struct KafkaReader {
     total_partitions: usize,
     index: HashMap<(String, i32), usize>,
     decoder: Decoder,
-    bad: BadRecords,
+    /// What happens to records that do not decode.
+    pub bad: BadRecordPolicy,
     bounded: bool,
-    /// Records left out under `bad_records: skip`.
-    pub skipped: u64,
     /// The last error the client reported (it retries on its own) and when.
     last_error: Option<(String, Instant)>,
 }
@@ -244,9 +245,8 @@ impl KafkaReader {
             total_partitions,
             index,
             decoder: Decoder::new(spec.format, schema),
-            bad: spec.bad_records.unwrap_or(BadRecords::Fail),
+            bad: BadRecordPolicy::open(spec, name).map_err(OpenFailure::Invalid)?,
             bounded: spec.bounded == Some(true),
-            skipped: 0,
             last_error: None,
         })
     }
@@ -327,8 +327,9 @@ impl KafkaReader {
     ) -> Result<Option<Polled>, ArrowError> {
         let mut values: Vec<u8> = Vec::new();
         let mut ends: Vec<usize> = Vec::new();
-        // Per record: partition index, offset.
+        // Per record: partition index, offset; and its key, if bad ones are dead-lettered.
         let mut origin: Vec<(u32, i64)> = Vec::new();
+        let mut keys: Vec<Option<Vec<u8>>> = Vec::new();
         let mut timeout = wait;
         while origin.len() < max_rows {
             let Some(polled) = self.consumer.poll(timeout) else {
@@ -363,6 +364,9 @@ impl KafkaReader {
             p.last_data = Instant::now();
             if p.at.stop.is_some_and(|s| p.at.next >= s) {
                 p.finished = true;
+            }
+            if self.bad.wants_keys() {
+                keys.push(message.key().map(<[u8]>::to_vec));
             }
             match message.payload() {
                 Some(v) => values.extend_from_slice(v),
@@ -422,14 +426,14 @@ impl KafkaReader {
                         Err(reason) => {
                             let (i, offset) = origin[r];
                             let p = &self.partitions[i as usize].at;
-                            if self.bad == BadRecords::Fail {
-                                return Err(ArrowError::ParseError(format!(
-                                    "the record at topic {} partition {} offset {offset} cannot be \
-                                     read: {reason} (set bad_records: skip to leave such records out)",
-                                    p.topic, p.partition
-                                )));
-                            }
-                            self.skipped += 1;
+                            self.bad.refuse(&BadRecord {
+                                topic: &p.topic,
+                                partition: p.partition,
+                                offset,
+                                key: keys.get(r).and_then(Option::as_deref),
+                                value,
+                                reason: &reason,
+                            })?;
                         }
                     }
                 }
