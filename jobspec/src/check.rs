@@ -154,6 +154,26 @@ pub(crate) fn check(spec: &JobSpec, problems: &mut Vec<Violation>) {
         if let Some(k) = &s.kafka {
             super::kafka::check_source(k, s, &format!("{path}.kafka"), &mut fail);
         }
+        for (j, f) in s.schema.iter().enumerate() {
+            let Some(m) = &f.metadata else { continue };
+            let at = format!("{path}.schema[{j}].metadata");
+            if s.kafka.is_none() {
+                fail(at, "only a Kafka source's records have metadata".into());
+            } else if !m.fits(f.type_) {
+                fail(
+                    at,
+                    format!(
+                        "{} does not fit a {} column (key, topic, header: STRING; \
+                         partition: INT or BIGINT; offset, timestamp: BIGINT)",
+                        String::from(m.clone()),
+                        serde_json::to_value(f.type_)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default()
+                    ),
+                );
+            }
+        }
         if let Some(g) = &s.datagen {
             check_generated_columns(g, &format!("{path}.datagen"), &mut fail);
             if g.rate.is_some() && !g.rate_schedule.is_empty() {

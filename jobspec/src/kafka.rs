@@ -20,6 +20,72 @@ pub enum KafkaFormat {
     Raw,
 }
 
+/// Where a Kafka source column comes from when not from the record's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum KafkaMetadata {
+    /// The record's key, as UTF-8 text.
+    Key,
+    /// The topic it was read from.
+    Topic,
+    /// Its partition.
+    Partition,
+    /// Its offset.
+    Offset,
+    /// Its timestamp (epoch milliseconds).
+    Timestamp,
+    /// The value of its header with this name, as UTF-8 text.
+    Header(String),
+}
+
+impl TryFrom<String> for KafkaMetadata {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        Ok(match s.as_str() {
+            "key" => KafkaMetadata::Key,
+            "topic" => KafkaMetadata::Topic,
+            "partition" => KafkaMetadata::Partition,
+            "offset" => KafkaMetadata::Offset,
+            "timestamp" => KafkaMetadata::Timestamp,
+            _ => match s.strip_prefix("header:") {
+                Some(name) if !name.is_empty() => KafkaMetadata::Header(name.to_owned()),
+                _ => {
+                    return Err(format!(
+                        "{s:?} is not record metadata (key, topic, partition, offset, \
+                         timestamp or header:<name>)"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+impl From<KafkaMetadata> for String {
+    fn from(m: KafkaMetadata) -> String {
+        match m {
+            KafkaMetadata::Key => "key".into(),
+            KafkaMetadata::Topic => "topic".into(),
+            KafkaMetadata::Partition => "partition".into(),
+            KafkaMetadata::Offset => "offset".into(),
+            KafkaMetadata::Timestamp => "timestamp".into(),
+            KafkaMetadata::Header(name) => format!("header:{name}"),
+        }
+    }
+}
+
+impl KafkaMetadata {
+    /// Whether a column of type `t` can hold it.
+    pub fn fits(&self, t: crate::FieldType) -> bool {
+        use crate::FieldType::{Bigint, Int, String};
+        match self {
+            KafkaMetadata::Key | KafkaMetadata::Topic | KafkaMetadata::Header(_) => t == String,
+            KafkaMetadata::Partition => matches!(t, Int | Bigint),
+            KafkaMetadata::Offset | KafkaMetadata::Timestamp => t == Bigint,
+        }
+    }
+}
+
 /// Where a source starts reading a partition that the restored snapshot does not hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -274,12 +340,16 @@ pub(crate) fn check_source(
             "must be at least 1 (leave it unset for no limit)".into(),
         );
     }
+    let value_columns: Vec<&crate::FieldSpec> =
+        s.schema.iter().filter(|f| f.metadata.is_none()).collect();
     if k.format == KafkaFormat::Raw
-        && (s.schema.len() != 1 || s.schema[0].type_ != crate::FieldType::String)
+        && (value_columns.len() != 1 || value_columns[0].type_ != crate::FieldType::String)
     {
         fail(
             format!("{path}.format"),
-            "raw reads each value into one STRING column: declare exactly that".into(),
+            "raw reads each value into one STRING column: declare exactly that (besides \
+             metadata columns)"
+                .into(),
         );
     }
 }
@@ -318,6 +388,79 @@ pub fn valid_topic(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::JobSpec;
+
+    #[test]
+    fn metadata_columns_are_read_and_checked_against_their_types() {
+        let spec = JobSpec::parse(
+            r#"
+sources:
+  - name: s
+    kafka: {bootstrap_servers: "localhost:9092", topics: [t], format: raw}
+    schema:
+      - {name: v, type: STRING}
+      - {name: k, type: STRING, metadata: key}
+      - {name: ts, type: BIGINT, metadata: timestamp}
+      - {name: trace, type: STRING, metadata: "header:trace-id"}
+    watermark: {field: ts, max_out_of_orderness: 1s}
+sinks: [{name: o, input: s, blackhole: {}}]
+"#,
+        )
+        .expect("raw reads one value column besides the metadata ones");
+        assert_eq!(
+            spec.sources[0].schema[3].metadata,
+            Some(crate::KafkaMetadata::Header("trace-id".into()))
+        );
+        let problems = JobSpec::parse(
+            r#"
+sources:
+  - name: s
+    kafka: {bootstrap_servers: "localhost:9092", topics: [t], format: json}
+    schema:
+      - {name: v, type: BIGINT}
+      - {name: p, type: STRING, metadata: partition}
+  - name: f
+    file: {path: /x.csv, format: csv}
+    schema: [{name: o, type: BIGINT, metadata: offset}]
+sinks: [{name: o, input: s, blackhole: {}}]
+"#,
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = problems.0.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "sources[0].schema[1].metadata",
+                "sources[1].schema[0].metadata"
+            ],
+            "{problems}"
+        );
+        assert!(
+            problems
+                .to_string()
+                .contains("partition does not fit a STRING column"),
+            "{problems}"
+        );
+        let unknown = JobSpec::parse(
+            r#"
+sources:
+  - name: s
+    kafka: {bootstrap_servers: "localhost:9092", topics: [t], format: json}
+    schema: [{name: v, type: BIGINT, metadata: leader-epoch}]
+sinks: [{name: o, input: s, blackhole: {}}]
+"#,
+        )
+        .unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .contains("sources[0].schema[0].metadata"),
+            "{unknown}"
+        );
+        assert!(
+            unknown.to_string().contains("is not record metadata"),
+            "{unknown}"
+        );
+    }
 
     #[test]
     fn a_kafka_source_and_sink_are_read_and_bad_fields_are_named() {

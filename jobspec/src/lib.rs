@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
 pub use kafka::{
-    BadRecords, Delivery, KafkaFormat, KafkaPartitioner, KafkaSink, KafkaSource, KafkaStart,
-    RESERVED_PROPERTIES,
+    BadRecords, Delivery, KafkaFormat, KafkaMetadata, KafkaPartitioner, KafkaSink, KafkaSource,
+    KafkaStart, RESERVED_PROPERTIES,
 };
 pub use kind::{SinkKind, SourceKind, TransformKind, WindowKind};
 pub use sink::{FileSink, SinkSpec};

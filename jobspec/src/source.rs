@@ -30,6 +30,14 @@ pub struct FieldSpec {
     /// Column type.
     #[serde(rename = "type")]
     pub type_: FieldType,
+    /// For a Kafka source: the column comes from the record's metadata, not its value (as
+    /// Flink's `METADATA FROM`): `key` (STRING: the key as text), `topic` (STRING),
+    /// `partition` (INT or BIGINT), `offset` (BIGINT), `timestamp` (BIGINT: the record's
+    /// timestamp, epoch milliseconds), or `header:<name>` (STRING: that header's value as
+    /// text). A record without the key or header a column reads is a bad record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub metadata: Option<crate::KafkaMetadata>,
 }
 
 /// Event time of a source: which column holds it (epoch milliseconds) and how out of order

@@ -83,6 +83,8 @@ pub enum VertexKind {
         spec: Arc<crate::spec::KafkaSource>,
         /// The source's name.
         name: String,
+        /// Per declared column: the record metadata it reads (`None`: the value).
+        metadata: Arc<[Option<crate::spec::KafkaMetadata>]>,
     },
     /// Operators only.
     Ops,

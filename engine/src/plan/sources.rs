@@ -52,6 +52,7 @@ impl Builder {
                 VertexKind::Kafka {
                     spec: Arc::new(k.clone()),
                     name: s.name.clone(),
+                    metadata: s.schema.iter().map(|f| f.metadata.clone()).collect(),
                 },
                 source::schema(&s.schema),
                 // Partitions are spread over the subtasks.

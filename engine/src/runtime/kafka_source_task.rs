@@ -36,7 +36,12 @@ pub(crate) fn run(
     restored: Vec<Vec<u8>>,
 ) -> Result<(), TaskError> {
     let (v, metrics, outputs) = (&ctx.v, &ctx.metrics, &ctx.outputs);
-    let VertexKind::Kafka { spec, name } = &v.kind else {
+    let VertexKind::Kafka {
+        spec,
+        name,
+        metadata,
+    } = &v.kind
+    else {
         return Err(TaskError::Failed("not a Kafka source".into()));
     };
     let mut clock = Clock::new(metrics.clone());
@@ -62,6 +67,7 @@ pub(crate) fn run(
             spec,
             name,
             source_schema(v),
+            metadata,
             ctx.subtask,
             v.parallelism,
             &saved,

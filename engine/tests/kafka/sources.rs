@@ -167,6 +167,120 @@ fn records_that_do_not_decode_go_to_the_dead_letter_topic_saying_where_and_why()
     eprintln!("a dead letter's headers: {:?}", letters[0].1);
 }
 
+/// Columns from the record's metadata: key, topic, partition, offset, timestamp (here the
+/// event time) and a header; a record without the header a column reads is a bad record.
+#[test]
+fn metadata_columns_read_key_topic_partition_offset_timestamp_and_headers() {
+    use arrow::array::{Array, Int64Array, StringArray};
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    let broker = Broker::start().unwrap();
+    broker.create_topic("meta", 2).unwrap();
+    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+        rdkafka::config::ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap())
+            .create()
+            .unwrap();
+    for i in 0..10i64 {
+        let value = format!(r#"{{"id": {i}, "extra": "left aside"}}"#);
+        let key = format!("k{i}");
+        let trace = format!("t{i}");
+        let mut record = BaseRecord::<str, str>::to("meta")
+            .partition(1)
+            .key(&key)
+            .payload(&value)
+            .timestamp(1_000_000 + i * 1000);
+        // Record 4 lacks the header the job reads.
+        if i != 4 {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: "trace",
+                value: Some(&trace),
+            }));
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topics: [meta], format: json, bounded: true, bad_records: skip}}
+    schema:
+      - {{name: id, type: BIGINT}}
+      - {{name: k, type: STRING, metadata: key}}
+      - {{name: t, type: STRING, metadata: topic}}
+      - {{name: p, type: INT, metadata: partition}}
+      - {{name: o, type: BIGINT, metadata: offset}}
+      - {{name: ts, type: BIGINT, metadata: timestamp}}
+      - {{name: trace, type: STRING, metadata: "header:trace"}}
+    watermark: {{field: ts, max_out_of_orderness: 0s}}
+sinks:
+  - {{name: out, input: events, blackhole: {{}}}}
+"#,
+        b = broker.bootstrap()
+    );
+    let mut plan = Plan::build(&JobSpec::parse(&text).unwrap(), 1).unwrap();
+    let rows = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = rows.clone();
+    plan.collect_sinks(std::sync::Arc::new(
+        move |b: &arrow::record_batch::RecordBatch| {
+            let int = |c: usize| {
+                b.column(c)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .clone()
+            };
+            let text = |c: usize| {
+                b.column(c)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap()
+                    .clone()
+            };
+            let (id, k, t, p, o, ts, trace) =
+                (int(0), text(1), text(2), int(3), int(4), int(5), text(6));
+            for r in 0..b.num_rows() {
+                sink.lock().unwrap().push(format!(
+                    "{} {} {} {} {} {} {}",
+                    id.value(r),
+                    k.value(r),
+                    t.value(r),
+                    p.value(r),
+                    o.value(r),
+                    ts.value(r),
+                    trace.value(r)
+                ));
+            }
+            assert_eq!(trace.null_count(), 0);
+        },
+    ));
+    let running = Running::start(plan);
+    let metrics = running.metrics.clone();
+    running.wait().unwrap();
+    let mut rows = rows.lock().unwrap().clone();
+    rows.sort_by_key(|r| r.split(' ').next().unwrap().parse::<i64>().unwrap());
+    let want: Vec<String> = (0..10i64)
+        .filter(|i| *i != 4)
+        .map(|i| format!("{i} k{i} meta 1 {i} {} t{i}", 1_000_000 + i * 1000))
+        .collect();
+    assert_eq!(rows, want);
+    let skipped: u64 = metrics
+        .iter()
+        .map(|m| m.skipped_records.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    assert_eq!(skipped, 1, "the record without the header");
+    let watermark = metrics
+        .iter()
+        .map(|m| m.watermark.load(std::sync::atomic::Ordering::Relaxed))
+        .max()
+        .unwrap();
+    assert!(
+        watermark >= 1_009_000,
+        "event time from the record timestamps: {watermark}"
+    );
+}
+
 #[test]
 fn a_source_waits_for_an_unreachable_broker_and_a_missing_topic_then_reads_everything() {
     let port = strom_testkit::free_port().unwrap();

@@ -12,6 +12,8 @@
 //! - [`bad_records`]: what a source does with records that do not decode.
 //! - [`dead_letter`]: a source's bad records, written to a topic of their own.
 //! - [`codec`]: values to rows and rows to values.
+//! - [`metadata`]: columns read from each record's key, topic, partition, offset,
+//!   timestamp or headers.
 //! - [`lag`]: how far behind its partitions a reader is.
 //! - [`topics`]: whole topics for tools and tests (create, fill, read committed).
 
@@ -19,6 +21,7 @@ pub mod bad_records;
 pub mod codec;
 pub mod dead_letter;
 pub mod lag;
+pub mod metadata;
 pub mod resume;
 pub mod sink;
 pub mod source;

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use arrow::array::Int64Array;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -20,9 +19,12 @@ use super::bad_records::BadRecordPolicy;
 use super::codec::Decoder;
 use super::dead_letter::BadRecord;
 use super::lag::{Ends, STATISTICS_MS};
+use super::metadata::{Extra, MetadataColumns, Origin};
 use super::{BROKER_TIMEOUT, METADATA_TIMEOUT, client_config, partition_owner};
-use crate::batch::{Batch, MIN_WATERMARK, SchemaRef};
-use crate::spec::{KafkaSource, KafkaStart};
+use crate::batch::SchemaRef;
+use crate::spec::{KafkaMetadata, KafkaSource, KafkaStart};
+
+mod watermarks;
 
 /// Where a source subtask is, per partition it owns (saved in checkpoints, format 1: the
 /// field order is the encoding).
@@ -71,6 +73,7 @@ pub struct KafkaReader {
     total_partitions: usize,
     index: HashMap<(String, i32), usize>,
     decoder: Decoder,
+    columns: MetadataColumns,
     /// What happens to records that do not decode.
     pub bad: BadRecordPolicy,
     bounded: bool,
@@ -105,6 +108,7 @@ impl KafkaReader {
         spec: &KafkaSource,
         name: &str,
         schema: SchemaRef,
+        metadata: &[Option<KafkaMetadata>],
         subtask: usize,
         parallelism: usize,
         restored: &[KafkaPosition],
@@ -239,13 +243,16 @@ impl KafkaReader {
             .enumerate()
             .map(|(i, p)| ((p.at.topic.clone(), p.at.partition), i))
             .collect();
+        let bad = BadRecordPolicy::open(spec, name).map_err(OpenFailure::Invalid)?;
+        let columns = MetadataColumns::new(schema, metadata, bad.wants_keys());
         Ok(KafkaReader {
             consumer,
             partitions,
             total_partitions,
             index,
-            decoder: Decoder::new(spec.format, schema),
-            bad: BadRecordPolicy::open(spec, name).map_err(OpenFailure::Invalid)?,
+            decoder: Decoder::new(spec.format, columns.value_schema()),
+            columns,
+            bad,
             bounded: spec.bounded == Some(true),
             last_error: None,
         })
@@ -329,7 +336,9 @@ impl KafkaReader {
         let mut ends: Vec<usize> = Vec::new();
         // Per record: partition index, offset; and its key, if bad ones are dead-lettered.
         let mut origin: Vec<(u32, i64)> = Vec::new();
-        let mut keys: Vec<Option<Vec<u8>>> = Vec::new();
+        // Per record, what the metadata columns and dead letters need beyond the value.
+        let mut extras: Vec<Extra> = Vec::new();
+        let extra = self.columns.reads_metadata() || self.bad.wants_keys();
         let mut timeout = wait;
         while origin.len() < max_rows {
             let Some(polled) = self.consumer.poll(timeout) else {
@@ -365,8 +374,8 @@ impl KafkaReader {
             if p.at.stop.is_some_and(|s| p.at.next >= s) {
                 p.finished = true;
             }
-            if self.bad.wants_keys() {
-                keys.push(message.key().map(<[u8]>::to_vec));
+            if extra {
+                extras.push(self.columns.extra(&message));
             }
             match message.payload() {
                 Some(v) => values.extend_from_slice(v),
@@ -401,7 +410,9 @@ impl KafkaReader {
                 start = end;
             }
         }
-        let decoded = if tombstones {
+        let lacking = self.columns.reads_metadata()
+            && extras.iter().any(|e| self.columns.missing(e).is_some());
+        let decoded = if tombstones || lacking {
             Err(ArrowError::ParseError("a record has no value".into()))
         } else {
             self.decoder.decode(&slices)
@@ -411,17 +422,20 @@ impl KafkaReader {
             Err(_) => {
                 // Find the records that do not decode, and apply the policy to them.
                 let mut good = Vec::new();
-                let mut keep = Vec::new();
+                let mut kept = Vec::new();
                 for (r, value) in slices.iter().enumerate() {
-                    let outcome = if ends[r] == usize::MAX {
-                        Err("the record has no value (a tombstone)".to_owned())
-                    } else {
-                        self.decoder.decode_one(value)
+                    let lacks = extras.get(r).and_then(|e| self.columns.missing(e));
+                    let outcome = match lacks {
+                        _ if ends[r] == usize::MAX => {
+                            Err("the record has no value (a tombstone)".to_owned())
+                        }
+                        Some(reason) => Err(reason),
+                        None => self.decoder.decode_one(value),
                     };
                     match outcome {
                         Ok(b) => {
                             good.push(b);
-                            keep.push(origin[r]);
+                            kept.push(r);
                         }
                         Err(reason) => {
                             let (i, offset) = origin[r];
@@ -430,19 +444,39 @@ impl KafkaReader {
                                 topic: &p.topic,
                                 partition: p.partition,
                                 offset,
-                                key: keys.get(r).and_then(Option::as_deref),
+                                key: extras.get(r).and_then(|e| e.key.as_deref()),
                                 value,
                                 reason: &reason,
                             })?;
                         }
                     }
                 }
-                origin = keep;
+                origin = kept.iter().map(|&r| origin[r]).collect();
+                if !extras.is_empty() {
+                    let mut all: Vec<Option<Extra>> = extras.into_iter().map(Some).collect();
+                    extras = kept.iter().filter_map(|&r| all[r].take()).collect();
+                }
                 if good.is_empty() {
                     return Ok(None);
                 }
                 arrow::compute::concat_batches(&good[0].schema(), &good)?
             }
+        };
+        let batch = if self.columns.reads_metadata() {
+            let origins: Vec<Origin<'_>> = origin
+                .iter()
+                .map(|&(i, offset)| {
+                    let p = &self.partitions[i as usize].at;
+                    Origin {
+                        topic: &p.topic,
+                        partition: p.partition,
+                        offset,
+                    }
+                })
+                .collect();
+            self.columns.assemble(batch, &origins, &extras)?
+        } else {
+            batch
         };
         Ok(Some(Polled {
             batch,
@@ -473,73 +507,6 @@ impl KafkaReader {
                 p.finished = true;
             }
         }
-    }
-
-    /// Stamps `polled` with event time and per-row watermarks (each row's the combined
-    /// watermark before it), raising each partition's high mark as rows pass.
-    pub fn stamp(
-        &mut self,
-        polled: Polled,
-        column: usize,
-        delay: i64,
-        idle_timeout: Option<Duration>,
-    ) -> Result<Batch, ArrowError> {
-        let ts = crate::io::source::event_times(&polled.batch, column)?;
-        let mut wm = Vec::with_capacity(ts.len());
-        // A partition that reached its end in this poll still counts until its rows are
-        // stamped: its split finishes after its last record, as in Flink.
-        let mut current = self
-            .combined(delay, idle_timeout, true)
-            .unwrap_or(MIN_WATERMARK);
-        for (t, &q) in ts.values().iter().zip(&polled.partition_of) {
-            wm.push(current);
-            let p = &mut self.partitions[q as usize].at;
-            if p.max_seen.is_none_or(|m| *t > m) {
-                p.max_seen = Some(*t);
-                current = self.combined(delay, idle_timeout, true).unwrap_or(current);
-            }
-        }
-        Ok(Batch {
-            data: polled.batch,
-            rowtime: Some(ts),
-            wm: Some(Int64Array::from(wm)),
-        })
-    }
-
-    /// The combined watermark: the lowest over partitions that are neither finished nor
-    /// idle (a partition with no record yet holds it at the minimum). None when no
-    /// partition counts (all idle or finished).
-    pub fn watermark(&self, delay: i64, idle_timeout: Option<Duration>) -> Option<i64> {
-        self.combined(delay, idle_timeout, false)
-    }
-
-    fn combined(
-        &self,
-        delay: i64,
-        idle_timeout: Option<Duration>,
-        with_finished: bool,
-    ) -> Option<i64> {
-        self.partitions
-            .iter()
-            .filter(|p| {
-                (with_finished || !p.finished)
-                    && idle_timeout.is_none_or(|t| p.last_data.elapsed() < t)
-            })
-            .map(|p| {
-                p.at.max_seen
-                    .map_or(MIN_WATERMARK, |m| m.saturating_sub(delay))
-            })
-            .min()
-    }
-
-    /// The highest event time over all partitions minus the delay: the watermark once
-    /// every partition is idle or finished.
-    pub fn highest(&self, delay: i64) -> Option<i64> {
-        self.partitions
-            .iter()
-            .filter_map(|p| p.at.max_seen)
-            .max()
-            .map(|m| m.saturating_sub(delay))
     }
 }
 
