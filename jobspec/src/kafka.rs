@@ -121,8 +121,18 @@ pub enum BadRecords {
 pub struct KafkaSource {
     /// `host:port` of one or more brokers, comma-separated.
     pub bootstrap_servers: String,
-    /// The topics to read (one or more).
+    /// The topics to read, unless `topic_pattern` names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topics: Vec<String>,
+    /// A regular expression that each topic to read matches as a whole (as Flink's topic
+    /// pattern), e.g. `orders-.*`; topics created later are read from their first record
+    /// once discovered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_pattern: Option<String>,
+    /// How often the source looks for partitions added to its topics and, with a pattern,
+    /// for new topics (default 5m, as Flink; `0s`: never). Bounded sources do not look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_discovery_interval: Option<crate::Duration>,
     /// How values are encoded.
     pub format: KafkaFormat,
     /// Where to start a partition the restored snapshot does not hold (default earliest).
@@ -158,6 +168,60 @@ pub struct KafkaSource {
     /// spec.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
+}
+
+/// Which topics a Kafka source reads: those it names and those its pattern matches.
+#[derive(Debug, Clone)]
+pub struct TopicFilter {
+    topics: Vec<String>,
+    pattern: Option<regex::Regex>,
+}
+
+impl TopicFilter {
+    /// Whether `topic` is one of the source's.
+    pub fn matches(&self, topic: &str) -> bool {
+        self.topics.iter().any(|t| t == topic)
+            || self.pattern.as_ref().is_some_and(|p| p.is_match(topic))
+    }
+
+    /// Whether only the named topics are read (no pattern).
+    pub fn named_only(&self) -> bool {
+        self.pattern.is_none()
+    }
+
+    /// The named topics.
+    pub fn named(&self) -> &[String] {
+        &self.topics
+    }
+}
+
+/// `pattern` anchored at both ends, as Java's `Pattern.matcher(topic).matches()`.
+fn whole_topic_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+}
+
+impl KafkaSource {
+    /// The topics it reads (a checked spec's pattern compiles).
+    pub fn topic_filter(&self) -> TopicFilter {
+        TopicFilter {
+            topics: self.topics.clone(),
+            pattern: self
+                .topic_pattern
+                .as_deref()
+                .and_then(|p| whole_topic_pattern(p).ok()),
+        }
+    }
+
+    /// How often it looks for new partitions and topics (`None`: never).
+    pub fn discovery_interval(&self) -> Option<std::time::Duration> {
+        if self.bounded == Some(true) {
+            return None;
+        }
+        match &self.partition_discovery_interval {
+            None => Some(std::time::Duration::from_secs(300)),
+            Some(d) => d.to_std().ok().filter(|d| !d.is_zero()),
+        }
+    }
 }
 
 /// A sink's delivery guarantee.
@@ -289,8 +353,28 @@ pub(crate) fn check_source(
     fail: &mut impl FnMut(String, String),
 ) {
     check_common(&k.bootstrap_servers, &k.properties, path, fail);
-    if k.topics.is_empty() {
-        fail(format!("{path}.topics"), "name at least one topic".into());
+    match &k.topic_pattern {
+        None if k.topics.is_empty() => fail(
+            format!("{path}.topics"),
+            "name at least one topic, or a topic_pattern".into(),
+        ),
+        Some(p) => {
+            if let Err(e) = whole_topic_pattern(p) {
+                fail(
+                    format!("{path}.topic_pattern"),
+                    format!("{p:?} is not a regular expression: {e}"),
+                );
+            }
+        }
+        None => {}
+    }
+    if let Some(d) = &k.partition_discovery_interval
+        && d.to_std().is_err()
+    {
+        fail(
+            format!("{path}.partition_discovery_interval"),
+            format!("{d} is not a duration"),
+        );
     }
     for (i, t) in k.topics.iter().enumerate() {
         if !valid_topic(t) {
@@ -324,7 +408,7 @@ pub(crate) fn check_source(
             format!("{path}.dead_letter_topic"),
             format!("{t:?} is not a Kafka topic name (1–249 of a-z A-Z 0-9 . _ -)"),
         ),
-        (Some(BadRecords::DeadLetter), Some(t)) if k.topics.contains(t) => fail(
+        (Some(BadRecords::DeadLetter), Some(t)) if k.topic_filter().matches(t) => fail(
             format!("{path}.dead_letter_topic"),
             format!("{t:?} is a topic this source reads: its bad records would come back"),
         ),
@@ -388,6 +472,55 @@ pub fn valid_topic(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::JobSpec;
+
+    #[test]
+    fn a_topic_pattern_matches_whole_names_and_a_bad_one_is_named() {
+        let spec = JobSpec::parse(
+            r#"
+sources:
+  - name: s
+    kafka: {bootstrap_servers: "h:1", topic_pattern: "orders-[0-9]+", format: json, dead_letter_topic: orders-dlq, bad_records: dead-letter}
+    schema: [{name: v, type: BIGINT}]
+sinks: [{name: o, input: s, blackhole: {}}]
+"#,
+        )
+        .expect("a valid spec");
+        let crate::SourceKind::Kafka(k) = spec.sources[0].kind().unwrap() else {
+            panic!("a Kafka source")
+        };
+        let filter = k.topic_filter();
+        assert!(filter.matches("orders-12"));
+        assert!(
+            !filter.matches("orders-12-old"),
+            "the whole name must match"
+        );
+        assert!(!filter.matches("my-orders-12"));
+        assert_eq!(
+            k.discovery_interval(),
+            Some(std::time::Duration::from_secs(300))
+        );
+        for (kafka, path) in [
+            (
+                r#"{bootstrap_servers: "h:1", format: json}"#,
+                "sources[0].kafka.topics",
+            ),
+            (
+                r#"{bootstrap_servers: "h:1", topic_pattern: "orders-(", format: json}"#,
+                "sources[0].kafka.topic_pattern",
+            ),
+            (
+                r#"{bootstrap_servers: "h:1", topic_pattern: "orders-.*", format: json, bad_records: dead-letter, dead_letter_topic: orders-dlq}"#,
+                "sources[0].kafka.dead_letter_topic",
+            ),
+        ] {
+            let problems = JobSpec::parse(&format!(
+                "sources:\n  - name: s\n    kafka: {kafka}\n    schema: [{{name: v, type: BIGINT}}]\nsinks: [{{name: o, input: s, blackhole: {{}}}}]\n"
+            ))
+            .unwrap_err();
+            let paths: Vec<&str> = problems.0.iter().map(|v| v.path.as_str()).collect();
+            assert_eq!(paths, [path], "{problems}");
+        }
+    }
 
     #[test]
     fn metadata_columns_are_read_and_checked_against_their_types() {

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use duration::{DURATION_PATTERN, Duration, DurationError};
 pub use kafka::{
     BadRecords, Delivery, KafkaFormat, KafkaMetadata, KafkaPartitioner, KafkaSink, KafkaSource,
-    KafkaStart, RESERVED_PROPERTIES,
+    KafkaStart, RESERVED_PROPERTIES, TopicFilter,
 };
 pub use kind::{SinkKind, SourceKind, TransformKind, WindowKind};
 pub use sink::{FileSink, SinkSpec};

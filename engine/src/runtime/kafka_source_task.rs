@@ -157,6 +157,10 @@ pub(crate) fn run(
         if reader.finished() {
             break;
         }
+        reader.discover(spec, ctx.subtask, v.parallelism);
+        metrics
+            .source_partitions
+            .store(reader.total_partitions() as u64, Ordering::Relaxed);
         if ctx.ckpt.shared.holds(last_checkpoint) {
             // Past a stop-with-savepoint's barrier: nothing more is read.
             clock.switch(Phase::Idle);

@@ -281,6 +281,86 @@ sinks:
     );
 }
 
+/// A `topic_pattern` reads every topic it matches, and topics created while the job runs
+/// once discovered (from their first record); topics it does not match are left alone.
+#[test]
+fn a_topic_pattern_reads_matching_topics_including_ones_created_while_running() {
+    let broker = Broker::start().unwrap();
+    broker.create_topic("pat-a", 1).unwrap();
+    broker.create_topic("other", 1).unwrap();
+    let records = |ids: std::ops::Range<i64>| {
+        ids.map(|i| format!(r#"{{"id": {i}, "name": "n{i}"}}"#))
+            .collect::<Vec<_>>()
+    };
+    broker.produce("pat-a", Some(0), records(0..10)).unwrap();
+    broker.produce("other", Some(0), records(100..110)).unwrap();
+    let text = format!(
+        r#"
+sources:
+  - name: events
+    kafka: {{bootstrap_servers: "{b}", topic_pattern: "pat-.*", partition_discovery_interval: 300ms, format: json}}
+    schema: [{{name: id, type: BIGINT}}, {{name: name, type: STRING}}]
+sinks:
+  - {{name: out, input: events, blackhole: {{}}}}
+"#,
+        b = broker.bootstrap()
+    );
+    let mut plan = Plan::build(&JobSpec::parse(&text).unwrap(), 2).unwrap();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    plan.collect_sinks(std::sync::Arc::new(
+        move |b: &arrow::record_batch::RecordBatch| {
+            let ids = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap();
+            sink.lock().unwrap().extend(ids.values().iter().copied());
+        },
+    ));
+    let running = Running::start(plan);
+    let until = |n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while got.lock().unwrap().len() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {:?}",
+                got.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    until(10);
+    // A matching topic with two partitions, made while the job runs.
+    broker.create_topic("pat-b", 2).unwrap();
+    broker.produce("pat-b", Some(0), records(10..15)).unwrap();
+    broker.produce("pat-b", Some(1), records(15..20)).unwrap();
+    until(20);
+    std::thread::sleep(Duration::from_millis(700));
+    let partitions: u64 = running
+        .metrics
+        .iter()
+        .map(|m| {
+            m.source_partitions
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .max()
+        .unwrap();
+    running.cancel();
+    let _ = running.wait();
+    let mut ids = got.lock().unwrap().clone();
+    ids.sort_unstable();
+    assert_eq!(
+        each_once(&ids, 0..20),
+        Ok(()),
+        "pat-a and pat-b, never other"
+    );
+    assert_eq!(
+        partitions, 3,
+        "the source's partition count follows the topics"
+    );
+}
+
 #[test]
 fn a_source_waits_for_an_unreachable_broker_and_a_missing_topic_then_reads_everything() {
     let port = strom_testkit::free_port().unwrap();

@@ -12,7 +12,6 @@ use arrow::record_batch::RecordBatch;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaRespErr;
 use strom_protocol::PartitionLag;
 
 use super::bad_records::BadRecordPolicy;
@@ -20,10 +19,11 @@ use super::codec::Decoder;
 use super::dead_letter::BadRecord;
 use super::lag::{Ends, STATISTICS_MS};
 use super::metadata::{Extra, MetadataColumns, Origin};
-use super::{BROKER_TIMEOUT, METADATA_TIMEOUT, client_config, partition_owner};
+use super::{BROKER_TIMEOUT, client_config, partition_owner};
 use crate::batch::SchemaRef;
-use crate::spec::{KafkaMetadata, KafkaSource, KafkaStart};
+use crate::spec::{KafkaMetadata, KafkaSource, KafkaStart, TopicFilter};
 
+mod discovery;
 mod watermarks;
 
 /// Where a source subtask is, per partition it owns (saved in checkpoints, format 1: the
@@ -79,6 +79,10 @@ pub struct KafkaReader {
     bounded: bool,
     /// The last error the client reported (it retries on its own) and when.
     last_error: Option<(String, Instant)>,
+    /// Which topics it reads, how often it looks for new partitions, and when it last did.
+    filter: TopicFilter,
+    discover_every: Option<Duration>,
+    discovered_at: Instant,
 }
 
 fn kafka(context: String, e: rdkafka::error::KafkaError) -> ArrowError {
@@ -148,55 +152,9 @@ impl KafkaReader {
             .collect();
         let mut partitions = Vec::new();
         let mut total_partitions = 0;
-        for topic in &spec.topics {
-            let meta = consumer
-                .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-                .map_err(|e| {
-                    // The client's own report says why (a failed SASL authentication)
-                    // where the call's error only says the transport failed; it arrives
-                    // as an error event on the consumer's queue.
-                    let reported = (0..16).find_map(|_| match consumer.poll(Duration::ZERO) {
-                        Some(Err(reported))
-                            if reported.rdkafka_error_code() != e.rdkafka_error_code() =>
-                        {
-                            Some(reported.to_string())
-                        }
-                        _ => None,
-                    });
-                    let why = match reported {
-                        Some(reported) => format!("{reported} ({e})"),
-                        None => e.to_string(),
-                    };
-                    OpenFailure::Unavailable(format!(
-                        "cannot read the metadata of topic {topic} from {}: {why}",
-                        spec.bootstrap_servers
-                    ))
-                })?;
-            let found = meta.topics().iter().find(|t| t.name() == topic);
-            let ids: Vec<i32> = match found {
-                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
-                    t.partitions().iter().map(|p| p.id()).collect()
-                }
-                Some(t) => {
-                    let why = match t.error() {
-                        None => "it has no partitions".to_owned(),
-                        Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => {
-                            "it does not exist".to_owned()
-                        }
-                        Some(e) => format!("{e:?}"),
-                    };
-                    return Err(OpenFailure::Unavailable(format!(
-                        "topic {topic} on {} cannot be read: {why}",
-                        spec.bootstrap_servers
-                    )));
-                }
-                None => {
-                    return Err(OpenFailure::Unavailable(format!(
-                        "topic {topic} on {} cannot be read: it does not exist",
-                        spec.bootstrap_servers
-                    )));
-                }
-            };
+        let filter = spec.topic_filter();
+        for (topic, ids) in discovery::list(&consumer, spec, &filter)? {
+            let topic = &topic;
             total_partitions += ids.len();
             for q in ids {
                 if partition_owner(topic, q, parallelism) != subtask {
@@ -250,6 +208,9 @@ impl KafkaReader {
             partitions,
             total_partitions,
             index,
+            filter,
+            discover_every: spec.discovery_interval(),
+            discovered_at: Instant::now(),
             decoder: Decoder::new(spec.format, columns.value_schema()),
             columns,
             bad,
