@@ -20,13 +20,52 @@ use super::support::{apply, kubectl, setup_with, wait};
 const ORDERS: u64 = 32_000;
 const RATE: u64 = 400;
 
+/// How clients reach the test broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Access {
+    /// Plaintext, no users.
+    Open,
+    /// SASL SCRAM-SHA-256 as user `strom`, whose password the jobs read from the Secret
+    /// `kafka-credentials` through their pods' environment (`${KAFKA_PASSWORD}`).
+    Scram,
+}
+
+/// The password of the broker's user under [`Access::Scram`].
+pub(super) const PASSWORD: &str = "n0t-in-the-spec";
+
+impl Access {
+    /// The client properties of a Kafka source or sink (inline YAML, after its fields).
+    pub(super) fn properties(self) -> &'static str {
+        match self {
+            Access::Open => "",
+            Access::Scram => {
+                r#", properties: {security.protocol: SASL_PLAINTEXT, sasl.mechanism: SCRAM-SHA-256, sasl.username: strom, sasl.password: "${KAFKA_PASSWORD}"}"#
+            }
+        }
+    }
+
+    /// A FlinkJob's `podTemplate` (under `spec:`) that puts the password in the engine's
+    /// environment from the Secret.
+    pub(super) fn pod_template(self) -> &'static str {
+        match self {
+            Access::Open => "",
+            Access::Scram => {
+                "  podTemplate:\n    env:\n      - name: KAFKA_PASSWORD\n        valueFrom: {secretKeyRef: {name: kafka-credentials, key: password}}\n"
+            }
+        }
+    }
+}
+
 /// The broker pod: on the node's network, its topics (`name:partitions`) created before
 /// its port opens.
-pub(super) fn broker_pod(port: u16, topics: &[&str]) -> String {
-    let topics: String = topics
+pub(super) fn broker_pod(port: u16, topics: &[&str], access: Access) -> String {
+    let mut topics: String = topics
         .iter()
         .map(|t| format!(r#", "--topic", "{t}""#))
         .collect();
+    if access == Access::Scram {
+        topics.push_str(&format!(r#", "--user", "strom:{PASSWORD}""#));
+    }
     format!(
         r#"apiVersion: v1
 kind: Pod
@@ -52,11 +91,12 @@ spec:
 pub(super) fn producer(
     name: &str,
     state: &Path,
-    bootstrap: &str,
+    (bootstrap, access): (&str, Access),
     topic: &str,
     count: u64,
     rate: u64,
 ) -> String {
+    let (properties, pod) = (access.properties(), access.pod_template());
     format!(
         r#"apiVersion: strom.dev/v1alpha1
 kind: FlinkJob
@@ -67,7 +107,7 @@ spec:
   image: strom/engine:0.1.0
   parallelism: 1
   checkpoints: {{storage: "file://{state}", interval: 200ms}}
-  job:
+{pod}  job:
     sources:
       - name: gen
         datagen:
@@ -80,7 +120,7 @@ spec:
     sinks:
       - name: orders
         input: gen
-        kafka: {{bootstrap_servers: "{bootstrap}", topic: {topic}, format: json, delivery: exactly-once, transactional_id_prefix: {name}}}
+        kafka: {{bootstrap_servers: "{bootstrap}", topic: {topic}, format: json, delivery: exactly-once, transactional_id_prefix: {name}{properties}}}
 "#,
         state = state.display()
     )
@@ -125,7 +165,12 @@ spec:
 
 /// The values a `read_committed` reader of `topic` gets now: the engine binary runs a
 /// bounded Kafka source into a CSV file, as a user would.
-pub(super) fn read_topic(dir: &Path, bootstrap: &str, topic: &str) -> Vec<String> {
+pub(super) fn read_topic(
+    dir: &Path,
+    (bootstrap, access): (&str, Access),
+    topic: &str,
+) -> Vec<String> {
+    let properties = access.properties();
     let out = dir.join(format!("read-{topic}"));
     let _ = std::fs::remove_dir_all(&out);
     let job = dir.join(format!("read-{topic}.yaml"));
@@ -134,7 +179,7 @@ pub(super) fn read_topic(dir: &Path, bootstrap: &str, topic: &str) -> Vec<String
         format!(
             r#"sources:
   - name: values
-    kafka: {{bootstrap_servers: "{bootstrap}", topics: [{topic}], format: raw, bounded: true, group_id: test-reader}}
+    kafka: {{bootstrap_servers: "{bootstrap}", topics: [{topic}], format: raw, bounded: true, group_id: test-reader{properties}}}
     schema: [{{name: value, type: STRING}}]
 sinks:
   - {{name: out, input: values, file: {{path: "{}", format: csv}}}}
@@ -145,6 +190,7 @@ sinks:
     .unwrap();
     let run = std::process::Command::new(engine_binary())
         .args(["run", job.to_str().unwrap()])
+        .env("KAFKA_PASSWORD", PASSWORD)
         .output()
         .unwrap();
     assert!(
@@ -170,7 +216,7 @@ sinks:
 /// What a reader of the `counts` topic gets now: (window_start, k) → every count written.
 fn read_counts(dir: &Path, bootstrap: &str) -> BTreeMap<(i64, i64), Vec<i64>> {
     let mut counts: BTreeMap<(i64, i64), Vec<i64>> = BTreeMap::new();
-    for line in read_topic(dir, bootstrap, "counts") {
+    for line in read_topic(dir, (bootstrap, Access::Open), "counts") {
         let f: Vec<i64> = line
             .split(',')
             .map(|x| x.parse().unwrap_or_else(|e| panic!("{line:?}: {e}")))
@@ -184,8 +230,8 @@ fn read_counts(dir: &Path, bootstrap: &str) -> BTreeMap<(i64, i64), Vec<i64>> {
 }
 
 /// The ids of the JSON orders a `read_committed` reader of `topic` gets, sorted.
-pub(super) fn read_ids(dir: &Path, bootstrap: &str, topic: &str) -> Vec<i64> {
-    let mut ids: Vec<i64> = read_topic(dir, bootstrap, topic)
+pub(super) fn read_ids(dir: &Path, broker: (&str, Access), topic: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = read_topic(dir, broker, topic)
         .iter()
         .map(|v| {
             serde_json::from_str::<serde_json::Value>(v).unwrap_or_else(|e| panic!("{v}: {e}"))
@@ -198,6 +244,43 @@ pub(super) fn read_ids(dir: &Path, bootstrap: &str, topic: &str) -> Vec<i64> {
     ids
 }
 
+/// A local cluster that serves the test broker's image besides the engine's.
+pub(super) async fn setup_kafka(tag: &str) -> (Cluster, kube::Client, std::path::PathBuf) {
+    setup_with(
+        tag,
+        vec![("strom/kafka-broker:*".into(), broker_binary().unwrap())],
+    )
+    .await
+}
+
+/// Starts the broker pod on `port` with `topics` and waits until it takes connections;
+/// under [`Access::Scram`] first the Secret `kafka-credentials` the jobs read the password
+/// from.
+pub(super) fn start_broker(cluster: &Cluster, port: u16, topics: &[&str], access: Access) {
+    if access == Access::Scram {
+        kubectl(
+            cluster,
+            &[
+                "create",
+                "secret",
+                "generic",
+                "kafka-credentials",
+                &format!("--from-literal=password={PASSWORD}"),
+            ],
+        );
+    }
+    apply(cluster, &broker_pod(port, topics, access));
+    kubectl(
+        cluster,
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "pod/kafka",
+            "--timeout=60s",
+        ],
+    );
+}
+
 pub(super) fn field(cluster: &Cluster, job: &str, path: &str) -> String {
     kubectl(
         cluster,
@@ -207,11 +290,7 @@ pub(super) fn field(cluster: &Cluster, job: &str, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_job_upgraded_and_rescaled_mid_stream_counts_every_order_once() {
-    let (cluster, client, dir) = setup_with(
-        "kafka",
-        vec![("strom/kafka-broker:*".into(), broker_binary().unwrap())],
-    )
-    .await;
+    let (cluster, client, dir) = setup_kafka("kafka").await;
     let port = free_port().unwrap();
     let bootstrap = format!("127.0.0.1:{port}");
     let operator = tokio::spawn(strom_operator::controller::run(
@@ -242,16 +321,7 @@ async fn a_kafka_job_upgraded_and_rescaled_mid_stream_counts_every_order_once() 
         "{ready}"
     );
 
-    apply(&cluster, &broker_pod(port, &["orders:4", "counts:4"]));
-    kubectl(
-        &cluster,
-        &[
-            "wait",
-            "--for=condition=Ready",
-            "pod/kafka",
-            "--timeout=60s",
-        ],
-    );
+    start_broker(&cluster, port, &["orders:4", "counts:4"], Access::Open);
     assert_eq!(
         kubectl(
             &cluster,
@@ -265,7 +335,7 @@ async fn a_kafka_job_upgraded_and_rescaled_mid_stream_counts_every_order_once() 
         &producer(
             "orders-producer",
             &state,
-            &bootstrap,
+            (&bootstrap, Access::Open),
             "orders",
             ORDERS,
             RATE,
@@ -341,7 +411,10 @@ async fn a_kafka_job_upgraded_and_rescaled_mid_stream_counts_every_order_once() 
     eprintln!("the last windows read: {tail:?}");
     // The input, read the same way: every order once.
     assert_eq!(
-        each_once(&read_ids(&dir, &bootstrap, "orders"), 0..ORDERS as i64),
+        each_once(
+            &read_ids(&dir, (&bootstrap, Access::Open), "orders"),
+            0..ORDERS as i64,
+        ),
         Ok(()),
         "the producer wrote every order once"
     );

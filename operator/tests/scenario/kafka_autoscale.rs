@@ -4,20 +4,23 @@
 //! grows. The autoscaler, sampling the engine's lag and busy time, rescales the source in
 //! one decision to a parallelism that splits the 6 partitions evenly (the formulas give
 //! 4 or 5; 6 it is), through a savepoint; the copy, read committed, holds every order once.
+//! The broker requires SASL SCRAM: both jobs read the password from a Secret through their
+//! pods' environment, never from the spec.
 
 use std::time::Duration;
 
+use strom_testkit::free_port;
 use strom_testkit::once::each_once;
-use strom_testkit::{free_port, kafka::broker_binary};
 
-use super::kafka::{broker_pod, field, producer, read_ids};
-use super::support::{apply, kubectl, setup_with, wait};
+use super::kafka::{Access, PASSWORD, field, producer, read_ids, setup_kafka, start_broker};
+use super::support::{apply, kubectl, wait};
 
 const ORDERS: u64 = 20_000;
 const RATE: u64 = 200;
 const CAP: u64 = 60;
 
 fn copier(state: &std::path::Path, bootstrap: &str) -> String {
+    let (properties, pod) = (Access::Scram.properties(), Access::Scram.pod_template());
     format!(
         r#"apiVersion: strom.dev/v1alpha1
 kind: FlinkJob
@@ -38,15 +41,15 @@ spec:
     scaleDownDelay: 1h
     catchUpDuration: 5m
     restartTime: 10s
-  job:
+{pod}  job:
     sources:
       - name: events
-        kafka: {{bootstrap_servers: "{bootstrap}", topics: [events], format: json, max_records_per_second: {CAP}}}
+        kafka: {{bootstrap_servers: "{bootstrap}", topics: [events], format: json, max_records_per_second: {CAP}{properties}}}
         schema: [{{name: id, type: BIGINT}}, {{name: k, type: BIGINT}}, {{name: ts, type: BIGINT}}]
     sinks:
       - name: copied
         input: events
-        kafka: {{bootstrap_servers: "{bootstrap}", topic: copied, format: json, delivery: exactly-once, partitioner: fixed, transactional_id_prefix: copier}}
+        kafka: {{bootstrap_servers: "{bootstrap}", topic: copied, format: json, delivery: exactly-once, partitioner: fixed, transactional_id_prefix: copier{properties}}}
 "#,
         state = state.display()
     )
@@ -54,11 +57,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_autoscaler_scales_a_lagging_kafka_source_to_a_partition_aligned_parallelism() {
-    let (cluster, client, dir) = setup_with(
-        "kafka-autoscale",
-        vec![("strom/kafka-broker:*".into(), broker_binary().unwrap())],
-    )
-    .await;
+    let (cluster, client, dir) = setup_kafka("kafka-autoscale").await;
     let operator = tokio::spawn(strom_operator::controller::run_with(
         client,
         Some("default".into()),
@@ -71,19 +70,11 @@ async fn the_autoscaler_scales_a_lagging_kafka_source_to_a_partition_aligned_par
     let port = free_port().unwrap();
     let bootstrap = format!("127.0.0.1:{port}");
     let state = dir.join("state");
-    apply(&cluster, &broker_pod(port, &["events:6", "copied:6"]));
-    kubectl(
-        &cluster,
-        &[
-            "wait",
-            "--for=condition=Ready",
-            "pod/kafka",
-            "--timeout=60s",
-        ],
-    );
+    start_broker(&cluster, port, &["events:6", "copied:6"], Access::Scram);
+    let broker = (bootstrap.as_str(), Access::Scram);
     apply(
         &cluster,
-        &producer("producer", &state, &bootstrap, "events", ORDERS, RATE),
+        &producer("producer", &state, broker, "events", ORDERS, RATE),
     );
     wait(&cluster, "the producer to run", 90, || {
         field(&cluster, "producer", ".status.jobState") == "Running"
@@ -136,6 +127,13 @@ async fn the_autoscaler_scales_a_lagging_kafka_source_to_a_partition_aligned_par
         field(&cluster, "copier", ".status.lastSavepoint.location").contains("/savepoints/sp-"),
         "the rescale went through a savepoint"
     );
+    for object in ["fj/copier", "fj/producer", "statefulset/copier-engine"] {
+        let yaml = kubectl(&cluster, &["get", object, "-o", "yaml"]);
+        assert!(
+            !yaml.contains(PASSWORD) && yaml.contains("kafka-credentials"),
+            "{object} names the Secret, never the password"
+        );
+    }
     let described = kubectl(&cluster, &["describe", "fj", "copier"]);
     eprintln!("{described}");
     assert!(described.contains("rescale source:events 1 → 6"));
@@ -146,13 +144,13 @@ async fn the_autoscaler_scales_a_lagging_kafka_source_to_a_partition_aligned_par
     })
     .await;
     assert_eq!(
-        each_once(&read_ids(&dir, &bootstrap, "events"), 0..ORDERS as i64),
+        each_once(&read_ids(&dir, broker, "events"), 0..ORDERS as i64),
         Ok(()),
         "the producer wrote every order once"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let copied = loop {
-        let copied = read_ids(&dir, &bootstrap, "copied");
+        let copied = read_ids(&dir, broker, "copied");
         if copied.len() >= ORDERS as usize || std::time::Instant::now() > deadline {
             break copied;
         }
