@@ -31,6 +31,13 @@ sinks:
     );
     let spec = JobSpec::parse(&text).unwrap();
     let mut plan = Plan::build(&spec, 1).unwrap();
+    let got = collect_ids(&mut plan);
+    (Running::start(plan), got)
+}
+
+/// Every sink of `plan` hands the ids (its first column, BIGINT) it receives to the list
+/// returned.
+fn collect_ids(plan: &mut Plan) -> std::sync::Arc<std::sync::Mutex<Vec<i64>>> {
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = got.clone();
     plan.collect_sinks(std::sync::Arc::new(
@@ -43,7 +50,7 @@ sinks:
             sink.lock().unwrap().extend(ids.values().iter().copied());
         },
     ));
-    (Running::start(plan), got)
+    got
 }
 
 #[test]
@@ -306,18 +313,7 @@ sinks:
         b = broker.bootstrap()
     );
     let mut plan = Plan::build(&JobSpec::parse(&text).unwrap(), 2).unwrap();
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = got.clone();
-    plan.collect_sinks(std::sync::Arc::new(
-        move |b: &arrow::record_batch::RecordBatch| {
-            let ids = b
-                .column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .unwrap();
-            sink.lock().unwrap().extend(ids.values().iter().copied());
-        },
-    ));
+    let got = collect_ids(&mut plan);
     let running = Running::start(plan);
     let until = |n: usize| {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
